@@ -1,0 +1,33 @@
+# reslab: `make demo` trains a model offline; `make test` runs the test suite.
+# Both create .venv if it is missing. The CPU torch pin is installed first where pip can find it
+# (a bare `torch` on an empty venv would pull the multi-GB CUDA build).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: venv demo test lint readme clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIN) || echo "note: $(TORCH_PIN) not available here; pip will choose torch"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/reslab train --config configs/demo_digits.yaml --out runs/demo
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+
+readme: venv
+	$(PY) -m reslab.tools.readme_table README.md
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
