@@ -1,0 +1,88 @@
+"""The interface every reslab model shares (after timm's): features, head, classifier reset, feature info.
+
+A model sets ``num_classes``, ``num_features`` (channels into the classifier), ``in_chans``,
+``feature_info`` and ``min_input_size`` and implements ``forward_features`` and ``forward_head``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, InputShapeError
+
+
+class ReslabModel(nn.Module):
+    """Base class: a backbone (``forward_features``) followed by a head (``forward_head``)."""
+
+    num_classes: int
+    num_features: int
+    in_chans: int
+    #: the smallest height/width the network takes (its total stride unless it says otherwise)
+    min_input_size: int = 1
+    #: a model that takes exactly one input size sets it here (LeNet's fully connected C5, say)
+    fixed_input_size: int | None = None
+    feature_info: list[dict[str, Any]]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: no classifier)."""
+        check_num_classes(num_classes)
+        self.num_classes = num_classes
+        old = self.get_classifier()
+        new = make_classifier(self.num_features, num_classes)
+        if isinstance(old, nn.Linear) and isinstance(new, nn.Linear):
+            new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+        self._set_classifier(new)
+
+    def _set_classifier(self, module: nn.Module) -> None:
+        self.fc = module
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`InputShapeError` for an input the network cannot take."""
+        if x.dim() != 4:
+            raise InputShapeError(
+                f"{type(self).__name__} expects a batch of images (N, C, H, W), got a tensor of shape "
+                f"{tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_chans:
+            raise InputShapeError(
+                f"{type(self).__name__} was built with in_chans={self.in_chans} but the input has "
+                f"{x.shape[1]} channels (shape {tuple(x.shape)})"
+            )
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        if self.fixed_input_size is not None:
+            if h != self.fixed_input_size or w != self.fixed_input_size:
+                raise InputShapeError(
+                    f"{type(self).__name__} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, "
+                    f"got {h}x{w}"
+                )
+        elif h < self.min_input_size or w < self.min_input_size:
+            raise InputShapeError(
+                f"{type(self).__name__} needs inputs of at least {self.min_input_size}x{self.min_input_size} "
+                f"(its strides reduce smaller ones to nothing), got {h}x{w}"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.forward_head(self.forward_features(x))
+
+
+def check_num_classes(num_classes: Any) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(f"num_classes must be a whole number >= 0 (0: no classifier), got {num_classes!r}")
+
+
+def make_classifier(num_features: int, num_classes: int) -> nn.Module:
+    """A linear classifier, or ``nn.Identity`` when ``num_classes == 0`` (pooled features out)."""
+    return nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()

@@ -1,0 +1,154 @@
+"""Building blocks shared by the models: convolutions, conv-BN-activation, residual shortcuts, init.
+
+Shortcut options follow He et al., "Deep Residual Learning for Image Recognition" (2015), Section 3.3:
+(A) zero-padding for increasing dimensions, parameter-free; (B) projection where the shape changes;
+(C) projection everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def make_activation(name: str, inplace: bool = False) -> nn.Module:
+    """``nn.ReLU``/``nn.Tanh``/``nn.Sigmoid`` by name (ReLU may work in place)."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return nn.ReLU(inplace=inplace) if name == "relu" else ACTIVATIONS[name]()
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    """3x3 convolution, padding 1 (the same as Keras's explicit 1-pixel zero padding + 'valid')."""
+    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, bias=bias)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=bias)
+
+
+class ConvBnAct(nn.Sequential):
+    """Convolution, batch norm (optional), activation (optional): keys ``conv``, ``bn``."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        *,
+        bn: bool = True,
+        act: str | None = "relu",
+        bias: bool | None = None,
+        bn_eps: float = 1e-5,
+    ):
+        super().__init__()
+        padding = kernel_size // 2 if padding is None else padding
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, bias=(not bn) if bias is None else bias)
+        if bn:
+            self.bn = nn.BatchNorm2d(out_chs, eps=bn_eps)
+        if act is not None:
+            self.act = make_activation(act, inplace=True)
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: subsample by ``stride`` and pad the new channels with zeros (no parameters).
+
+    A module, not a lambda, so models pickle; it has no state, so state dicts are unaffected.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int):
+        super().__init__()
+        if out_chs < in_chs:
+            raise ConfigError(f"zero-padding shortcut cannot reduce channels ({in_chs} -> {out_chs})")
+        self.in_chs, self.out_chs, self.stride = in_chs, out_chs, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.out_chs > self.in_chs:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.out_chs - self.in_chs))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{self.in_chs}, {self.out_chs}, stride={self.stride}"
+
+
+def projection_shortcut(
+    in_chs: int, out_chs: int, stride: int, *, bn: bool = True, bias: bool = False, bn_eps: float = 1e-5
+) -> nn.Sequential:
+    """Options B/C: a strided 1x1 convolution (+ BN): keys ``0`` (conv) and ``1`` (bn), as torchvision's."""
+    layers: list[nn.Module] = [conv1x1(in_chs, out_chs, stride, bias=bias)]
+    if bn:
+        layers.append(nn.BatchNorm2d(out_chs, eps=bn_eps))
+    return nn.Sequential(*layers)
+
+
+SHORTCUTS = ("A", "B", "C", "none")
+
+
+def make_shortcut(
+    option: str,
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    *,
+    bn: bool = True,
+    bias: bool = False,
+    bn_eps: float = 1e-5,
+    subsample_by_pool: bool = False,
+) -> nn.Module | None:
+    """The shortcut module for one residual unit, or None where it is the identity (or absent).
+
+    ``subsample_by_pool``: on a strided unit whose shape otherwise matches, subsample with a 1x1
+    max-pool (keras.applications' ResNetV2 does this) instead of projecting.
+    """
+    if option not in SHORTCUTS:
+        raise ConfigError(f"shortcut must be one of {', '.join(SHORTCUTS)}, got {option!r}")
+    changes = stride != 1 or in_chs != out_chs
+    if option == "none" or (option != "C" and not changes):
+        return None
+    if option == "A":
+        return ZeroPadShortcut(in_chs, out_chs, stride)
+    if option == "B" and subsample_by_pool and in_chs == out_chs:
+        return nn.MaxPool2d(1, stride)
+    return projection_shortcut(in_chs, out_chs, stride, bn=bn, bias=bias, bn_eps=bn_eps)
+
+
+def init_weights(model: nn.Module, *, linear: str = "default") -> None:
+    """He (fan-out, ReLU) init for convolutions, BN gamma 1 / beta 0, biases 0.
+
+    He et al. (2015), "Delving Deep into Rectifiers", as the ResNet paper uses. ``linear``:
+    ``"default"`` keeps PyTorch's init for linear layers (as torchvision's ResNet); ``"normal"``
+    uses N(0, 0.01) with zero bias (as torchvision's VGG/AlexNet-era models).
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear == "normal":
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def check_positive_ints(name: str, values, length: int | None = None) -> tuple[int, ...]:
+    """Validate a tuple of positive whole numbers (stage depths, widths) or raise ConfigError naming it."""
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ConfigError(f"{name} must be a sequence of whole numbers, got {values!r}") from None
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values) or not values:
+        raise ConfigError(f"{name} must be whole numbers >= 1, got {values!r}")
+    if length is not None and len(values) != length:
+        raise ConfigError(f"{name} needs {length} entries (one per stage), got {len(values)}: {values!r}")
+    return values

@@ -1,0 +1,424 @@
+"""ONE parametrised ResNet: every ResNet v1, plain network and pre-activation ResNet in reslab.
+
+Papers:
+- He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition" (CVPR 2016; arXiv 1512.03385):
+  ImageNet networks (Table 1), CIFAR networks and shortcut options A/B/C (Sections 3.3 and 4.2),
+  plain networks (Section 4.1).
+- He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual Networks" (ECCV 2016; arXiv 1603.05027):
+  pre-activation units and the residual-unit variants of its Figure 4.
+
+The arguments of :class:`ResNet` choose the block (basic / bottleneck), the unit order, the shortcut
+option, the stem (ImageNet 7x7 + max-pool / CIFAR 3x3) and the stage spec; the registered names at
+the bottom are a few lines of spec each. Module names follow torchvision's (``conv1``, ``bn1``,
+``layer1.0.conv1``, ``layer1.0.downsample.0``, ``fc``) so torchvision checkpoints load strictly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .base import ReslabModel, make_classifier
+from .layers import SHORTCUTS, check_positive_ints, conv1x1, conv3x3, init_weights, make_shortcut
+from .registry import register_model
+
+#: the residual-unit variants of "Identity Mappings", Figure 4 (a)-(e)
+UNITS = ("original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact")
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("imagenet", "cifar")
+CONV_BIAS = ("none", "all", "unnormalised")
+
+#: ImageNet depths (Table 1 of the ResNet paper): block type and units per stage
+IMAGENET_DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+
+
+class ResidualUnit(nn.Module):
+    """One residual unit: a basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1) branch plus a shortcut.
+
+    ``unit`` orders the branch as in "Identity Mappings" Figure 4 (``shortcut`` = s, branch = F):
+      - ``original`` (a):          relu(BN(F(x)) + s(x)), BN-ReLU between the convolutions
+      - ``bn_after_add`` (b):      relu(BN(F(x) + s(x)))
+      - ``relu_before_add`` (c):   relu(BN(F(x))) + s(x)
+      - ``relu_only_preact`` (d):  each convolution preceded by ReLU and followed by BN; add
+      - ``full_preact`` (e):       each convolution preceded by BN-ReLU; add (the v2 unit)
+    A projection shortcut of a pre-activation unit takes the pre-activated input (as in the paper's
+    code and Keras's ResNetV2); a parameter-free one takes the raw input. Without a shortcut
+    (``shortcut=None``) the unit is a plain, shortcut-free stack of the same layers.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        out_chs: int,
+        stride: int,
+        *,
+        bottleneck: bool,
+        unit: str,
+        shortcut: nn.Module | None,
+        plain: bool = False,
+        stride_in: str = "3x3",
+        conv_bias: str = "none",
+        bn_eps: float = 1e-5,
+    ):
+        super().__init__()
+        self.unit = unit
+        self.bottleneck = bottleneck
+        self.plain = plain
+        preact = unit == "full_preact"
+        if bottleneck:
+            s1, s2 = (stride, 1) if stride_in == "first_1x1" else (1, stride)
+            shapes = [(in_chs, width, 1, s1), (width, width, 3, s2), (width, out_chs, 1, 1)]
+        else:
+            shapes = [(in_chs, width, 3, stride), (width, out_chs, 3, 1)]
+        last = len(shapes) - 1
+        for i, (cin, cout, k, s) in enumerate(shapes, start=1):
+            # Which convolutions carry a bias: none (the papers), all (keras ResNet50), or those not
+            # followed by a BN (keras ResNetV2: the last conv of a pre-activation branch).
+            followed_by_bn = not (preact and i == last + 1)
+            bias = conv_bias == "all" or (conv_bias == "unnormalised" and not followed_by_bn)
+            conv = conv3x3(cin, cout, s, bias=bias) if k == 3 else conv1x1(cin, cout, s, bias=bias)
+            setattr(self, f"conv{i}", conv)
+            setattr(self, f"bn{i}", nn.BatchNorm2d(cin if preact else cout, eps=bn_eps))
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = shortcut
+        # a projection (conv) shortcut of a pre-activation unit sees the pre-activated input
+        self.project_preact = isinstance(shortcut, nn.Sequential)
+
+    def _layers(self) -> list[tuple[nn.Module, nn.Module]]:
+        pairs = [(self.conv1, self.bn1), (self.conv2, self.bn2)]
+        if self.bottleneck:
+            pairs.append((self.conv3, self.bn3))
+        return pairs
+
+    def _shortcut(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        if self.downsample is None:
+            return x
+        return self.downsample(pre if self.project_preact else x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pairs = self._layers()
+        unit = self.unit
+        if unit == "full_preact":
+            pre = self.relu(pairs[0][1](x))
+            out = pre
+            for i, (conv, bn) in enumerate(pairs):
+                out = conv(out if i == 0 else self.relu(bn(out)))
+            return out if self.plain else out + self._shortcut(x, pre)
+        if unit == "relu_only_preact":
+            pre = torch.relu(x)  # not in place: x may be the shortcut
+            out = pre
+            for i, (conv, bn) in enumerate(pairs):
+                out = bn(conv(out if i == 0 else self.relu(out)))
+            return out if self.plain else out + self._shortcut(x, pre)
+        out = x
+        for conv, bn in pairs[:-1]:
+            out = self.relu(bn(conv(out)))
+        conv, bn = pairs[-1]
+        out = conv(out)
+        if self.plain:
+            return self.relu(bn(out))
+        if unit == "original":
+            return self.relu(bn(out) + self._shortcut(x, x))
+        if unit == "relu_before_add":
+            return self.relu(bn(out)) + self._shortcut(x, x)
+        return self.relu(bn(out + self._shortcut(x, x)))  # bn_after_add
+
+    def zero_init_last(self) -> None:
+        """Make the branch start as zero, so the unit starts as its shortcut (Goyal et al., 2017)."""
+        conv, bn = self._layers()[-1]
+        if self.unit == "full_preact":
+            nn.init.zeros_(conv.weight)
+        elif self.unit == "bn_after_add":
+            raise ConfigError("zero_init_last has no meaning for unit='bn_after_add' (its last BN follows the add)")
+        else:
+            nn.init.zeros_(bn.weight)
+
+
+def _resolve_stages(depth, layers, block, stem) -> tuple[str, tuple[int, ...]]:
+    if block is not None and block not in BLOCKS:
+        raise ConfigError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
+    if layers is not None:
+        return block or "basic", check_positive_ints("layers", layers)
+    if depth is None:
+        raise ConfigError("give depth (e.g. depth=50) or layers (units per stage, e.g. layers=(3, 4, 6, 3))")
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ConfigError(f"depth must be a whole number, got {depth!r}")
+    if stem == "imagenet":
+        if depth not in IMAGENET_DEPTHS:
+            raise ConfigError(
+                f"depth must be one of {', '.join(map(str, IMAGENET_DEPTHS))} for an ImageNet-stem ResNet "
+                f"(or pass layers=...), got {depth}"
+            )
+        default_block, stages = IMAGENET_DEPTHS[depth]
+        if block is not None and block != default_block:
+            raise ConfigError(f"depth={depth} is a {default_block}-block network; pass layers=... for block={block!r}")
+        return default_block, stages
+    # CIFAR (Section 4.2): 3 stages of n units; 2 layers per basic unit, 3 per bottleneck, plus stem + fc
+    block = block or "basic"
+    per_unit = 2 if block == "basic" else 3
+    n, rest = divmod(depth - 2, 3 * per_unit)
+    if rest or n < 1:
+        form = "6n+2 (20, 32, 44, 56, 110, 1202, ...)" if block == "basic" else "9n+2 (164, 1001, ...)"
+        raise ConfigError(f"depth of a {block}-block CIFAR ResNet must be {form}, got {depth}")
+    return block, (n, n, n)
+
+
+class ResNet(ReslabModel):
+    """Residual network (and its plain, shortcut-free twin), v1 or pre-activation, ImageNet or CIFAR.
+
+    Args:
+        depth: total weighted layers; selects the stage spec (ImageNet: 18/34/50/101/152; CIFAR: 6n+2
+            for basic blocks, 9n+2 for bottlenecks). Ignored when ``layers`` is given.
+        layers: units per stage, e.g. ``(3, 4, 6, 3)`` (overrides ``depth``).
+        block: ``"basic"`` or ``"bottleneck"`` (default: from the depth; CIFAR: basic).
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool) or ``"cifar"`` (3x3/1 conv, Section 4.2).
+        widths: branch widths per stage (default 64-128-256-512, CIFAR 16-32-64); a bottleneck's
+            output is 4x its width.
+        stem_width: stem channels (default: ``widths[0]``).
+        unit: residual-unit order, one of :data:`UNITS` ("Identity Mappings", Fig. 4).
+        shortcut: ``"A"`` zero-padding, ``"B"`` projection where the shape changes, ``"C"``
+            projection everywhere (ResNet paper, Section 3.3), ``"none"`` for the plain network.
+        stride_in: ``"3x3"`` (v1.5, torchvision's default) or ``"first_1x1"`` (the paper's v1, Keras)
+            for where a strided bottleneck puts its stride.
+        downsample_at: ``"first"`` unit of a stage is strided (the papers) or ``"last"`` (the
+            keras.applications ResNetV2 layout, whose strided identity units subsample with a 1x1
+            max-pool; stage strides 2-2-2-1 instead of 1-2-2-2).
+        conv_bias: ``"none"`` (the papers), ``"all"`` (keras ResNet50) or ``"unnormalised"``
+            (keras ResNetV2: convolutions not followed by BN).
+        bn_eps: batch-norm epsilon (Keras uses 1.001e-5).
+        zero_init_last: start each residual branch at zero (last BN gamma = 0).
+        num_classes: classifier outputs (0: no classifier). in_chans: input channels.
+    """
+
+    def __init__(
+        self,
+        *,
+        depth: int | None = None,
+        layers: tuple[int, ...] | None = None,
+        block: str | None = None,
+        stem: str = "imagenet",
+        widths: tuple[int, ...] | None = None,
+        stem_width: int | None = None,
+        unit: str = "original",
+        shortcut: str = "B",
+        stride_in: str = "3x3",
+        downsample_at: str = "first",
+        conv_bias: str = "none",
+        bn_eps: float = 1e-5,
+        zero_init_last: bool = False,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+    ):
+        super().__init__()
+        for arg, value, allowed in (
+            ("stem", stem, STEMS),
+            ("unit", unit, UNITS),
+            ("shortcut", shortcut, SHORTCUTS),
+            ("stride_in", stride_in, ("3x3", "first_1x1")),
+            ("downsample_at", downsample_at, ("first", "last")),
+            ("conv_bias", conv_bias, CONV_BIAS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{arg} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        block, stages = _resolve_stages(depth, layers, block, stem)
+        default_widths = (64, 128, 256, 512) if stem == "imagenet" else (16, 32, 64)
+        widths = check_positive_ints("widths", widths if widths is not None else default_widths[: len(stages)])
+        if len(widths) != len(stages):
+            raise ConfigError(f"widths needs one entry per stage ({len(stages)}), got {len(widths)}: {widths}")
+        stem_width = check_positive_ints("stem_width", (stem_width or widths[0],))[0]
+        expansion = 4 if block == "bottleneck" else 1
+        if shortcut == "A" and any(w * expansion < prev for w, prev in zip(widths, (stem_width,) + widths)):
+            raise ConfigError("shortcut='A' (zero padding) needs widths that never decrease")
+
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.unit, self.shortcut, self.block = unit, shortcut, block
+        preact = unit in ("relu_only_preact", "full_preact")
+        bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in both layouts
+
+        # Stem. A pre-activation network leaves the normalisation / activation to its first unit.
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=bias)
+            stem_stride = 4
+        else:
+            self.conv1 = conv3x3(in_chans, stem_width, bias=bias)
+            stem_stride = 1
+        if unit != "full_preact":
+            self.bn1 = nn.BatchNorm2d(stem_width, eps=bn_eps)
+        if not preact:
+            self.relu = nn.ReLU(inplace=True)
+        if stem == "imagenet":
+            # Keras pads with zeros before its max-pool; after a ReLU that equals PyTorch's -inf
+            # padding, but a full pre-activation stem pools raw convolution outputs.
+            self.maxpool = (
+                nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2))
+                if unit == "full_preact"
+                else nn.MaxPool2d(3, 2, padding=1)
+            )
+
+        strides = [1] + [2] * (len(stages) - 1)
+        if downsample_at == "last":
+            strides = strides[1:] + [1]
+        in_chs, reduction = stem_width, stem_stride
+        self.feature_info = []
+        for s, (n_units, width, stride) in enumerate(zip(stages, widths, strides), start=1):
+            out_chs = width * expansion
+            units = []
+            for i in range(n_units):
+                unit_stride = stride if i == (0 if downsample_at == "first" else n_units - 1) else 1
+                sc = make_shortcut(
+                    shortcut,
+                    in_chs,
+                    out_chs,
+                    unit_stride,
+                    bn=unit != "full_preact",
+                    bias=conv_bias == "all" or (conv_bias == "unnormalised" and unit == "full_preact"),
+                    bn_eps=bn_eps,
+                    subsample_by_pool=downsample_at == "last",
+                )
+                units.append(
+                    ResidualUnit(
+                        in_chs,
+                        width,
+                        out_chs,
+                        unit_stride,
+                        bottleneck=block == "bottleneck",
+                        unit=unit,
+                        shortcut=sc,
+                        plain=shortcut == "none",
+                        stride_in=stride_in,
+                        conv_bias=conv_bias,
+                        bn_eps=bn_eps,
+                    )
+                )
+                in_chs = out_chs
+            reduction *= stride
+            setattr(self, f"layer{s}", nn.Sequential(*units))
+            self.feature_info.append({"num_chs": out_chs, "reduction": reduction, "module": f"layer{s}"})
+        self.num_stages = len(stages)
+
+        if unit == "full_preact":
+            self.post_bn = nn.BatchNorm2d(in_chs, eps=bn_eps)  # Keras's post_bn: BN-ReLU before pooling
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = in_chs
+        self.fc = make_classifier(in_chs, num_classes)
+        self.min_input_size = reduction
+
+        init_weights(self)
+        if zero_init_last:
+            for m in self.modules():
+                if isinstance(m, ResidualUnit):
+                    m.zero_init_last()
+
+    def stages(self) -> list[nn.Sequential]:
+        return [getattr(self, f"layer{i}") for i in range(1, self.num_stages + 1)]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        if self.unit != "full_preact":
+            x = self.bn1(x)
+        if self.unit not in ("relu_only_preact", "full_preact"):
+            x = self.relu(x)
+        if hasattr(self, "maxpool"):
+            x = self.maxpool(x)
+        for stage in self.stages():
+            x = stage(x)
+        if self.unit == "full_preact":
+            x = torch.relu(self.post_bn(x))
+        elif self.unit == "relu_only_preact":
+            x = torch.relu(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        return x if pre_logits else self.fc(x)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registered networks. Parameter counts are at the default class count; their sources are named.
+
+RESNET_PAPER = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv 1512.03385)"
+PREACT_PAPER = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv 1603.05027)"
+KERAS_RESNET = "keras.applications (ResNet, ResNetV2): trainable parameters"
+IMAGENET = {"family": "imagenet", "input_size": (3, 224, 224), "num_classes": 1000}
+CIFAR = {"family": "cifar", "input_size": (3, 32, 32), "num_classes": 10}
+
+_TORCHVISION = {  # torchvision.models parameter counts and IMAGENET1K_V1 top-1 accuracy
+    18: (11_689_512, "69.758"),
+    34: (21_797_672, "73.314"),
+    50: (25_557_032, "76.130"),
+    101: (44_549_160, "77.374"),
+    152: (60_192_808, "78.312"),
+}
+for _d, (_params, _acc) in _TORCHVISION.items():
+    register_model(
+        f"resnet{_d}", ResNet, **IMAGENET, paper=RESNET_PAPER, params=_params,
+        params_source="torchvision.models", accuracy=f"ImageNet top-1 {_acc}% (torchvision weights, v1.5)",
+        description=f"ResNet-{_d}, ImageNet (v1.5: stride on the 3x3)", depth=_d,
+    )  # fmt: skip
+
+# keras.applications ResNet50/101/152: the paper's v1 (stride on the first 1x1), biased convs
+for _d, _params in ((50, 25_583_592), (101, 44_601_832), (152, 60_268_520)):
+    register_model(
+        f"resnet{_d}_keras", ResNet, **IMAGENET, paper=RESNET_PAPER, params=_params, params_source=KERAS_RESNET,
+        description=f"ResNet-{_d} in the keras.applications layout (v1, biased convs)",
+        depth=_d, stride_in="first_1x1", conv_bias="all", bn_eps=1.001e-5,
+    )  # fmt: skip
+
+for _d, _params in ((50, 25_568_360), (101, 44_577_896), (152, 60_331_432)):
+    register_model(
+        f"resnet{_d}v2", ResNet, **IMAGENET, paper=PREACT_PAPER, params=_params, params_source=KERAS_RESNET,
+        description=f"Pre-activation ResNet-{_d} in the keras.applications ResNet{_d}V2 layout",
+        depth=_d, unit="full_preact", downsample_at="last", conv_bias="unnormalised", bn_eps=1.001e-5,
+    )  # fmt: skip
+
+# CIFAR networks, Section 4.2 / Table 6: option A shortcuts (as the paper)
+_CIFAR_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962, 1202: 19_421_274}
+_CIFAR_ERR = {20: "8.75", 32: "7.51", 44: "7.17", 56: "6.97", 110: "6.43", 1202: "7.93"}
+for _d, _params in _CIFAR_PARAMS.items():
+    register_model(
+        f"resnet{_d}", ResNet, **CIFAR, paper=RESNET_PAPER, params=_params,
+        params_source="ResNet paper Table 6 (0.27M ...); exact count: option A, 10 classes",
+        accuracy=f"CIFAR-10 test error {_CIFAR_ERR[_d]}% (paper, Table 6)",
+        description=f"ResNet-{_d}, CIFAR (3x3 stem, 16-32-64, shortcut A)", depth=_d, stem="cifar", shortcut="A",
+    )  # fmt: skip
+
+# Plain twins for the degradation experiment (Section 4.1, Figure 4 / Figure 6)
+for _d in (18, 34):
+    register_model(
+        f"plain{_d}", ResNet, **IMAGENET, paper=RESNET_PAPER,
+        description=f"Plain-{_d}: ResNet-{_d} without shortcuts", depth=_d, shortcut="none",
+    )  # fmt: skip
+for _d in (20, 32, 44, 56, 110):
+    register_model(
+        f"plain{_d}", ResNet, **CIFAR, paper=RESNET_PAPER, params=_CIFAR_PARAMS[_d],
+        params_source="same as ResNet option A (parameter-free shortcuts)",
+        description=f"Plain-{_d}: CIFAR ResNet-{_d} without shortcuts", depth=_d, stem="cifar", shortcut="none",
+    )  # fmt: skip
+
+# Pre-activation CIFAR networks, "Identity Mappings" Table 2 / 3
+register_model(
+    "preact_resnet110", ResNet, **CIFAR, paper=PREACT_PAPER, params=1_700_000,
+    params_source="Identity Mappings Table 3 (1.7M)", accuracy="CIFAR-10 test error 6.37% (paper, Table 3)",
+    description="Pre-activation ResNet-110 (basic units), CIFAR", depth=110, stem="cifar", shortcut="A",
+    unit="full_preact",
+)  # fmt: skip
+register_model(
+    "preact_resnet164", ResNet, **CIFAR, paper=PREACT_PAPER, params=1_700_000,
+    params_source="Identity Mappings Table 3 (1.7M)", accuracy="CIFAR-10 test error 5.46% (paper, Table 3)",
+    description="Pre-activation ResNet-164 (bottleneck units), CIFAR", depth=164, block="bottleneck",
+    stem="cifar", shortcut="B", unit="full_preact",
+)  # fmt: skip
+register_model(
+    "preact_resnet1001", ResNet, **CIFAR, paper=PREACT_PAPER, params=10_200_000,
+    params_source="Identity Mappings Table 3 (10.2M)", accuracy="CIFAR-10 test error 4.92% (paper, Table 3)",
+    description="Pre-activation ResNet-1001 (bottleneck units), CIFAR", depth=1001, block="bottleneck",
+    stem="cifar", shortcut="B", unit="full_preact",
+)  # fmt: skip
