@@ -1,0 +1,1 @@
+"""Weight interoperability: converters between reslab models and other libraries' weights."""
