@@ -6,7 +6,7 @@ A model sets ``num_classes``, ``num_features`` (channels into the classifier), `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -76,6 +76,16 @@ class ReslabModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.forward_head(self.forward_features(x))
+
+
+class AuxLogits(NamedTuple):
+    """Training-mode output of a model with auxiliary classifiers (GoogLeNet): the main logits first,
+    then the auxiliary logits in the paper's order. Trainers weight the auxiliary losses (0.3 in the
+    GoogLeNet paper); in eval mode such models return the main logits alone."""
+
+    logits: torch.Tensor
+    aux1: torch.Tensor
+    aux2: torch.Tensor
 
 
 def check_num_classes(num_classes: Any) -> None:
