@@ -27,7 +27,7 @@ lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 
 readme: venv
-	$(PY) -m reslab.tools.readme_table README.md
+	$(PY) tools/update_readme.py README.md
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

@@ -50,26 +50,27 @@ class ReslabModel(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`InputShapeError` for an input the network cannot take."""
+        name = getattr(self, "model_name", type(self).__name__)
         if x.dim() != 4:
             raise InputShapeError(
-                f"{type(self).__name__} expects a batch of images (N, C, H, W), got a tensor of shape "
+                f"{name} expects a batch of images (N, C, H, W), got a tensor of shape "
                 f"{tuple(x.shape)}"
             )
         if x.shape[1] != self.in_chans:
             raise InputShapeError(
-                f"{type(self).__name__} was built with in_chans={self.in_chans} but the input has "
+                f"{name} was built with in_chans={self.in_chans} but the input has "
                 f"{x.shape[1]} channels (shape {tuple(x.shape)})"
             )
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if self.fixed_input_size is not None:
             if h != self.fixed_input_size or w != self.fixed_input_size:
                 raise InputShapeError(
-                    f"{type(self).__name__} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, "
+                    f"{name} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, "
                     f"got {h}x{w}"
                 )
         elif h < self.min_input_size or w < self.min_input_size:
             raise InputShapeError(
-                f"{type(self).__name__} needs inputs of at least {self.min_input_size}x{self.min_input_size} "
+                f"{name} needs inputs of at least {self.min_input_size}x{self.min_input_size} "
                 f"(its strides reduce smaller ones to nothing), got {h}x{w}"
             )
 

@@ -418,7 +418,8 @@ register_model(
 )  # fmt: skip
 register_model(
     "preact_resnet1001", ResNet, **CIFAR, paper=PREACT_PAPER, params=10_200_000,
-    params_source="Identity Mappings Table 3 (10.2M, conv + fc weights; 10.33M with BN)", accuracy="CIFAR-10 test error 4.92% (paper, Table 3)",
+    params_source="Identity Mappings Table 3 (10.2M, conv + fc weights; 10.33M with BN)",
+    accuracy="CIFAR-10 test error 4.92% (paper, Table 3)",
     description="Pre-activation ResNet-1001 (bottleneck units), CIFAR", depth=1001, block="bottleneck",
     stem="cifar", shortcut="B", unit="full_preact",
 )  # fmt: skip

@@ -128,5 +128,5 @@ def summary(model: nn.Module, input_size: Sequence[int] | None = None, *, batch_
         output_shape=tuple(_first_tensor(out).shape),
         total_params=total,
         trainable_params=trainable,
-        macs=sum(r.macs for r in rows) // 1,
+        macs=sum(r.macs for r in rows),
     )

@@ -1,0 +1,85 @@
+"""`reslab list` / `reslab summary`, the summary table, and the README's generated model table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import reslab
+from reslab.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_list_shows_params_macs_and_family(capsys):
+    assert main(["list", "resnet*0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["name", "params", "GMACs", "input", "family"]
+    rows = {line.split()[0]: line.split() for line in out[1:]}
+    assert rows["resnet50"][1:] == ["25,557,032", "4.089", "3x224x224", "imagenet"]  # torchvision: 4.09 GFLOPS
+    assert rows["resnet20"][1:] == ["269,722", "0.041", "3x32x32", "cifar"]  # paper: 41M FLOPs
+    assert "resnet18" not in rows
+
+
+def test_list_without_matches(capsys):
+    assert main(["list", "nothing*"]) == 1
+    assert "no model matches" in capsys.readouterr().out
+
+
+def test_summary_command(capsys):
+    assert main(["summary", "resnet20", "--num-classes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "layer3.2.conv2 (Conv2d)" in out and "[1, 64, 8, 8]" in out
+    assert "Total params: 275,572" in out  # 269,722 - 650 + 64 * 100 + 100
+    assert "Multiply-accumulates (MACs): 40," in out
+
+
+def test_summary_with_other_input_size(capsys):
+    assert main(["summary", "resnet18", "--input-size", "1", "64", "64"]) == 0
+    assert "Output shape: [1, 1000]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["summary", "resnet5O"], "unknown model 'resnet5O'; did you mean"),
+        (["summary", "resnet18", "--input-size", "3", "8", "8"], "at least 32x32"),
+        (["summary", "resnet18", "--num-classes", "-3"], "num_classes"),
+    ],
+)
+def test_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslab: error: ") and message in err and err.count("\n") == 1
+
+
+def test_console_script_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "reslab", "summary", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown model" in proc.stderr
+
+
+def test_summary_api_counts_real_forward_macs():
+    model = reslab.create_model("resnet18")
+    s = reslab.summary(model, (3, 224, 224))
+    assert s.total_params == 11_689_512 and s.trainable_params == s.total_params
+    assert round(s.macs / 1e9, 2) == 1.81  # torchvision's published 1.81 GFLOPS (MACs)
+    assert model.training  # mode restored
+    s = reslab.summary(reslab.create_model("resnet20"))  # default input size from the registry
+    assert s.output_shape == (1, 10)
+    model.requires_grad_(False)
+    assert reslab.summary(model, (3, 64, 64)).trainable_params == 0
+    assert torch.is_tensor(next(model.parameters()))
+
+
+def test_readme_model_table_is_generated_from_the_registry():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from update_readme import render
+    finally:
+        sys.path.pop(0)
+    readme = (ROOT / "README.md").read_text()
+    assert render(readme) == readme, "README model table is stale: run `make readme`"
