@@ -10,7 +10,6 @@ TORCH_PIN ?= torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIN) || echo "note: $(TORCH_PIN) not available here; pip will choose torch"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@

@@ -112,7 +112,7 @@ def get_model_entry(name: str) -> ModelEntry:
     _ensure_registered()
     if not isinstance(name, str):
         raise UnknownModelError(f"a model name must be a string, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
+    key = name.strip().lower()
     if key in _REGISTRY:
         return _REGISTRY[key]
     close = difflib.get_close_matches(key, list(_REGISTRY), n=4, cutoff=0.5)
