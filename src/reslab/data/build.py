@@ -1,0 +1,326 @@
+"""build_data: one call from a data set name and options to a :class:`DataBundle` of ready loaders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .augment import AugmentSpec, crop_padding_for
+from .bundle import SPLITS, DataBundle
+from .loader import DeviceLoader
+from .sources.base import ArrayData, channel_stats, stratified_split
+
+#: every name build_data accepts
+DATASETS = ("cifar10", "cifar100", "digits", "fashion_mnist", "folder", "mnist", "synthetic")
+#: the seed of every held-out validation split: fixed, so runs with different ``seed`` are validated
+#: on the same images
+SPLIT_SEED = 0
+#: folder data sets without ROOT/val hold out this fraction when val_split is 0
+FOLDER_DEFAULT_VAL_SPLIT = 0.1
+
+# Options that change the data, and the data sets they apply to.
+_APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "image_size": ("folder", "digits", "synthetic"),
+    "num_classes": ("synthetic",),
+    "num_samples": ("synthetic",),
+    "channels": ("synthetic", "folder"),
+    "url": ("cifar10", "cifar100", "mnist", "fashion_mnist"),
+    "pad_to_32": ("mnist", "fashion_mnist"),
+}
+
+
+def list_datasets() -> list[str]:
+    """The names :func:`build_data` accepts, sorted."""
+    return sorted(DATASETS)
+
+
+def default_data_dir() -> Path:
+    """Where data sets live when ``data_dir`` is not given: ``$RESLAB_DATA_DIR``, else ``./data``."""
+    return Path(os.environ.get("RESLAB_DATA_DIR", "data"))
+
+
+def build_data(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = False,
+    url: str | None = None,
+    batch_size: int = 128,
+    eval_batch_size: int | None = None,
+    device: str | torch.device = "cpu",
+    augment: bool = True,
+    cutout: int = 0,
+    val_split: float = 0.0,
+    seed: int = 0,
+    workers: int = 0,
+    strict: bool = False,
+    image_size: int | None = None,
+    num_classes: int | None = None,
+    num_samples: int | None = None,
+    channels: int | None = None,
+    cifar100_labels: str = "fine",
+    limit: int | None = None,
+    split_for_eval: str | None = None,
+    flip: bool | None = None,
+    crop_padding: int | None = None,
+    pad_to_32: bool = False,
+    channels_last: bool = False,
+) -> DataBundle:
+    """Load a data set and wrap it in training and evaluation loaders.
+
+    Args:
+        name: one of :func:`list_datasets`.
+        data_dir: root directory (default :func:`default_data_dir`). cifar10: the folder that contains
+            ``cifar-10-batches-py`` or that folder itself (likewise ``cifar-100-python``); mnist /
+            fashion_mnist: the folder with the four IDX files, or its ``<name>/``, ``<name>/raw/`` or
+            torchvision-style ``MNIST/raw/`` subfolder; folder: ROOT (see :mod:`reslab.data.sources.folder`).
+        download: fetch the official files when missing (cifar*, *mnist), check their MD5, extract
+            safely; a no-op for data sets that need no files.
+        url: override the download URL (cifar*: the archive; *mnist: the base URL of the four files).
+        batch_size: training batch size; ``eval_batch_size`` defaults to it.
+        device: where array data sets live (as uint8) and where every batch is delivered.
+        augment: training augmentation. Array data: random crop with zero padding (4 px for 32 px
+            images, ``size / 8`` otherwise, 0 below 16 px; override with ``crop_padding``) and
+            horizontal flip (off by default for digits and mnist; override with ``flip``). Folder:
+            random-resized crop plus flip.
+        cutout: side of the cutout square in pixels (0: off); applied when ``augment`` is on.
+        val_split: fraction of the training split held out (stratified, fixed seed) as validation;
+            0 makes the official test split the validation split (then ``test`` is None). A folder
+            without ROOT/val uses 0.1 when this is 0.
+        seed: with the epoch, fixes shuffling and augmentation (and the images of ``synthetic``).
+        workers: DataLoader worker processes (folder only; ignored elsewhere).
+        strict: folder: an unreadable image raises DataError instead of a warning and a skip.
+        image_size: folder: crop size (default 224; eval resizes the shorter side to size / 0.875);
+            digits: output side (default 8, native); synthetic: side (default 32).
+        num_classes, num_samples, channels: synthetic only (defaults 10 classes, 1024 training
+            images, 3 channels); ``channels`` also picks grey (1) or RGB (3) for folder.
+        cifar100_labels: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses).
+        limit: keep only the first ``limit`` training samples (after the validation split; folder:
+            of a fixed shuffle, since its files are sorted by class).
+        split_for_eval: if set (``"train"``, ``"val"`` or ``"test"``), ``bundle.val`` is the evaluation
+            loader of that split, for commands that evaluate whatever ``val`` is.
+        flip, crop_padding: override the data set's default augmentation (see ``augment``).
+        pad_to_32: mnist / fashion_mnist: zero-pad 28x28 to 32x32 (LeNet-5's input size).
+        channels_last: deliver batches in ``torch.channels_last`` memory format.
+
+    Returns:
+        A :class:`DataBundle`.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the valid ones) or a bad option.
+        DataError: missing or corrupt files (the message names them).
+        ChecksumError: a download whose MD5 does not match.
+    """
+    if name not in DATASETS:
+        raise ConfigError(f"unknown data set {name!r}; valid names: {', '.join(list_datasets())}")
+    given = {
+        "image_size": image_size,
+        "num_classes": num_classes,
+        "num_samples": num_samples,
+        "channels": channels,
+        "url": url,
+        "pad_to_32": pad_to_32 or None,
+    }
+    for option, value in given.items():
+        if value is not None and name not in _APPLIES_TO[option]:
+            applies = ", ".join(_APPLIES_TO[option])
+            raise ConfigError(f"option {option}={value!r} does not apply to {name}; it applies to {applies}")
+    if cifar100_labels not in ("fine", "coarse"):
+        raise ConfigError(f"cifar100_labels must be 'fine' or 'coarse', got {cifar100_labels!r}")
+    if cifar100_labels != "fine" and name != "cifar100":
+        raise ConfigError(f"cifar100_labels={cifar100_labels!r} applies to cifar100 only, not {name}")
+    for option, value, low in (
+        ("batch_size", batch_size, 1),
+        ("eval_batch_size", eval_batch_size, 1),
+        ("image_size", image_size, 1),
+        ("num_classes", num_classes, 2),
+        ("num_samples", num_samples, 1),
+        ("channels", channels, 1),
+        ("limit", limit, 1),
+        ("cutout", cutout, 0),
+        ("seed", seed, 0),
+        ("workers", workers, 0),
+        ("crop_padding", crop_padding, 0),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ConfigError(f"{option} must be an integer >= {low}, got {value!r}")
+    if not 0.0 <= float(val_split) < 1.0:
+        raise ConfigError(f"val_split must be in [0, 1), got {val_split!r}")
+    if split_for_eval is not None and split_for_eval not in SPLITS:
+        raise ConfigError(f"split_for_eval must be one of {', '.join(SPLITS)}, got {split_for_eval!r}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"bad device {device!r}: {exc}") from exc
+
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    options: dict[str, Any] = dict(
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size or batch_size,
+        device=device,
+        augment=augment,
+        cutout=cutout,
+        val_split=float(val_split),
+        seed=seed,
+        limit=limit,
+        flip=flip,
+        crop_padding=crop_padding,
+        channels_last=channels_last,
+    )
+    if name == "folder":
+        from .sources.folder import build_folder_bundle
+
+        bundle = build_folder_bundle(
+            root, image_size=image_size, channels=channels, workers=workers, strict=strict, **options
+        )
+    else:
+        data = _load_arrays(
+            name,
+            root,
+            download=download,
+            url=url,
+            image_size=image_size,
+            num_classes=num_classes,
+            num_samples=num_samples,
+            channels=channels,
+            cifar100_labels=cifar100_labels,
+            pad_to_32=pad_to_32,
+            seed=seed,
+        )
+        bundle = array_bundle(name, data, **options)
+    if split_for_eval is not None:
+        bundle.val = bundle.loader(split_for_eval)
+    return bundle
+
+
+def _load_arrays(name: str, root: Path, *, download: bool, url: str | None, **kw: Any) -> ArrayData:
+    if name == "synthetic":
+        from .sources import synthetic
+
+        return synthetic.make_synthetic_data(
+            num_classes=kw["num_classes"] or synthetic.DEFAULT_CLASSES,
+            num_samples=kw["num_samples"] or synthetic.DEFAULT_TRAIN,
+            image_size=kw["image_size"] or synthetic.DEFAULT_SIZE,
+            channels=kw["channels"] or synthetic.DEFAULT_CHANNELS,
+            seed=kw["seed"],
+        )
+    if name == "digits":
+        from .sources.digits import load_digits_data
+
+        return load_digits_data(kw["image_size"])
+    if name in ("cifar10", "cifar100"):
+        from .sources.cifar import load_cifar
+
+        return load_cifar(name, root, download=download, url=url, labels=kw["cifar100_labels"])
+    from .sources.mnist import load_mnist
+
+    return load_mnist(name, root, download=download, url=url, pad_to_32=kw["pad_to_32"])
+
+
+def array_bundle(
+    name: str,
+    data: ArrayData,
+    *,
+    batch_size: int,
+    eval_batch_size: int,
+    device: torch.device,
+    augment: bool,
+    cutout: int,
+    val_split: float,
+    seed: int,
+    limit: int | None,
+    flip: bool | None,
+    crop_padding: int | None,
+    channels_last: bool,
+) -> DataBundle:
+    """Split, move to ``device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s."""
+    train_x, train_y = data.train_images, data.train_labels
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if val_split > 0:
+        keep, held = stratified_split(train_y, val_split, SPLIT_SEED)
+        splits["val"] = (train_x[held], train_y[held])
+        splits["test"] = (data.test_images, data.test_labels)
+        train_x, train_y = train_x[keep], train_y[keep]
+    else:
+        splits["val"] = (data.test_images, data.test_labels)
+    if limit is not None:
+        train_x, train_y = train_x[:limit], train_y[:limit]
+    splits["train"] = (train_x, train_y)
+    tensors = {
+        split: (
+            torch.from_numpy(np.ascontiguousarray(x)).to(device),
+            torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device),
+        )
+        for split, (x, y) in splits.items()
+    }
+    mean, std = channel_stats(tensors["train"][0])
+    c, h, w = data.input_size
+    spec = AugmentSpec(
+        crop_padding=crop_padding if crop_padding is not None else crop_padding_for(min(h, w)),
+        flip=data.flip if flip is None else flip,
+        cutout=cutout,
+    )
+
+    def eval_factory(split: str):
+        def make() -> DeviceLoader:
+            x, y = tensors[split]
+            return DeviceLoader(
+                x, y, batch_size=eval_batch_size, mean=mean, std=std, seed=seed, channels_last=channels_last
+            )
+
+        return make
+
+    factories = {split: eval_factory(split) for split in tensors}
+    train = DeviceLoader(
+        *tensors["train"],
+        batch_size=batch_size,
+        mean=mean,
+        std=std,
+        shuffle=True,
+        augment=spec if augment else None,
+        seed=seed,
+        channels_last=channels_last,
+    )
+    bundle = DataBundle(
+        train=train,
+        val=factories["val"](),
+        test=factories["test"]() if "test" in factories else None,
+        num_classes=len(data.class_names),
+        class_names=list(data.class_names),
+        input_size=(c, h, w),
+        mean=mean,
+        std=std,
+        name=name,
+        info=make_info(name, data.class_names, (c, h, w), mean, std, resize=h),
+        eval_factories=factories,
+    )
+    bundle._eval_cache.update(val=bundle.val, **({"test": bundle.test} if bundle.test is not None else {}))
+    return bundle
+
+
+def make_info(
+    name: str,
+    class_names: list[str],
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    *,
+    resize: int,
+) -> dict[str, Any]:
+    """The checkpoint-ready description of the preprocessing (plain lists, ints, floats, strings)."""
+    c, h, w = input_size
+    return {
+        "name": name,
+        "num_classes": len(class_names),
+        "class_names": [str(n) for n in class_names],
+        "input_size": [int(c), int(h), int(w)],
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "resize": int(resize),
+        "crop": [int(h), int(w)],
+    }

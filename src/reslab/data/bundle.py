@@ -1,0 +1,63 @@
+"""DataBundle: everything a trainer needs from a data set, and what a checkpoint must keep of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from .loader import BatchLoader
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DataBundle:
+    """The loaders and the facts about one data set.
+
+    Attributes:
+        train: training loader (shuffled, augmented when requested; call ``set_epoch`` per epoch).
+        val: evaluation loader of the validation split (in order, not augmented). Without
+            ``val_split`` this is the official test split.
+        test: evaluation loader of the official test split, or None when it is the same as ``val``.
+        num_classes: number of classes.
+        class_names: one name per class, index = label.
+        input_size: (C, H, W) of the batches the model sees.
+        mean, std: per-channel normalisation, in [0, 1] pixel units.
+        name: the data set's registry name.
+        info: plain (YAML/JSON-serialisable) facts to store in a checkpoint so that
+            :func:`reslab.data.preprocess_image` can rebuild the preprocessing: name, num_classes,
+            class_names, input_size, mean, std, resize (shorter side before the centre crop), crop.
+    """
+
+    train: BatchLoader
+    val: BatchLoader
+    test: BatchLoader | None
+    num_classes: int
+    class_names: list[str]
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str
+    info: dict[str, Any]
+    #: builders of the evaluation-mode loader of each split, called at most once (see :meth:`loader`)
+    eval_factories: dict[str, Callable[[], BatchLoader]] = field(default_factory=dict, repr=False)
+    _eval_cache: dict[str, BatchLoader] = field(default_factory=dict, repr=False)
+
+    def loader(self, split: str) -> BatchLoader:
+        """The evaluation-mode loader (in order, no augmentation) of ``"train"``, ``"val"`` or ``"test"``.
+
+        ``"test"`` falls back to the validation loader when the data set has no separate test split
+        (``test`` is None because validation *is* the official test split).
+
+        Raises:
+            ConfigError: an unknown split name.
+        """
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        if split == "test" and "test" not in self.eval_factories:
+            split = "val"
+        if split not in self._eval_cache:
+            self._eval_cache[split] = self.eval_factories[split]()
+        return self._eval_cache[split]

@@ -1,0 +1,180 @@
+"""Loaders: iterate ``(images, labels)`` batches already normalised and on the data's device.
+
+:class:`DeviceLoader` serves an array data set held whole on the device as uint8 (CIFAR, MNIST, digits,
+synthetic): each batch is an index gather plus batched augmentation, with no host round trip.
+:class:`FolderLoader` wraps a ``torch.utils.data.DataLoader`` over decoded image files and gives the
+same interface.
+
+Both share the epoch contract: the order and augmentation of epoch ``e`` depend only on
+``(seed, e)`` (a ``torch.Generator`` seeded from both, never the global RNG). Iterating uses the epoch
+set by :meth:`set_epoch`, and each iteration advances it by one, so a trainer may either call
+``set_epoch(e)`` before every epoch (exact resume) or just iterate repeatedly (epochs 0, 1, 2, ...).
+The last batch may be smaller than ``batch_size`` (``drop_last=False``): every sample is seen once
+per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .augment import AugmentParams, AugmentSpec, apply_augment, normalize, sample_augment_params
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+#: stream ids so that order, augmentation and cutout draws of one epoch are independent
+_STREAM_ORDER, _STREAM_AUGMENT = 0, 1
+
+
+@runtime_checkable
+class BatchLoader(Protocol):
+    """What the trainer relies on: both loader classes satisfy it."""
+
+    batch_size: int
+    num_samples: int
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def __len__(self) -> int: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded from ``(seed, epoch, stream)`` through numpy's SeedSequence, so
+    nearby seeds and epochs give unrelated streams. Draws are made on the CPU and then moved to the
+    device, which makes them identical on CPU and CUDA."""
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+class _EpochLoader:
+    """Shared epoch bookkeeping."""
+
+    batch_size: int
+    num_samples: int
+    seed: int
+    shuffle: bool
+    _next_epoch: int
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (order and augmentation depend only on seed and epoch)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._next_epoch = int(epoch)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration will use."""
+        return self._next_epoch
+
+    def __len__(self) -> int:
+        """Number of batches per epoch (the last one may be partial)."""
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def _start_epoch(self) -> int:
+        epoch = self._next_epoch
+        self._next_epoch = epoch + 1
+        return epoch
+
+
+class DeviceLoader(_EpochLoader):
+    """Batches of a uint8 NCHW data set that lives on one device.
+
+    Args:
+        images: (N, C, H, W) uint8 tensor, on the device the batches should be on.
+        labels: (N,) int64 tensor on the same device.
+        batch_size: samples per batch; the last batch of an epoch may be smaller.
+        mean, std: per-channel statistics (in [0, 1] units) used to normalise.
+        shuffle: a new permutation every epoch (training); otherwise in order.
+        augment: the training augmentation, or None for an evaluation loader.
+        seed: with the epoch, determines order and augmentation.
+        channels_last: return batches in ``torch.channels_last`` memory format.
+
+    Yields:
+        ``(images, labels)``: float32 (B, C, H, W) normalised and int64 (B,), on the data's device.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        shuffle: bool = False,
+        augment: AugmentSpec | None = None,
+        seed: int = 0,
+        channels_last: bool = False,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(
+                f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}"
+            )
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.images = images
+        self.labels = labels.to(device=images.device, dtype=torch.int64)
+        self.batch_size = int(batch_size)
+        self.num_samples = int(images.shape[0])
+        self.shuffle = shuffle
+        self.augment = augment if augment is not None and augment.active else None
+        self.seed = int(seed)
+        self.channels_last = channels_last
+        self.mean = torch.tensor(list(mean), dtype=torch.float32, device=images.device)
+        self.std = torch.tensor(list(std), dtype=torch.float32, device=images.device)
+        self._next_epoch = 0
+
+    @property
+    def device(self) -> torch.device:
+        """The device the data and the batches live on."""
+        return self.images.device
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self._start_epoch()
+        device = self.device
+        order = None
+        if self.shuffle:
+            order = torch.randperm(
+                self.num_samples, generator=epoch_generator(self.seed, epoch, _STREAM_ORDER)
+            )
+            order = order.to(device)
+        params: AugmentParams | None = None
+        if self.augment is not None:
+            _, _, h, w = self.images.shape
+            gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT)
+            # One draw per epoch position, moved to the device once (no per-batch host sync).
+            params = sample_augment_params(self.augment, self.num_samples, h, w, gen).to(device)
+        for start in range(0, self.num_samples, self.batch_size):
+            stop = min(start + self.batch_size, self.num_samples)
+            if order is None:
+                x, y = self.images[start:stop], self.labels[start:stop]
+            else:
+                idx = order[start:stop]
+                x, y = self.images[idx], self.labels[idx]
+            if params is not None and self.augment is not None:
+                out = apply_augment(x, params[start:stop], self.augment, self.mean, self.std)
+            else:
+                out = normalize(x, self.mean, self.std)
+            if self.channels_last:
+                out = out.contiguous(memory_format=torch.channels_last)
+            yield out, y
+
+    def eval_loader(self, batch_size: int | None = None) -> DeviceLoader:
+        """The same data in order, without augmentation (shares the device tensors)."""
+        return DeviceLoader(
+            self.images,
+            self.labels,
+            batch_size=batch_size or self.batch_size,
+            mean=self.mean.tolist(),
+            std=self.std.tolist(),
+            seed=self.seed,
+            channels_last=self.channels_last,
+        )

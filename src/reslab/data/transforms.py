@@ -1,0 +1,180 @@
+"""Per-image transforms with Pillow (for image folders and for ``reslab predict``).
+
+The training transform is the Inception-style random-resized crop plus horizontal flip; the evaluation
+transform resizes the shorter side to ``size / 0.875`` and takes the centre crop (the usual ImageNet
+protocol). Transforms take an explicit ``numpy.random.Generator`` so that a sample's augmentation is a
+pure function of (seed, epoch, index), whatever DataLoader worker decodes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import ConfigError, DataError
+
+#: eval resize = crop size / this ratio (224 -> 256)
+CROP_RATIO = 0.875
+#: Pillow modes for a channel count
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+#: what Pillow raises on files it cannot decode
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+def eval_resize_for(size: int) -> int:
+    """Shorter side before the evaluation centre crop of ``size`` pixels (``size / 0.875``)."""
+    return int(math.floor(size / CROP_RATIO + 0.5))
+
+
+def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+    """Resize so the shorter side is ``size`` pixels, keeping the aspect ratio (bilinear, antialiased)."""
+    w, h = img.size
+    if min(w, h) == size:
+        return img
+    scale = size / min(w, h)
+    new = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return img.resize(new, Image.Resampling.BILINEAR)
+
+
+def center_crop(img: Image.Image, height: int, width: int) -> Image.Image:
+    """The central ``height`` x ``width`` region (zero-padded by Pillow if the image is smaller)."""
+    w, h = img.size
+    left = int(round((w - width) / 2.0))
+    top = int(round((h - height) / 2.0))
+    return img.crop((left, top, left + width, top + height))
+
+
+def random_resized_crop(
+    img: Image.Image,
+    size: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> Image.Image:
+    """A random region of ``scale`` x the area and aspect ``ratio`` (log-uniform), resized to ``size``.
+
+    Up to 10 tries to fit a region inside the image; otherwise the largest central region whose
+    aspect is within ``ratio`` (Szegedy et al. 2015, as commonly implemented).
+    """
+    w, h = img.size
+    area = w * h
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        cw = int(round(math.sqrt(target * aspect)))
+        ch = int(round(math.sqrt(target / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            left = int(rng.integers(0, w - cw + 1))
+            top = int(rng.integers(0, h - ch + 1))
+            break
+    else:
+        in_ratio = w / h
+        if in_ratio < ratio[0]:
+            cw, ch = w, int(round(w / ratio[0]))
+        elif in_ratio > ratio[1]:
+            cw, ch = int(round(h * ratio[1])), h
+        else:
+            cw, ch = w, h
+        left, top = (w - cw) // 2, (h - ch) // 2
+    # ``box`` makes the crop and the resize one resampling step.
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
+
+
+def to_uint8_chw(img: Image.Image) -> torch.Tensor:
+    """A Pillow image -> uint8 (C, H, W) tensor."""
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+class TrainTransform:
+    """Random-resized crop to ``size`` plus optional horizontal flip; returns uint8 (C, H, W)."""
+
+    def __init__(self, size: int, flip: bool = True) -> None:
+        self.size = size
+        self.flip = flip
+
+    def __call__(self, img: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+        out = random_resized_crop(img, self.size, rng)
+        if self.flip and rng.random() < 0.5:
+            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return to_uint8_chw(out)
+
+
+class EvalTransform:
+    """Resize the shorter side to ``resize``, then centre-crop ``size``; returns uint8 (C, H, W)."""
+
+    def __init__(self, size: int, resize: int | None = None) -> None:
+        self.size = size
+        self.resize = resize if resize is not None else eval_resize_for(size)
+
+    def __call__(self, img: Image.Image, rng: np.random.Generator | None = None) -> torch.Tensor:
+        return to_uint8_chw(center_crop(resize_shorter(img, self.resize), self.size, self.size))
+
+
+def open_image(path: str | Path, mode: str) -> Image.Image:
+    """Decode an image file fully and convert it to ``mode``.
+
+    Raises:
+        DataError: the file is missing, not an image, or truncated (names the file).
+    """
+    try:
+        with Image.open(path) as img:
+            if mode in ("RGB", "L") and img.mode in ("P", "LA", "RGBA", "PA"):
+                img = img.convert("RGBA")  # palette/alpha images: go through RGBA so transparency is dropped
+            return img.convert(mode)
+    except FileNotFoundError as exc:
+        raise DataError(f"image file not found: {path}") from exc
+    except IMAGE_ERRORS as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
+def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -> torch.Tensor:
+    """Turn an image file (or Pillow image) into the model's input, as at evaluation time.
+
+    Converts to grey or RGB per ``info["input_size"]``, resizes the shorter side to ``info["resize"]``
+    (default: the input height), centre-crops to the input size and normalises with ``info["mean"]``
+    and ``info["std"]``.
+
+    Args:
+        image: a path or a ``PIL.Image.Image``.
+        info: a :attr:`DataBundle.info` dict (as stored in a checkpoint).
+
+    Returns:
+        float32 tensor (1, C, H, W) on the CPU.
+
+    Raises:
+        DataError: the file cannot be read as an image (names it).
+        ConfigError: ``info`` lacks input_size/mean/std or has an unsupported channel count.
+    """
+    try:
+        c, h, w = (int(v) for v in info["input_size"])
+        mean: Sequence[float] = [float(v) for v in info["mean"]]
+        std: Sequence[float] = [float(v) for v in info["std"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"data info needs input_size (C, H, W), mean and std; got keys {sorted(info)}"
+        ) from exc
+    if c not in MODES:
+        raise ConfigError(f"cannot preprocess images for {c} input channels (supported: {sorted(MODES)})")
+    if len(mean) != c or len(std) != c:
+        raise ConfigError(f"data info mean/std have {len(mean)}/{len(std)} values for {c} channels")
+    mode = MODES[c]
+    if isinstance(image, Image.Image):
+        img = image.convert(mode)
+    else:
+        img = open_image(image, mode)
+    resize = int(info.get("resize") or h)
+    # the shorter side must cover the crop in both directions
+    img = center_crop(resize_shorter(img, max(resize, h, w)), h, w)
+    x = to_uint8_chw(img).to(torch.float32).div_(255.0)
+    x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
+    return x.unsqueeze(0)
