@@ -152,3 +152,94 @@ def check_positive_ints(name: str, values, length: int | None = None) -> tuple[i
     if length is not None and len(values) != length:
         raise ConfigError(f"{name} needs {length} entries (one per stage), got {len(values)}: {values!r}")
     return values
+
+
+# --------------------------------------------------------------------------------------------------
+# Added for the classic CNN zoo (AlexNet, ZF-Net, GoogLeNet, VGG, DenseNet).
+
+LRN_CONVENTIONS = ("sum", "mean")
+
+
+def local_response_norm(
+    size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, *, alpha_applies_to: str = "sum"
+) -> nn.LocalResponseNorm:
+    """Local response normalisation across channels, with the papers' constants taken as written.
+
+    AlexNet (Krizhevsky et al. 2012, Section 3.3) defines ``b = a / (k + alpha * sum(a^2))^beta`` with
+    the sum over ``size`` adjacent channels (k=2, n=5, alpha=1e-4, beta=0.75). ``nn.LocalResponseNorm``
+    (like Caffe) multiplies alpha by the *mean* of the squares, i.e. divides alpha by ``size``.
+
+    Args:
+        size: channels in the window (n), centred on the channel (edges clipped, as in the paper).
+        alpha, beta, k: the formula's constants.
+        alpha_applies_to: ``"sum"`` (the AlexNet paper's convention: alpha is passed to torch as
+            ``alpha * size``) or ``"mean"`` (Caffe's and torch's convention: passed as it is).
+
+    Returns:
+        An ``nn.LocalResponseNorm`` (no parameters, so state dicts are unaffected).
+
+    Raises:
+        ConfigError: a non-positive size or an unknown convention.
+    """
+    if alpha_applies_to not in LRN_CONVENTIONS:
+        raise ConfigError(
+            f"alpha_applies_to must be one of {', '.join(LRN_CONVENTIONS)}, got {alpha_applies_to!r}"
+        )
+    size = check_positive_ints("size", (size,))[0]
+    torch_alpha = alpha * size if alpha_applies_to == "sum" else alpha
+    return nn.LocalResponseNorm(size, alpha=torch_alpha, beta=beta, k=k)
+
+
+def _pair_first(v) -> int:
+    return int(v[0]) if isinstance(v, tuple | list) else int(v)
+
+
+def spatial_output_size(size: int, layer: nn.Module) -> int:
+    """The height (= width) after ``layer``, by PyTorch's own formulas; 0 or less where PyTorch refuses.
+
+    Convolutions and max/average pooling (``ceil_mode`` included, as ATen computes it) change the
+    size; adaptive pools give their output size; ``nn.Sequential`` is followed layer by layer; any
+    other layer keeps the size. Square inputs and square kernels are assumed.
+    """
+    if isinstance(layer, nn.Sequential):
+        for child in layer:
+            size = spatial_output_size(size, child)
+            if size < 1:
+                return size
+        return size
+    if isinstance(layer, nn.Conv2d):
+        k, s, p, d = (_pair_first(getattr(layer, a)) for a in ("kernel_size", "stride", "padding", "dilation"))
+        return (size + 2 * p - d * (k - 1) - 1) // s + 1
+    if isinstance(layer, nn.MaxPool2d | nn.AvgPool2d):
+        k, p = _pair_first(layer.kernel_size), _pair_first(layer.padding)
+        s = _pair_first(layer.stride or layer.kernel_size)
+        d = _pair_first(layer.dilation) if isinstance(layer, nn.MaxPool2d) else 1
+        out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if layer.ceil_mode else 0)) // s + 1
+        # ceil mode: the last window must start inside the input or its left padding (ATen's rule)
+        if layer.ceil_mode and (out - 1) * s >= size + p:
+            out -= 1
+        return out
+    if isinstance(layer, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+        return _pair_first(layer.output_size)
+    if isinstance(layer, nn.ZeroPad2d):
+        pad = layer.padding if isinstance(layer.padding, tuple | list) else (layer.padding,) * 4
+        return size + int(pad[0]) + int(pad[1])  # left + right (square inputs, symmetric padding)
+    return size
+
+
+def smallest_input_size(layers, *, limit: int = 4096) -> int:
+    """The smallest square input for which every layer of ``layers`` (in order) gives an output >= 1x1.
+
+    ``layers``: the modules along the network's main path that change the spatial size (branches
+    that keep the size, such as Inception modules or dense layers, need not be listed).
+    """
+    layers = list(layers)
+    for size in range(1, limit + 1):
+        s = size
+        for layer in layers:
+            s = spatial_output_size(s, layer)
+            if s < 1:
+                break
+        else:
+            return size
+    raise ConfigError(f"no input size up to {limit} fits these layers")  # pragma: no cover
