@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from .augment import AugmentSpec, crop_padding_for
-from .bundle import SPLITS, DataBundle
+from .bundle import SPLITS, DataBundle, make_info
 from .loader import DeviceLoader
 from .sources.base import ArrayData, channel_stats, stratified_split
 
@@ -253,7 +253,7 @@ def array_bundle(
     splits["train"] = (train_x, train_y)
     tensors = {
         split: (
-            torch.from_numpy(np.ascontiguousarray(x)).to(device),
+            torch.from_numpy(_writable(x)).to(device),
             torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device),
         )
         for split, (x, y) in splits.items()
@@ -299,28 +299,10 @@ def array_bundle(
         info=make_info(name, data.class_names, (c, h, w), mean, std, resize=h),
         eval_factories=factories,
     )
-    bundle._eval_cache.update(val=bundle.val, **({"test": bundle.test} if bundle.test is not None else {}))
     return bundle
 
 
-def make_info(
-    name: str,
-    class_names: list[str],
-    input_size: tuple[int, int, int],
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    *,
-    resize: int,
-) -> dict[str, Any]:
-    """The checkpoint-ready description of the preprocessing (plain lists, ints, floats, strings)."""
-    c, h, w = input_size
-    return {
-        "name": name,
-        "num_classes": len(class_names),
-        "class_names": [str(n) for n in class_names],
-        "input_size": [int(c), int(h), int(w)],
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
-        "resize": int(resize),
-        "crop": [int(h), int(w)],
-    }
+def _writable(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writable array (torch.from_numpy warns on read-only buffers)."""
+    array = np.ascontiguousarray(array)
+    return array if array.flags.writeable else array.copy()

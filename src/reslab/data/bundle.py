@@ -45,6 +45,12 @@ class DataBundle:
     eval_factories: dict[str, Callable[[], BatchLoader]] = field(default_factory=dict, repr=False)
     _eval_cache: dict[str, BatchLoader] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        # The loaders built eagerly are the evaluation loaders of their splits: share them.
+        self._eval_cache.setdefault("val", self.val)
+        if self.test is not None:
+            self._eval_cache.setdefault("test", self.test)
+
     def loader(self, split: str) -> BatchLoader:
         """The evaluation-mode loader (in order, no augmentation) of ``"train"``, ``"val"`` or ``"test"``.
 
@@ -61,3 +67,26 @@ class DataBundle:
         if split not in self._eval_cache:
             self._eval_cache[split] = self.eval_factories[split]()
         return self._eval_cache[split]
+
+
+def make_info(
+    name: str,
+    class_names: list[str],
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    *,
+    resize: int,
+) -> dict[str, Any]:
+    """The checkpoint-ready description of the preprocessing (plain lists, ints, floats, strings)."""
+    c, h, w = input_size
+    return {
+        "name": name,
+        "num_classes": len(class_names),
+        "class_names": [str(n) for n in class_names],
+        "input_size": [int(c), int(h), int(w)],
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "resize": int(resize),
+        "crop": [int(h), int(w)],
+    }

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from .augment import AugmentParams, AugmentSpec, apply_augment, normalize, sample_augment_params
+from .augment import AugmentParams, AugmentSpec, apply_augment, cutout, normalize, sample_augment_params
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -178,3 +178,110 @@ class DeviceLoader(_EpochLoader):
             seed=self.seed,
             channels_last=self.channels_last,
         )
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields ``(index, epoch)`` keys so a Dataset can seed each sample's augmentation from
+    ``(seed, epoch, index)``: the result does not depend on the worker count or the worker that
+    decodes it."""
+
+    def __init__(self, num_samples: int, *, shuffle: bool, seed: int) -> None:
+        self.num_samples = num_samples
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = torch.randperm(
+                self.num_samples, generator=epoch_generator(self.seed, self.epoch, _STREAM_ORDER)
+            ).tolist()
+        else:
+            order = range(self.num_samples)
+        epoch = self.epoch
+        return ((int(i), epoch) for i in order)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def collate_skipping_none(samples: list[tuple[torch.Tensor, int] | None]) -> Batch | None:
+    """Stack ``(uint8 CHW, label)`` samples, dropping the None of images skipped as unreadable."""
+    kept = [s for s in samples if s is not None]
+    if not kept:
+        return None
+    return torch.stack([s[0] for s in kept]), torch.tensor([s[1] for s in kept], dtype=torch.int64)
+
+
+class FolderLoader(_EpochLoader):
+    """Batches of image files decoded by a ``torch.utils.data.DataLoader``, normalised on ``device``.
+
+    Args:
+        dataset: a map-style dataset taking ``(index, epoch)`` keys and returning ``(uint8 CHW, label)``
+            or None for an image to skip (see :class:`reslab.data.sources.folder.ImageFolderDataset`).
+        batch_size: samples per batch (the last may be smaller; skipped images make a batch smaller).
+        mean, std: per-channel normalisation in [0, 1] units.
+        device: where batches are delivered (host memory is pinned for CUDA).
+        shuffle: new order every epoch from ``(seed, epoch)``.
+        seed: with the epoch, fixes order, per-sample augmentation and cutout.
+        workers: DataLoader worker processes (0: decode in this process).
+        cutout: side of the cutout square applied on the device after normalisation (0: off).
+        channels_last: deliver batches in ``torch.channels_last`` memory format.
+    """
+
+    def __init__(
+        self,
+        dataset: torch.utils.data.Dataset,
+        *,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device | str = "cpu",
+        shuffle: bool = False,
+        seed: int = 0,
+        workers: int = 0,
+        cutout: int = 0,
+        channels_last: bool = False,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.num_samples = len(dataset)  # type: ignore[arg-type]
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.workers = int(workers)
+        self.cutout = int(cutout)
+        self.channels_last = channels_last
+        self.device = torch.device(device)
+        self.mean = torch.tensor(list(mean), dtype=torch.float32, device=self.device)
+        self.std = torch.tensor(list(std), dtype=torch.float32, device=self.device)
+        self._sampler = EpochSampler(self.num_samples, shuffle=shuffle, seed=self.seed)
+        self._loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=self._sampler,
+            num_workers=self.workers,
+            collate_fn=collate_skipping_none,
+            pin_memory=self.device.type == "cuda",
+            drop_last=False,
+        )
+        self._next_epoch = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self._start_epoch()
+        self._sampler.epoch = epoch
+        gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT) if self.cutout > 0 else None
+        non_blocking = self.device.type == "cuda"
+        for batch in self._loader:
+            if batch is None:  # every image of this batch was unreadable (warned about already)
+                continue
+            x, y = batch
+            x = x.to(self.device, non_blocking=non_blocking)
+            y = y.to(self.device, non_blocking=non_blocking)
+            out = normalize(x, self.mean, self.std)
+            if gen is not None:
+                spec = AugmentSpec(cutout=self.cutout)
+                params = sample_augment_params(spec, out.shape[0], out.shape[2], out.shape[3], gen)
+                out = cutout(out, params.centres.to(self.device), self.cutout)  # type: ignore[union-attr]
+            if self.channels_last:
+                out = out.contiguous(memory_format=torch.channels_last)
+            yield out, y
