@@ -89,7 +89,7 @@ def random_resized_crop(
 
 def to_uint8_chw(img: Image.Image) -> torch.Tensor:
     """A Pillow image -> uint8 (C, H, W) tensor."""
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy (asarray may view Pillow's read-only buffer)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

@@ -1,0 +1,145 @@
+"""Image-folder data sets: layouts, decoding, determinism, and bad files."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from reslab.data import build_data
+from reslab.errors import ConfigError, DataError
+
+from .fakes import FOLDER_COLOURS, make_image_folder, write_image
+
+
+def _epoch(loader):
+    xs, ys = zip(*loader, strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _dominant_channel(x):
+    return x.mean(dim=(2, 3)).argmax(dim=1)
+
+
+def test_train_val_layout(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=4)
+    make_image_folder(tmp_path, "val", per_class=2, suffixes=(".jpeg", ".bmp"))
+    b = build_data("folder", tmp_path, image_size=12, batch_size=5)
+    assert b.class_names == sorted(FOLDER_COLOURS) and b.num_classes == 3
+    assert b.input_size == (3, 12, 12) and b.train.num_samples == 12 and b.val.num_samples == 6
+    assert b.test is None and b.loader("test") is b.val
+    assert b.info["resize"] == 14 and b.info["crop"] == [12, 12]
+    x, y = _epoch(b.train)
+    assert x.shape == (12, 3, 12, 12) and x.dtype == torch.float32 and y.dtype == torch.int64
+    # classes are colours (cat red, dog green, emu blue): the labels travel with their images
+    assert torch.equal(_dominant_channel(x), y)
+    vx, vy = _epoch(b.val)
+    assert vy.tolist() == [0, 0, 1, 1, 2, 2] and torch.equal(_dominant_channel(vx), vy)
+
+
+def test_single_tree_is_split_stratified_by_default(tmp_path):
+    make_image_folder(tmp_path, None, per_class=10)
+    b = build_data("folder", tmp_path, image_size=8, batch_size=8)
+    assert b.train.num_samples == 27 and b.val.num_samples == 3  # 10 % of every class
+    assert sorted(_epoch(b.val)[1].tolist()) == [0, 1, 2]
+    b2 = build_data("folder", tmp_path, image_size=8, val_split=0.3, limit=5)
+    assert b2.val.num_samples == 9 and b2.train.num_samples == 5
+
+
+def test_val_split_turns_val_folder_into_test(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=5)
+    make_image_folder(tmp_path, "val", per_class=2)
+    b = build_data("folder", tmp_path, image_size=8, val_split=0.2)
+    assert b.train.num_samples == 12 and b.val.num_samples == 3 and b.test.num_samples == 6
+
+
+def test_epoch_determinism_and_worker_independence(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=4)
+    make_image_folder(tmp_path, "val", per_class=1)
+    b = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1)
+    b.train.set_epoch(2)
+    a = _epoch(b.train)
+    b.train.set_epoch(2)
+    again = _epoch(b.train)
+    assert torch.equal(a[0], again[0]) and torch.equal(a[1], again[1])
+    other = _epoch(b.train)  # epoch 3
+    assert not torch.equal(a[0], other[0])
+    # two worker processes decode the same epoch to the same bytes
+    w = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1, workers=2)
+    w.train.set_epoch(2)
+    wa = _epoch(w.train)
+    assert torch.equal(a[0], wa[0]) and torch.equal(a[1], wa[1])
+
+
+def test_augmentation_off_and_grey(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=2)
+    make_image_folder(tmp_path, "val", per_class=1)
+    b = build_data("folder", tmp_path, image_size=8, augment=False, channels=1)
+    assert b.input_size == (1, 8, 8) and b.mean == (0.449,)
+    x, _ = _epoch(b.train)
+    assert x.shape == (6, 1, 8, 8)
+
+
+def test_unreadable_image_is_skipped_with_a_warning(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=3)
+    make_image_folder(tmp_path, "val", per_class=1)
+    bad = tmp_path / "train" / "dog" / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="broken.png"):
+        b = build_data("folder", tmp_path, image_size=8)
+    assert b.train.num_samples == 9
+    with pytest.raises(DataError, match="broken.png"):
+        build_data("folder", tmp_path, image_size=8, strict=True)
+
+
+def test_truncated_image_fails_at_decode_time(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=3)
+    make_image_folder(tmp_path, "val", per_class=1)
+    path = tmp_path / "train" / "emu" / "big.jpg"
+    write_image(path, (0, 0, 255), size=(64, 64), noise_seed=1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])  # the header parses, the pixels are missing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = build_data("folder", tmp_path, image_size=8, batch_size=20)
+    with pytest.warns(UserWarning, match="big.jpg"):
+        x, y = _epoch(b.train)
+    assert x.shape[0] == 9 and y.shape[0] == 9  # skipped from its batch
+    strict = build_data("folder", tmp_path, image_size=8, strict=True)
+    with pytest.raises(DataError, match="big.jpg"):
+        _epoch(strict.train)
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=2)
+    (tmp_path / "train" / "yak").mkdir()
+    (tmp_path / "train" / "yak" / "notes.txt").write_text("no images here")
+    with pytest.raises(DataError) as err:
+        build_data("folder", tmp_path)
+    assert "yak" in str(err.value) and "no readable images" in str(err.value)
+
+
+def test_missing_root_and_no_classes(tmp_path):
+    with pytest.raises(DataError) as err:
+        build_data("folder", tmp_path / "photos")
+    assert "photos" in str(err.value) and "ROOT/train/<class>" in str(err.value)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    with pytest.raises(DataError, match="no class sub-folders"):
+        build_data("folder", tmp_path / "empty")
+
+
+def test_unknown_class_in_val_is_named(tmp_path):
+    make_image_folder(tmp_path, "train", per_class=2)
+    make_image_folder(tmp_path, "val", per_class=1)
+    write_image(tmp_path / "val" / "gnu" / "0.png", (9, 9, 9))
+    with pytest.raises(DataError, match="gnu"):
+        build_data("folder", tmp_path)
+
+
+def test_folder_rejects_array_only_options(tmp_path):
+    make_image_folder(tmp_path, None, per_class=2)
+    with pytest.raises(ConfigError):
+        build_data("folder", tmp_path, crop_padding=4)
+    with pytest.raises(ConfigError):
+        build_data("folder", tmp_path, channels=2)
