@@ -114,3 +114,21 @@ def test_limit_and_split_for_eval():
     b = build_data("synthetic", num_samples=200, limit=50, split_for_eval="train", batch_size=16)
     assert b.train.num_samples == 50
     assert b.val.num_samples == 50 and b.val.augment is None and not b.val.shuffle
+
+
+def test_image_size_of_fixed_size_data_sets(tmp_path):
+    from .fakes import write_cifar10
+
+    write_cifar10(tmp_path)
+    assert build_data("cifar10", tmp_path, image_size=32).input_size == (3, 32, 32)  # the native size: fine
+    with pytest.raises(ConfigError, match="32 px"):
+        build_data("cifar10", tmp_path, image_size=64)
+
+
+def test_batches_are_dense_in_the_requested_memory_format():
+    for channels_last in (False, True):
+        b = build_data("synthetic", num_samples=40, batch_size=16, cutout=4, channels_last=channels_last)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        for loader in (b.train, b.val):
+            x, _ = next(iter(loader))
+            assert x.is_contiguous(memory_format=fmt)

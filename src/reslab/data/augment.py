@@ -133,23 +133,37 @@ def cutout(images: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tens
     return images.masked_fill(mask[:, None], 0.0)
 
 
-def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (or [0, 255] float) NCHW -> float32 ``(x / 255 - mean) / std``; mean/std are (C,) tensors."""
+def normalize(
+    images: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """uint8 (or [0, 255] float) NCHW -> float32 ``(x / 255 - mean) / std``; mean/std are (C,) tensors.
+
+    The result is a new tensor in ``memory_format`` (the one copy also makes a cropped view dense).
+    """
     scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
     shift = (-mean / std).view(1, -1, 1, 1)
     # copy=True: never scale a float input in place
-    return images.to(torch.float32, copy=True).mul_(scale).add_(shift)
+    out = images.to(torch.float32, memory_format=memory_format, copy=True)
+    return out.mul_(scale).add_(shift)
 
 
 def apply_augment(
-    images: torch.Tensor, params: AugmentParams, spec: AugmentSpec, mean: torch.Tensor, std: torch.Tensor
+    images: torch.Tensor,
+    params: AugmentParams,
+    spec: AugmentSpec,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> torch.Tensor:
     """Crop and flip the uint8 batch, normalise it to float32, then apply cutout (zero = the mean colour)."""
     if params.offsets is not None:
         images = random_crop(images, params.offsets, spec.crop_padding)
     if params.flips is not None:
         images = random_flip(images, params.flips)
-    out = normalize(images, mean, std)
+    out = normalize(images, mean, std, memory_format)
     if params.centres is not None:
         out = cutout(out, params.centres, spec.cutout)
     return out

@@ -17,6 +17,8 @@ from .sources.base import ArrayData, channel_stats, stratified_split
 
 #: every name build_data accepts
 DATASETS = ("cifar10", "cifar100", "digits", "fashion_mnist", "folder", "mnist", "synthetic")
+#: fixed image sides: image_size may repeat them, nothing else
+NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "mnist": 28, "fashion_mnist": 28}
 #: the seed of every held-out validation split: fixed, so runs with different ``seed`` are validated
 #: on the same images
 SPLIT_SEED = 0
@@ -25,7 +27,7 @@ FOLDER_DEFAULT_VAL_SPLIT = 0.1
 
 # Options that change the data, and the data sets they apply to.
 _APPLIES_TO: dict[str, tuple[str, ...]] = {
-    "image_size": ("folder", "digits", "synthetic"),
+    "image_size": ("folder", "digits", "synthetic"),  # and the native size of the others (a no-op)
     "num_classes": ("synthetic",),
     "num_samples": ("synthetic",),
     "channels": ("synthetic", "folder"),
@@ -126,10 +128,15 @@ def build_data(
         "url": url,
         "pad_to_32": pad_to_32 or None,
     }
+    if name in NATIVE_SIZE and image_size == NATIVE_SIZE[name] + (4 if pad_to_32 else 0):
+        given["image_size"] = None  # asking for the size the data already has
     for option, value in given.items():
         if value is not None and name not in _APPLIES_TO[option]:
             applies = ", ".join(_APPLIES_TO[option])
-            raise ConfigError(f"option {option}={value!r} does not apply to {name}; it applies to {applies}")
+            native = f" ({name} images are {NATIVE_SIZE[name]} px)" if option == "image_size" else ""
+            raise ConfigError(
+                f"option {option}={value!r} does not apply to {name}{native}; it applies to {applies}"
+            )
     if cifar100_labels not in ("fine", "coarse"):
         raise ConfigError(f"cifar100_labels must be 'fine' or 'coarse', got {cifar100_labels!r}")
     if cifar100_labels != "fine" and name != "cifar100":

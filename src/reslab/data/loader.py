@@ -140,6 +140,7 @@ class DeviceLoader(_EpochLoader):
     def __iter__(self) -> Iterator[Batch]:
         epoch = self._start_epoch()
         device = self.device
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         order = None
         if self.shuffle:
             order = torch.randperm(
@@ -160,12 +161,10 @@ class DeviceLoader(_EpochLoader):
                 idx = order[start:stop]
                 x, y = self.images[idx], self.labels[idx]
             if params is not None and self.augment is not None:
-                out = apply_augment(x, params[start:stop], self.augment, self.mean, self.std)
+                out = apply_augment(x, params[start:stop], self.augment, self.mean, self.std, fmt)
             else:
-                out = normalize(x, self.mean, self.std)
-            if self.channels_last:
-                out = out.contiguous(memory_format=torch.channels_last)
-            yield out, y
+                out = normalize(x, self.mean, self.std, fmt)
+            yield out.contiguous(memory_format=fmt), y
 
     def eval_loader(self, batch_size: int | None = None) -> DeviceLoader:
         """The same data in order, without augmentation (shares the device tensors)."""
@@ -227,6 +226,7 @@ class FolderLoader(_EpochLoader):
         workers: DataLoader worker processes (0: decode in this process).
         cutout: side of the cutout square applied on the device after normalisation (0: off).
         channels_last: deliver batches in ``torch.channels_last`` memory format.
+        persistent_workers: keep worker processes between epochs (used for the training loader).
     """
 
     def __init__(
@@ -242,6 +242,7 @@ class FolderLoader(_EpochLoader):
         workers: int = 0,
         cutout: int = 0,
         channels_last: bool = False,
+        persistent_workers: bool = False,
     ) -> None:
         self.dataset = dataset
         self.batch_size = int(batch_size)
@@ -263,6 +264,8 @@ class FolderLoader(_EpochLoader):
             collate_fn=collate_skipping_none,
             pin_memory=self.device.type == "cuda",
             drop_last=False,
+            # Safe to keep workers alive: the epoch reaches them through the sampler's keys.
+            persistent_workers=persistent_workers and self.workers > 0,
         )
         self._next_epoch = 0
 
@@ -270,6 +273,7 @@ class FolderLoader(_EpochLoader):
         epoch = self._start_epoch()
         self._sampler.epoch = epoch
         gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT) if self.cutout > 0 else None
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         non_blocking = self.device.type == "cuda"
         for batch in self._loader:
             if batch is None:  # every image of this batch was unreadable (warned about already)
@@ -277,11 +281,9 @@ class FolderLoader(_EpochLoader):
             x, y = batch
             x = x.to(self.device, non_blocking=non_blocking)
             y = y.to(self.device, non_blocking=non_blocking)
-            out = normalize(x, self.mean, self.std)
+            out = normalize(x, self.mean, self.std, fmt)
             if gen is not None:
                 spec = AugmentSpec(cutout=self.cutout)
                 params = sample_augment_params(spec, out.shape[0], out.shape[2], out.shape[3], gen)
                 out = cutout(out, params.centres.to(self.device), self.cutout)  # type: ignore[union-attr]
-            if self.channels_last:
-                out = out.contiguous(memory_format=torch.channels_last)
-            yield out, y
+            yield out.contiguous(memory_format=fmt), y

@@ -258,6 +258,7 @@ def build_folder_bundle(
         workers=workers,
         cutout=cutout if augment else 0,
         channels_last=channels_last,
+        persistent_workers=True,
     )
     val = factories["val"]()
     test = factories["test"]() if "test" in factories else None
