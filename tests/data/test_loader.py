@@ -171,3 +171,13 @@ def test_cuda_batches_stay_on_device_and_match_cpu():
     for (xc, yc), (xg, yg) in zip(cpu.train, gpu.train, strict=True):
         assert xg.is_cuda and yg.is_cuda
         assert torch.equal(yc, yg.cpu()) and torch.allclose(xc, xg.cpu(), atol=1e-5)
+
+
+def test_crop_with_flip_in_one_gather_matches_separate_ops():
+    g = torch.Generator().manual_seed(2)
+    images = torch.randint(0, 256, (8, 3, 6, 7), generator=g, dtype=torch.uint8)
+    offsets = torch.randint(0, 5, (8, 2), generator=g)
+    flips = torch.rand(8, generator=g) < 0.5
+    both = random_crop(images, offsets, 2, flips)
+    assert torch.equal(both, random_flip(random_crop(images, offsets, 2), flips))
+    assert torch.equal(random_crop(images, None, 0, flips), random_flip(images, flips))

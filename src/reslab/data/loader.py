@@ -166,18 +166,6 @@ class DeviceLoader(_EpochLoader):
                 out = normalize(x, self.mean, self.std, fmt)
             yield out.contiguous(memory_format=fmt), y
 
-    def eval_loader(self, batch_size: int | None = None) -> DeviceLoader:
-        """The same data in order, without augmentation (shares the device tensors)."""
-        return DeviceLoader(
-            self.images,
-            self.labels,
-            batch_size=batch_size or self.batch_size,
-            mean=self.mean.tolist(),
-            std=self.std.tolist(),
-            seed=self.seed,
-            channels_last=self.channels_last,
-        )
-
 
 class EpochSampler(torch.utils.data.Sampler):
     """Yields ``(index, epoch)`` keys so a Dataset can seed each sample's augmentation from
