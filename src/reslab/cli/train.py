@@ -1,0 +1,272 @@
+"""``reslab train``, ``reslab eval``, ``reslab predict`` and ``reslab show-data``: parsing and dispatch only.
+
+``train`` flags override the ``--config`` recipe, and only the flags the user actually gave do so:
+every option defaults to ``argparse.SUPPRESS``, so an absent flag is absent from the namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from ..training.config import AMP_MODES, FIELDS, OPTIMIZERS, SCHEDULES
+
+S = argparse.SUPPRESS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_train(sub)
+    _register_eval(sub)
+    _register_predict(sub)
+    _register_show_data(sub)
+
+
+# -- shared ------------------------------------------------------------------------------------------
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as YAML (``widths=[8,16,32]``, ``zero_init_last=true``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"cannot read the value of {text!r} (YAML syntax)") from None
+
+
+def _amp(text: str) -> str | None:
+    text = text.strip().lower()
+    if text in ("none", "off", "fp32", ""):
+        return None
+    if text not in AMP_MODES:
+        raise argparse.ArgumentTypeError(f"--amp must be one of {', '.join(AMP_MODES)} or none, got {text!r}")
+    return text
+
+
+def _setup_logging(quiet: bool = False) -> None:
+    """Log messages to stderr (warnings only with ``quiet``; the run's train.log still gets everything)."""
+    logger = logging.getLogger("reslab")
+    handler = next((h for h in logger.handlers if getattr(h, "_reslab_cli", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._reslab_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.INFO)
+
+
+def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=required, default=S, metavar="NAME",
+                   help="data set: cifar10, cifar100, mnist, fashion_mnist, folder, digits, synthetic")  # fmt: skip
+    g.add_argument("--data-dir", default=S, metavar="PATH", help="where the data set lives")
+    g.add_argument("--download", action="store_true", default=S, help="download the data set if missing")
+
+
+# -- train -------------------------------------------------------------------------------------------
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model; writes a run directory (config, metrics, curves, checkpoints)",
+        description="Train a model. Flags override the --config recipe; only flags you give do.",
+    )
+    p.add_argument("--config", metavar="FILE.yaml", help="a YAML recipe (configs/*.yaml); flags override it")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument("--out", default=S, metavar="DIR", help="run directory (default runs/MODEL-DATA-TIME)")
+    p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
+                   help="a progress bar (auto: on a terminal) or one line per epoch")  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final summary")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=S, help="registered model name (`reslab list`)")
+    g.add_argument("--model-arg", dest="model_args", action="append", type=_key_value, default=S,
+                   metavar="KEY=VALUE", help="constructor override, e.g. widths=[8,16,32] (repeatable)")  # fmt: skip
+
+    _add_data_options(p)
+    g = p.add_argument_group("data options")
+    g.add_argument("--val-split", type=float, default=S, help="fraction of train held out for validation")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
+    g.add_argument("--cutout", type=int, default=S, metavar="PX", help="cutout square side (0: off)")
+    g.add_argument("--image-size", type=int, default=S, metavar="PX", help="image side (folder, digits, synthetic)")
+    g.add_argument("--batch-size", type=int, default=S)
+    g.add_argument("--eval-batch-size", type=int, default=S)
+    g.add_argument("--workers", type=int, default=S, help="loader worker processes (folder data)")
+    g.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=S,
+                   metavar="KEY=VALUE", help="further build_data option, e.g. limit=1000 (repeatable)")  # fmt: skip
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=S)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
+    g.add_argument("--lr", type=float, default=S, help="peak / initial learning rate")
+    g.add_argument("--momentum", type=float, default=S)
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=S, help="Nesterov momentum (SGD)")
+    g.add_argument("--betas", type=float, nargs=2, default=S, metavar=("B1", "B2"), help="Adam/AdamW betas")
+    g.add_argument("--weight-decay", type=float, default=S)
+    g.add_argument("--decay-norm-and-bias", action=argparse.BooleanOptionalAction, default=S,
+                   help="apply weight decay to BN parameters and biases (--no-...: exempt them)")  # fmt: skip
+    g.add_argument("--schedule", choices=SCHEDULES, default=S, help="learning-rate schedule (per iteration)")
+    g.add_argument("--milestones", type=float, nargs="+", default=S, metavar="EPOCH",
+                   help="multistep: epochs at which lr *= gamma (default 50%% and 75%% of the run)")  # fmt: skip
+    g.add_argument("--gamma", type=float, default=S, help="multistep factor (default 0.1)")
+    g.add_argument("--warmup-epochs", type=float, default=S, help="linear warm-up length (epochs)")
+    g.add_argument("--onecycle-pct", type=float, default=S, help="one-cycle: fraction of the run rising")
+    g.add_argument("--onecycle-div", type=float, default=S, help="one-cycle: initial lr = lr / this")
+    g.add_argument("--label-smoothing", type=float, default=S)
+    g.add_argument("--grad-clip", type=float, default=S, metavar="MAX_NORM", help="gradient-norm clipping (0: off)")
+    g.add_argument("--aux-weight", type=float, default=S, help="auxiliary-classifier loss weight (GoogLeNet: 0.3)")
+    g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=S, help="EMA of the weights")
+    g.add_argument("--ema-decay", type=float, default=S)
+
+    g = p.add_argument_group("execution")
+    g.add_argument("--amp", type=_amp, default=S, metavar="{bf16,fp16,none}",
+                   help="mixed precision (fp16: CUDA only)")  # fmt: skip
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S)
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
+    g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--seed", type=int, default=S)
+    g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=S,
+                   help="torch.use_deterministic_algorithms")  # fmt: skip
+    p.set_defaults(func=run_train)
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration keys the user gave on the command line."""
+    values = {k: v for k, v in vars(args).items() if k in FIELDS}
+    for key in ("model_args", "data_args"):
+        if key in values:
+            values[key] = dict(values[key])
+    return values
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..training import train
+    from ..training.config import load_config_file
+
+    _setup_logging(args.quiet)
+    overrides = train_overrides(args)
+    if args.resume:
+        result = train(args.config, resume=args.resume, progress=args.progress, **overrides)
+    else:
+        base: dict[str, Any] = load_config_file(args.config) if args.config else {}
+        for key in ("model_args", "data_args"):  # flags add to (and override keys of) the recipe's
+            if key in overrides:
+                overrides[key] = {**(base.get(key) or {}), **overrides[key]}
+        result = train({**base, **overrides}, progress=args.progress)
+    if result.interrupted:
+        # the trainer has logged where the checkpoint is and how to resume
+        print(f"interrupted ({result.interrupted}); resume with: reslab train --resume {result.run_dir}",
+              file=sys.stderr)  # fmt: skip
+        return 130 if result.interrupted == "SIGINT" else 143
+    print(result.summary_line())
+    return 0
+
+
+# -- eval --------------------------------------------------------------------------------------------
+def _register_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint: loss, top-1/5, per-class accuracy, confusion matrix",
+        description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, top5, loss, n}.",
+    )
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
+    _add_data_options(p)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--model", help="the model you expect the checkpoint to hold (checked)")
+    p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}")
+    p.add_argument("--out", metavar="DIR", help="where to write the confusion matrix (default: next to CKPT)")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ..training import evaluate
+
+    result = evaluate(
+        args.checkpoint,
+        getattr(args, "data", None),
+        data_dir=getattr(args, "data_dir", None),
+        download=getattr(args, "download", False),
+        split=args.split,
+        model=args.model,
+        ema=args.ema,
+        device=args.device,
+        batch_size=args.batch_size,
+        amp=args.amp,
+        out=args.out,
+    )
+    m = result.metrics
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"data: {result.data} {result.split} (n={m.n})")
+    print(f"loss {m.loss:.4f}  top-1 {m.top1:.4f}  top-{m.k} {m.top5:.4f}")
+    print("per-class accuracy:")
+    width = max((len(n) for n in result.class_names), default=5)
+    for name, acc, n in result.per_class():
+        print(f"  {name:<{width}}  {acc:.4f}  (n={n})")
+    print(f"confusion matrix: {result.files['confusion_csv']}  {result.files['confusion_png']}")
+    print(json.dumps({"top1": m.top1, "top5": m.top5, "loss": m.loss, "n": m.n}))
+    return 0
+
+
+# -- predict -----------------------------------------------------------------------------------------
+def _register_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify image files with a checkpoint")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
+    p.add_argument("--ema", action="store_true", help="use the EMA weights")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
+    p.set_defaults(func=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..training import predict
+
+    results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema)
+    for image, top in zip(args.images, results):
+        if args.json:
+            print(json.dumps({"image": image, "top": [{"class": c, "probability": p} for c, p in top]}))
+        else:
+            print(f"{image}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
+    return 0
+
+
+# -- show-data ---------------------------------------------------------------------------------------
+def _register_show_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
+    _add_data_options(p, required=True)
+    p.add_argument("--out", required=True, metavar="GRID.png")
+    p.add_argument("--split", choices=("train", "val", "test"), default="train",
+                   help="train shows augmented images (default)")  # fmt: skip
+    p.add_argument("-n", "--num-images", type=int, default=64)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--cutout", type=int, default=0)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="further build_data option (repeatable)")  # fmt: skip
+    p.set_defaults(func=run_show_data)
+
+
+def run_show_data(args: argparse.Namespace) -> int:
+    from ..data import build_data, save_preview
+
+    if args.num_images < 1:
+        raise ConfigError(f"--num-images must be >= 1, got {args.num_images}")
+    extra = dict(args.data_args)
+    if args.image_size is not None:
+        extra["image_size"] = args.image_size
+    bundle = build_data(args.data, getattr(args, "data_dir", None), download=getattr(args, "download", False),
+                        augment=not args.no_augment, cutout=args.cutout, seed=args.seed,
+                        batch_size=min(args.num_images, 256), **extra)  # fmt: skip
+    path = save_preview(bundle, args.out, n=args.num_images, split=args.split)
+    print(f"wrote {path} ({args.num_images} {bundle.name} {args.split} images)")
+    return 0

@@ -1,0 +1,282 @@
+"""The public entry points: :func:`train` (a new run, or ``resume=RUN_DIR``) and :func:`predict`
+(:func:`evaluate` lives in :mod:`reslab.training.evaluate`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, DataError
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, resolve_config
+from .run_dir import RunDir
+from .runtime import check_amp, check_compile, resolve_device
+from .trainer import Trainer, TrainResult
+
+logger = logging.getLogger("reslab.training")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _setup_determinism(config: TrainConfig, device: torch.device) -> None:
+    if config.deterministic:
+        # cuBLAS reads this when it starts; harmless on the CPU
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic
+
+
+def _build_data(config: TrainConfig, device: torch.device):
+    from ..data import build_data
+
+    return build_data(
+        config.data,
+        config.data_dir,
+        download=config.download,
+        batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size,
+        device=device,
+        augment=config.augment,
+        cutout=config.cutout,
+        val_split=config.val_split,
+        seed=config.seed,
+        workers=config.workers,
+        image_size=config.image_size,
+        channels_last=config.channels_last,
+        **config.data_args,
+    )
+
+
+def _build_model(config: TrainConfig, bundle) -> nn.Module:
+    from ..models import create_model
+
+    model = create_model(config.model, num_classes=bundle.num_classes, in_chans=bundle.input_size[0],
+                         **config.model_args)  # fmt: skip
+    check = getattr(model, "check_input", None)
+    if check is not None:  # refuse an image size the network cannot take now, not mid-epoch
+        check(torch.empty((1, *bundle.input_size), device="meta"))
+    return model
+
+
+def _default_out(config: TrainConfig) -> Path:
+    return Path("runs") / f"{config.model}-{config.data}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any] | str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    bundle: Any = None,
+    network: nn.Module | None = None,
+    progress: str = "auto",
+    **overrides: Any,
+) -> TrainResult:
+    """Train a model; every run writes a run directory (config, metrics, curves, checkpoints).
+
+    Args:
+        config: a :class:`TrainConfig`, a mapping of its keys, or a YAML recipe path
+            (``configs/resnet_cifar10.yaml``); None: the defaults.
+        resume: a run directory (or its ``last.pt``) to continue exactly where it stopped. The run's
+            stored configuration is used; ``config``/``overrides`` may only repeat it or change where
+            it runs (``device``, ``workers``, ``data_dir``, ``download``, ``compile``).
+        bundle: a ready ``reslab.data.DataBundle`` (default: built from the configuration).
+        network: a ready ``nn.Module`` (default: ``create_model(config.model, **config.model_args)``);
+            checkpoints name its ``model_name`` attribute (else ``config.model``), which eval/predict
+            rebuild from the registry.
+        progress: ``auto`` (a bar on a terminal, else one line per epoch), ``bar``, ``plain``, ``none``.
+        **overrides: configuration keys, e.g. ``model="resnet20", data="cifar10", epochs=5``.
+
+    Returns:
+        :class:`TrainResult`: ``.run_dir``, ``.final`` (test metrics of a finished run),
+        ``.best_top1``, ``.interrupted`` (the signal name if SIGINT/SIGTERM stopped it), ``.history``.
+
+    Raises:
+        ConfigError: an unknown key or bad value, an impossible combination (fp16 on the CPU,
+            --compile where unsupported), an existing run in ``out``, or a resume that conflicts with
+            the run's configuration or has nothing left to do.
+        UnknownModelError, DataError, CheckpointError: a bad model name, unreadable data, or a
+            missing/corrupt checkpoint to resume.
+        TrainingError: a non-finite loss (the last good checkpoint is kept).
+    """
+    if resume is not None:
+        return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides)
+    cfg = resolve_config(config, **overrides)
+    if network is None:  # a bad model name fails before any data is read
+        from ..models import get_model_entry
+
+        get_model_entry(cfg.model)
+    device = resolve_device(cfg.device)
+    check_amp(cfg.amp, device)
+    if cfg.compile:
+        check_compile(device)
+    out = Path(cfg.out) if cfg.out else _default_out(cfg)
+    if (out / "last.pt").exists():
+        raise ConfigError(
+            f"{out} already holds a run (last.pt); continue it with `reslab train --resume {out}` "
+            "or choose another --out"
+        )
+    cfg.out = str(out)
+    _setup_determinism(cfg, device)
+    seed_everything(cfg.seed)
+    bundle = bundle if bundle is not None else _build_data(cfg, device)
+    net = network if network is not None else _build_model(cfg, bundle)
+    run_dir = RunDir(out)
+    run_dir.write_config(cfg)
+    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
+                      progress=progress)  # fmt: skip
+    return trainer.fit()
+
+
+def _model_spec(cfg: TrainConfig, net: nn.Module, bundle) -> dict[str, Any]:
+    return {
+        "model_name": getattr(net, "model_name", cfg.model),
+        "model_args": cfg.to_dict()["model_args"],
+        "num_classes": int(bundle.num_classes),
+        "in_chans": int(bundle.input_size[0]),
+    }
+
+
+def _resume(
+    resume: str | Path,
+    config: TrainConfig | Mapping[str, Any] | str | Path | None,
+    *,
+    bundle: Any,
+    network: nn.Module | None,
+    progress: str,
+    overrides: dict[str, Any],
+) -> TrainResult:
+    path = Path(resume)
+    run_path = path.parent if path.is_file() else path
+    if path.is_dir() and not (path / "last.pt").exists():
+        raise CheckpointError(f"{path} holds no last.pt: nothing to resume (is it a reslab run directory?)")
+    ckpt = load_checkpoint(path)
+    try:
+        saved = TrainConfig(**ckpt["config"]).validate()
+    except TypeError as e:
+        raise CheckpointError(f"{ckpt['path']}: its stored configuration does not fit this reslab ({e})") from None
+    given: dict[str, Any] = {}
+    if config is not None:
+        given.update(resolve_config(config).to_dict() if isinstance(config, TrainConfig) else
+                     _explicit(config))  # fmt: skip
+    given.update(overrides)
+    for key in given:
+        if key not in FIELDS:
+            raise ConfigError(f"unknown configuration key {key!r}")
+    if "model" in given and given["model"] != saved.model:  # compare registry names: "ResNet-20" = "resnet20"
+        from ..models import get_model_entry
+
+        given["model"] = get_model_entry(given["model"]).name
+    diffs = config_differences(saved, given)
+    if diffs:
+        old = saved.to_dict()
+        detail = "; ".join(f"{k}: run has {old.get(k)!r}, given {given[k]!r}" for k in diffs)
+        raise ConfigError(
+            f"--resume {run_path}: the configuration differs from the run's ({detail}). A resumed run keeps "
+            "its configuration: drop those options, or start a new run with --out"
+        )
+    if ckpt.get("finished") or int(ckpt["epoch"]) >= saved.epochs:
+        raise ConfigError(
+            f"--resume {run_path}: the run already finished all {saved.epochs} epochs; nothing to resume. "
+            f"Evaluate it with `reslab eval --checkpoint {run_path / 'best.pt'}`, or start a new run"
+        )
+    cfg = saved
+    for key in RUNTIME_KEYS - {"out"}:
+        if key in given:
+            setattr(cfg, key, given[key])
+    cfg.out = str(run_path)
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    check_amp(cfg.amp, device)
+    if cfg.compile:
+        check_compile(device)
+    _setup_determinism(cfg, device)
+    seed_everything(cfg.seed)
+    bundle = bundle if bundle is not None else _build_data(cfg, device)
+    if int(bundle.num_classes) != int(ckpt["num_classes"]):
+        raise CheckpointError(
+            f"{ckpt['path']} was trained for {ckpt['num_classes']} classes, but the data has {bundle.num_classes}"
+        )
+    if len(bundle.train) != int(ckpt.get("steps_per_epoch", len(bundle.train))):
+        raise ConfigError(
+            f"--resume {run_path}: the training split now has {len(bundle.train)} batches per epoch, the run had "
+            f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
+        )
+    net = network if network is not None else _build_model(cfg, bundle)
+    run_dir = RunDir(run_path)
+    run_dir.write_config(cfg)
+    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
+                      progress=progress, resume=ckpt)  # fmt: skip
+    return trainer.fit()
+
+
+def _explicit(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    from .config import load_config_file
+
+    if isinstance(config, (str, Path)):
+        return load_config_file(config)
+    return dict(config)
+
+
+def predict(
+    checkpoint: str | Path,
+    images: Sequence[Any],
+    *,
+    topk: int = 5,
+    device: str = "auto",
+    ema: bool = False,
+) -> list[list[tuple[str, float]]]:
+    """Classify images with a checkpoint: the ``topk`` (class name, probability) pairs per image.
+
+    Args:
+        checkpoint: a ``.pt`` written by :func:`train` (or a run directory: its ``best.pt``).
+        images: file paths or PIL images; each is preprocessed as the training data was
+            (``reslab.data.preprocess_image`` with the checkpoint's data ``info``).
+        topk: how many classes per image (at most the class count).
+        device: ``auto``, ``cpu`` or ``cuda``. ema: use the EMA weights.
+
+    Raises:
+        CheckpointError: a missing/corrupt checkpoint. DataError: an image that cannot be read.
+        ConfigError: ``topk`` < 1.
+    """
+    from ..data import preprocess_image
+
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise ConfigError(f"topk must be a whole number >= 1, got {topk!r}")
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
+    ckpt = load_checkpoint(path)
+    dev = resolve_device(device)
+    net = model_from_checkpoint(ckpt, ema=ema).to(dev)
+    info = ckpt.get("data_info") or {}
+    names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
+    k = min(topk, len(names))
+    results = []
+    for image in images:
+        try:
+            x = preprocess_image(image, info)
+        except DataError:
+            raise
+        except (OSError, ValueError) as e:
+            raise DataError(f"cannot read image {image}: {e}") from None
+        with torch.inference_mode():
+            out = net(x.to(dev))
+            probs = torch.softmax(getattr(out, "logits", out).float(), dim=1)[0]
+        values, indices = probs.topk(k)
+        results.append([(names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())])
+    return results

@@ -1,0 +1,267 @@
+"""Evaluation: a model over a loader (loss, top-1, top-k, confusion), and a checkpoint over a data split
+with per-class accuracy and the confusion matrix written as CSV and PNG."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError
+from ..models.base import AuxLogits
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .config import TrainConfig
+from .metrics import ClassificationMeter, EvalMetrics
+from .runtime import autocast, check_amp, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def evaluate_model(
+    model: nn.Module,
+    loader,
+    num_classes: int,
+    *,
+    device: torch.device | str = "cpu",
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    confusion: bool = True,
+) -> EvalMetrics:
+    """Run ``model`` (switched to eval mode, restored afterwards) over ``loader``.
+
+    Args:
+        model: returns logits (an :class:`AuxLogits` output counts by its main logits).
+        loader: yields ``(images, labels)`` already on ``device``.
+        num_classes: the class count (sets top-k's k and the confusion matrix size).
+        amp_dtype: autocast dtype (None: full precision). channels_last: convert inputs.
+        confusion: also accumulate the confusion matrix.
+
+    Returns:
+        :class:`EvalMetrics` (mean cross-entropy without label smoothing, top-1, top-k, n).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    meter = ClassificationMeter(num_classes, device, confusion=confusion)
+    try:
+        for images, labels in loader:
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp_dtype):
+                out = model(images)
+            if isinstance(out, AuxLogits):
+                out = out.logits
+            meter.update(out, labels)
+    finally:
+        model.train(was_training)
+    return meter.compute()
+
+
+@dataclass
+class EvalResult:
+    """What ``reslab eval`` reports: the metrics, per-class accuracy, and the files it wrote."""
+
+    metrics: EvalMetrics
+    split: str
+    data: str
+    class_names: list[str]
+    checkpoint: str
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def top1(self) -> float:
+        return self.metrics.top1
+
+    @property
+    def top5(self) -> float:
+        return self.metrics.top5
+
+    @property
+    def loss(self) -> float:
+        return self.metrics.loss
+
+    @property
+    def n(self) -> int:
+        return self.metrics.n
+
+    def per_class(self) -> list[tuple[str, float, int]]:
+        """(class name, accuracy, sample count) per class."""
+        conf = self.metrics.confusion
+        counts = conf.sum(1).tolist() if conf is not None else []
+        return list(zip(self.class_names, self.metrics.per_class_accuracy(), counts))
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.metrics.as_dict()
+
+
+def build_eval_data(
+    ckpt: dict[str, Any],
+    *,
+    data: str | None = None,
+    data_dir: str | None = None,
+    download: bool = False,
+    batch_size: int | None = None,
+    device: torch.device,
+):
+    """The data bundle to evaluate a checkpoint on: by default the data set (and split seed) it was
+    trained with; another data set must have the same class count and channels.
+
+    Raises:
+        CheckpointError: the data's class count or channel count differs from the checkpoint's.
+    """
+    from ..data import build_data
+
+    cfg = TrainConfig(**ckpt["config"])
+    same = data is None or data.strip().lower() == cfg.data
+    name = cfg.data if data is None else data
+    kwargs: dict[str, Any] = {
+        "download": download,
+        "batch_size": batch_size or cfg.eval_batch_size or max(cfg.batch_size, 256),
+        "eval_batch_size": batch_size or cfg.eval_batch_size,
+        "device": device,
+        "augment": False,
+        "seed": cfg.seed,
+    }
+    info = ckpt.get("data_info") or {}
+    input_size = ckpt.get("input_size") or info.get("input_size")
+    if same:
+        kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
+        data_dir = data_dir if data_dir is not None else cfg.data_dir
+    elif input_size is not None:
+        kwargs["image_size"] = int(input_size[-1])
+    try:
+        bundle = build_data(name, data_dir, **kwargs)
+    except ConfigError:
+        if same or "image_size" not in kwargs:
+            raise
+        del kwargs["image_size"]  # a data set with a fixed image size; its own size is checked below
+        bundle = build_data(name, data_dir, **kwargs)
+    path = ckpt.get("path", "the checkpoint")
+    if bundle.num_classes != ckpt["num_classes"]:
+        raise CheckpointError(
+            f"{path} was trained for {ckpt['num_classes']} classes, but {bundle.name} has {bundle.num_classes}"
+        )
+    in_chans = ckpt.get("in_chans")
+    if in_chans is not None and bundle.input_size[0] != in_chans:
+        raise CheckpointError(
+            f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
+        )
+    return bundle
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: str | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    split: str = "test",
+    model: str | None = None,
+    ema: bool = False,
+    device: str = "auto",
+    batch_size: int | None = None,
+    amp: str | None = None,
+    download: bool = False,
+    out: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate a checkpoint: loss, top-1, top-5, per-class accuracy and confusion matrix.
+
+    Args:
+        checkpoint: a ``.pt`` file written by :func:`reslab.train` (or a run directory: its
+            ``best.pt``, else ``last.pt``).
+        data: data-set name; default: the one the checkpoint was trained on.
+        data_dir: where the data lives; default: the training run's.
+        split: ``"test"`` (the validation split where the data set has no separate test split),
+            ``"val"`` or ``"train"`` (without augmentation).
+        model: the model the caller expects; a checkpoint of another model raises.
+        ema: evaluate the exponential-moving-average weights.
+        device, batch_size, amp: execution options (``amp``: None, ``"bf16"`` or ``"fp16"``).
+        download: fetch the data set if it is missing.
+        out: where to write ``eval_<split>_confusion.csv/.png`` and ``eval_<split>_per_class.csv``;
+            default: next to the checkpoint. ``False``-y strings are not special: pass a directory.
+
+    Returns:
+        :class:`EvalResult` (``.top1``, ``.top5``, ``.loss``, ``.n``, ``.per_class()``, ``.files``).
+
+    Raises:
+        CheckpointError: a missing/corrupt checkpoint, another model than ``model``, or data whose
+            class count differs. ConfigError / DataError: bad options or unreadable data.
+    """
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got {split!r}")
+    ckpt = load_checkpoint(path)
+    dev = resolve_device(device)
+    amp_dtype = check_amp(amp, dev)
+    net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
+    bundle = build_eval_data(ckpt, data=data, data_dir=None if data_dir is None else str(data_dir),
+                             download=download, batch_size=batch_size, device=dev)  # fmt: skip
+    loader = bundle.loader(split)
+    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    class_names = list(bundle.class_names)
+    result = EvalResult(metrics, split, bundle.name, class_names, str(path))
+    out_dir = Path(out) if out is not None else path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.files = write_eval_files(result, out_dir)
+    return result
+
+
+def write_eval_files(result: EvalResult, out_dir: Path) -> dict[str, str]:
+    """Write the confusion matrix (CSV and PNG) and the per-class accuracy (CSV); returns their paths."""
+    stem = out_dir / f"eval_{result.split}"
+    files = {
+        "confusion_csv": str(stem) + "_confusion.csv",
+        "confusion_png": str(stem) + "_confusion.png",
+        "per_class_csv": str(stem) + "_per_class.csv",
+    }
+    conf = result.metrics.confusion
+    names = result.class_names
+    with open(files["confusion_csv"], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["true \\ predicted", *names])
+        for name, row in zip(names, conf.tolist()):
+            w.writerow([name, *row])
+    with open(files["per_class_csv"], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "accuracy", "n"])
+        for name, acc, n in result.per_class():
+            w.writerow([name, f"{acc:.6g}", n])
+    plot_confusion(conf, names, files["confusion_png"], title=f"{result.data} {result.split}: top-1 {result.top1:.4f}")
+    return files
+
+
+def plot_confusion(confusion: torch.Tensor, class_names: list[str], path: str | Path, title: str = "") -> None:
+    """A confusion-matrix heat map (row-normalised colours, counts written when there are few classes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(class_names)
+    conf = confusion.double()
+    norm = conf / conf.sum(1, keepdim=True).clamp_min(1)
+    size = min(4 + 0.45 * n, 24)
+    fig = Figure(figsize=(size, size), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    if n <= 30:
+        ax.set_xticks(range(n), class_names, rotation=90)
+        ax.set_yticks(range(n), class_names)
+        for i in range(n):
+            for j in range(n):
+                value = int(conf[i, j])
+                if value:
+                    ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,134 @@
+"""Optimisers (SGD with momentum / Nesterov, Adam, AdamW) and learning-rate schedules.
+
+Schedules are functions of the iteration, not the epoch, so the same recipe gives the same curve at
+any batch size or data-set size; they run as a ``LambdaLR`` stepped after every optimiser step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .config import TrainConfig
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = True) -> list[dict]:
+    """Parameter groups for an optimiser: with ``decay_norm_and_bias=False`` the normalisation
+    parameters and biases (every parameter with fewer than two dimensions) get no weight decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if decay_norm_and_bias or weight_decay == 0:
+        return [{"params": params, "weight_decay": weight_decay}]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser the configuration names, over ``model``'s trainable parameters.
+
+    Raises:
+        ConfigError: an unknown optimiser name or a model without trainable parameters.
+    """
+    groups = parameter_groups(model, config.weight_decay, config.decay_norm_and_bias)
+    if not any(g["params"] for g in groups):
+        raise ConfigError("the model has no trainable parameters")
+    name = config.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+    if name == "adam":
+        # Adam's weight_decay is L2 added to the gradient (as torch.optim.Adam); AdamW decouples it.
+        return torch.optim.Adam(groups, lr=config.lr, betas=tuple(config.betas))
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas))
+    raise ConfigError(f"unknown optimizer {name!r} (choose sgd, adam or adamw)")
+
+
+class LRSchedule:
+    """Learning-rate factor (multiplying the base ``lr``) as a function of the iteration ``it``.
+
+    Kinds (``total`` iterations in the run):
+      - ``constant``: 1.
+      - ``multistep``: ``gamma ** (milestones passed)``; milestones are iterations (the ResNet paper
+        divides by 10 at 32k and 48k of 64k iterations, i.e. 50% and 75%).
+      - ``cosine``: half a cosine from 1 to 0 over the run (Loshchilov & Hutter, SGDR).
+      - ``onecycle``: a linear rise from ``1/div`` to 1 over the first ``pct`` of the run, then a
+        cosine decay to 0 (Smith & Topin, super-convergence; momentum is not cycled).
+    A linear warm-up of ``warmup`` iterations multiplies any of them by ``(it + 1) / warmup`` at
+    first, so the first step already trains and the schedule is reached at the end of the warm-up.
+
+    Only plain numbers are attributes, so a ``LambdaLR``'s state dict stays loadable with
+    ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        total: int,
+        *,
+        milestones: Sequence[int] = (),
+        gamma: float = 0.1,
+        warmup: int = 0,
+        pct: float = 0.25,
+        div: float = 25.0,
+    ):
+        if kind not in ("constant", "multistep", "cosine", "onecycle"):
+            raise ConfigError(f"unknown schedule {kind!r} (choose multistep, cosine, onecycle or constant)")
+        self.kind = kind
+        self.total = max(int(total), 1)
+        self.milestones = [int(m) for m in milestones]
+        self.gamma = float(gamma)
+        self.warmup = int(warmup)
+        self.pct = float(pct)
+        self.div = float(div)
+
+    def main(self, it: int) -> float:
+        """The schedule without warm-up."""
+        if self.kind == "constant":
+            return 1.0
+        if self.kind == "multistep":
+            return self.gamma ** bisect.bisect_right(self.milestones, it)
+        if self.kind == "cosine":
+            t = min(it, self.total) / self.total
+            return 0.5 * (1.0 + math.cos(math.pi * t))
+        up = max(int(round(self.pct * self.total)), 1)  # onecycle
+        if it < up:
+            start = 1.0 / self.div
+            return start + (1.0 - start) * it / up
+        t = min(it - up, self.total - up) / max(self.total - up, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def __call__(self, it: int) -> float:
+        factor = self.main(it)
+        if it < self.warmup:
+            factor *= (it + 1) / self.warmup
+        return factor
+
+
+def build_schedule(config: TrainConfig, steps_per_epoch: int) -> LRSchedule:
+    """The configuration's schedule in iterations (epochs x ``steps_per_epoch``)."""
+    total = config.epochs * steps_per_epoch
+    milestones: Iterable[float] = config.milestones or (0.5 * config.epochs, 0.75 * config.epochs)
+    return LRSchedule(
+        config.schedule,
+        total,
+        milestones=[round(m * steps_per_epoch) for m in milestones],
+        gamma=config.gamma,
+        warmup=round(config.warmup_epochs * steps_per_epoch),
+        pct=config.onecycle_pct,
+        div=config.onecycle_div,
+    )
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` following :func:`build_schedule`; call ``.step()`` after every optimiser step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, build_schedule(config, steps_per_epoch))

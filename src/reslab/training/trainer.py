@@ -1,0 +1,512 @@
+"""The training loop: one class that trains a model on a data bundle and keeps its run directory.
+
+Resuming is exact: shuffling and augmentation are a pure function of (seed, epoch) (the loader's
+``set_epoch``), and checkpoints hold every other state that the next step depends on (weights,
+optimiser, scheduler, scaler, EMA, all random generators, the running train metrics).
+
+Signals: SIGINT/SIGTERM finish the current step, then ``last.pt`` is saved *at that step* (its
+``step`` field says how many batches of the epoch were consumed) and the run stops. Resuming
+skips those batches of the epoch (the loader reproduces the same order) and restores the random
+generators after skipping, so the continued run equals an uninterrupted one bit for bit on the
+same machine. A second signal stops at once (the last checkpoint on disk stays intact).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import TrainingError
+from ..models.base import AuxLogits
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .ema import ModelEma
+from .evaluate import evaluate_model
+from .metrics import EvalMetrics
+from .optim import build_optimizer, build_scheduler
+from .progress import EpochProgress, epoch_line, use_bar
+from .run_dir import RunDir
+from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
+
+logger = logging.getLogger("reslab.training")
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`reslab.train`.
+
+    Attributes:
+        run_dir: the run directory. epochs_done: completed epochs. finished: all epochs done.
+        interrupted: ``"SIGINT"`` / ``"SIGTERM"`` when a signal stopped the run (``last.pt`` holds
+            the state to resume from), else None.
+        best_top1, best_epoch: best validation top-1 and its epoch (``best.pt``).
+        final: metrics on ``final_split`` at the end of a finished run ("test": the test split,
+            or the validation split where the data set has no separate one).
+        history: the per-epoch metric rows (as in ``metrics.csv``).
+    """
+
+    run_dir: Path
+    epochs_done: int
+    finished: bool
+    interrupted: str | None = None
+    best_top1: float | None = None
+    best_epoch: int | None = None
+    final: EvalMetrics | None = None
+    final_split: str = "test"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary_line(self) -> str:
+        """The line ``reslab train`` prints at the end (the demo relies on its form)."""
+        if self.final is None:
+            return f"stopped after {self.epochs_done} epochs — run directory: {self.run_dir}"
+        return f"{self.final_split} accuracy: {self.final.top1:.4f} (n={self.final.n}) — run directory: {self.run_dir}"
+
+
+def compute_loss(
+    output: torch.Tensor | AuxLogits, labels: torch.Tensor, label_smoothing: float, aux_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy (with label smoothing) of the logits; for an :class:`AuxLogits` output, plus
+    ``aux_weight`` times each auxiliary classifier's loss (0.3 in the GoogLeNet paper, Section 5).
+    Returns (loss, main logits)."""
+    if isinstance(output, AuxLogits):
+        loss = F.cross_entropy(output.logits, labels, label_smoothing=label_smoothing)
+        for aux in (output.aux1, output.aux2):
+            loss = loss + aux_weight * F.cross_entropy(aux, labels, label_smoothing=label_smoothing)
+        return loss, output.logits
+    return F.cross_entropy(output, labels, label_smoothing=label_smoothing), output
+
+
+class StopSignals:
+    """Within the ``with`` block, SIGINT/SIGTERM set :attr:`received` instead of killing the process;
+    the previous handlers come back after the first signal (so a second one stops at once) and on exit.
+    Outside the main thread (where Python cannot install handlers) it does nothing."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.received = signal.Signals(signum).name
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, previous in self._previous.items():
+            with contextlib.suppress(Exception):
+                signal.signal(signum, previous)
+        self._previous = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
+class Trainer:
+    """Trains ``model`` on ``bundle`` with ``config``, writing ``run_dir``.
+
+    Args:
+        config: the validated configuration.
+        model: the network (on any device; it is moved to ``device``).
+        bundle: a ``reslab.data.DataBundle`` (or any object with ``train``/``val``/``test`` loaders,
+            ``num_classes``, ``class_names``, ``input_size`` and ``info``) whose loaders yield batches
+            on ``device``.
+        run_dir: where the run's files go.
+        device: the device the loaders deliver to.
+        model_spec: ``{"model_name", "model_args", "num_classes", "in_chans"}`` for the checkpoints.
+        progress: ``auto`` | ``bar`` | ``plain`` | ``none``.
+        resume: a checkpoint (from :func:`reslab.training.checkpoint.load_checkpoint`) to continue.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module,
+        bundle: Any,
+        run_dir: RunDir,
+        *,
+        device: torch.device,
+        model_spec: dict[str, Any],
+        progress: str = "auto",
+        resume: dict[str, Any] | None = None,
+    ):
+        self.config = config
+        self.bundle = bundle
+        self.run_dir = run_dir
+        self.device = device
+        self.model_spec = model_spec
+        self.progress = progress
+        self.num_classes = int(bundle.num_classes)
+        self.steps_per_epoch = len(bundle.train)
+        if self.steps_per_epoch == 0:
+            raise TrainingError("the training split yields no batches (is it empty?)")
+
+        self.amp_dtype = check_amp(config.amp, device)
+        self.model = prepare_model(model, device, config.channels_last)
+        self.train_model = compile_model(self.model) if config.compile else self.model
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.scaler = make_grad_scaler(device, self.amp_dtype)
+        self.ema = ModelEma(self.model, config.ema_decay) if config.ema else None
+
+        self.epoch = 0  # completed epochs
+        self.step = 0  # batches of epoch ``self.epoch`` already consumed (non-zero after a signal)
+        self.global_step = 0
+        self.best_top1: float | None = None
+        self.best_epoch: int | None = None
+        self._partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0}
+        self._resume_rng: dict[str, Any] | None = None
+        self._stop_at: tuple[int, int] | None = None  # tests: (epoch, step) at which to act as if signalled
+        if resume is not None:
+            self._load_state(resume)
+
+    # -- checkpoint state -------------------------------------------------------------------------
+    def _load_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.epoch = int(ckpt["epoch"])
+        self.step = int(ckpt.get("step", 0))
+        self.global_step = int(ckpt["global_step"])
+        self.best_top1 = ckpt.get("best_top1")
+        self.best_epoch = ckpt.get("best_epoch")
+        if self.step:
+            self._partial = dict(ckpt["partial"])
+        self._resume_rng = ckpt["rng"]
+        self.run_dir.load_rows(self.epoch)
+
+    def state(self, *, interrupted: str | None = None, finished: bool = False) -> dict[str, Any]:
+        """Everything needed to continue (or evaluate) the run, as tensors and plain types."""
+        return {
+            **self.model_spec,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "global_step": self.global_step,
+            "partial": dict(self._partial) if self.step else None,
+            "interrupted": interrupted,
+            "finished": finished,
+            "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
+            "config": self.config.to_dict(),
+            "class_names": [str(c) for c in self.bundle.class_names],
+            "input_size": [int(s) for s in self.bundle.input_size],
+            "data_info": _plain_info(getattr(self.bundle, "info", {}) or {}),
+            "metrics": dict(self.run_dir.rows[-1]) if self.run_dir.rows else None,
+        }
+
+    def _weights_finite(self) -> bool:
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        return bool(torch.stack([t.float().abs().sum() for t in tensors]).isfinite().all()) if tensors else True
+
+    def _save_last(self, **flags: Any) -> Path:
+        if not self._weights_finite():
+            raise TrainingError(
+                f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; "
+                f"{self.run_dir.last} keeps the last good state"
+            )
+        return save_checkpoint(self.state(**flags), self.run_dir.last)
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train the remaining epochs; returns a :class:`TrainResult`.
+
+        Raises:
+            TrainingError: a non-finite loss (naming epoch and step; ``last.pt``/``best.pt`` keep the
+                last good state).
+        """
+        cfg = self.config
+        bar = use_bar(self.progress)
+        handler = logging.FileHandler(self.run_dir.path / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root = logging.getLogger("reslab")
+        root.addHandler(handler)
+        old_level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO and logger.level == root.level == logging.NOTSET:
+            # nobody configured reslab's logging: let INFO reach train.log (the console shows only
+            # warnings through logging's last-resort handler)
+            logger.setLevel(logging.INFO)
+        redirect = contextlib.nullcontext()
+        if bar:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            redirect = logging_redirect_tqdm(loggers=[root, logging.getLogger()])
+        try:
+            with redirect, StopSignals() as signals:
+                return self._fit(cfg, bar, signals)
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+            logger.setLevel(old_level)
+            self.run_dir.close()
+
+    def _fit(self, cfg: TrainConfig, bar: bool, signals: StopSignals) -> TrainResult:
+        if self.epoch >= cfg.epochs:
+            return self._finish()
+        if self.epoch or self.step:
+            logger.info("resuming %s at epoch %d step %d/%d", self.run_dir.path, self.epoch + 1, self.step,
+                        self.steps_per_epoch)  # fmt: skip
+        else:
+            logger.info("training %s on %s for %d epochs (%d steps each) on %s; run directory %s",
+                        self.model_spec["model_name"], getattr(self.bundle, "name", "data"), cfg.epochs,
+                        self.steps_per_epoch, self.device, self.run_dir.path)  # fmt: skip
+        if self.step == 0 and self._resume_rng is not None:
+            set_rng_state(self._resume_rng)  # an epoch boundary: restore before the loader starts
+            self._resume_rng = None
+        while self.epoch < cfg.epochs:
+            stopped = self._train_epoch(bar, signals)
+            if stopped:
+                path = self._save_last(interrupted=stopped)
+                logger.warning(
+                    "interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: reslab train --resume %s",
+                    stopped, self.epoch + 1, self.step, self.steps_per_epoch, path, self.run_dir.path,
+                )
+                return self._result(interrupted=stopped)
+            self._end_epoch()
+            if signals.received:
+                logger.warning(
+                    "interrupted by %s after epoch %d; saved %s. Resume with: reslab train --resume %s",
+                    signals.received, self.epoch, self.run_dir.last, self.run_dir.path,
+                )
+                return self._result(interrupted=signals.received)
+        return self._finish()
+
+    def _train_epoch(self, bar: bool, signals: StopSignals) -> str | None:
+        """One epoch (or its remainder after a mid-epoch resume); returns a signal name if stopped."""
+        cfg, device = self.config, self.device
+        loader = self.bundle.train
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(self.epoch)
+        self.train_model.train()
+        batches = iter(loader)
+        for _ in range(self.step):  # resumed mid-epoch: the same order; skip what was trained on
+            next(batches)
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng)
+            self._resume_rng = None
+
+        p = self._partial
+        loss_sum = torch.tensor(p["loss_sum"], dtype=torch.float64, device=device)
+        correct = torch.tensor(p["correct"], dtype=torch.int64, device=device)
+        count = int(p["count"])
+        # Non-finite losses are tracked on the device and checked at sync points, so a CUDA loop does
+        # not wait for the GPU every step; `good` counts steps before the first non-finite loss.
+        all_finite = torch.ones((), dtype=torch.bool, device=device)
+        good = torch.zeros((), dtype=torch.int64, device=device)
+        sync_every = 1 if device.type == "cpu" else 20
+        first_step = self.step
+        progress = EpochProgress(self.epoch + 1, cfg.epochs, self.steps_per_epoch, initial=first_step, enabled=bar)
+        shown = first_step
+        start = time.perf_counter()
+        try:
+            for images, labels in batches:
+                if cfg.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with autocast(device, self.amp_dtype):
+                    output = self.train_model(images)
+                    loss, logits = compute_loss(output, labels, cfg.label_smoothing, cfg.aux_weight)
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    if cfg.grad_clip > 0:
+                        self.scaler.unscale_(self.optimizer)
+                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    loss.backward()
+                    if cfg.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    self.optimizer.step()
+                self.scheduler.step()
+                if self.ema is not None:
+                    self.ema.update(self.model)
+
+                n = labels.shape[0]
+                with torch.no_grad():
+                    detached = loss.detach().float()
+                    all_finite &= detached.isfinite()
+                    good += all_finite
+                    loss_sum += detached.double() * n
+                    correct += (logits.detach().argmax(1) == labels).sum()
+                count += n
+                self.step += 1
+                self.global_step += 1
+
+                last = self.step == self.steps_per_epoch
+                if self._stop_at == (self.epoch + 1, self.step):
+                    signals.received = "SIGINT"
+                stop = signals.received
+                if last or stop or (self.step - first_step) % sync_every == 0:
+                    if not bool(all_finite):
+                        bad = first_step + int(good) + 1
+                        raise TrainingError(
+                            f"non-finite loss at epoch {self.epoch + 1} step {bad}/{self.steps_per_epoch} "
+                            f"(lr {self.optimizer.param_groups[0]['lr']:.3g}); stopped, keeping the last good "
+                            f"checkpoint {self.run_dir.last if self.run_dir.last.exists() else '(none yet)'}. "
+                            "Try a lower --lr, --grad-clip or no --amp"
+                        )
+                    elapsed = p["train_time"] + time.perf_counter() - start
+                    if bar:
+                        progress.update(self.step - shown, float(loss_sum) / count, int(correct) / count,
+                                        (count) / max(elapsed, 1e-9))  # fmt: skip
+                        shown = self.step
+                if stop and not last:
+                    self._partial = {
+                        "loss_sum": float(loss_sum),
+                        "correct": int(correct),
+                        "count": count,
+                        "train_time": p["train_time"] + time.perf_counter() - start,
+                    }
+                    return str(stop)
+        finally:
+            progress.close()
+        if count == 0:
+            raise TrainingError("the training split yielded no batches")
+        train_time = p["train_time"] + time.perf_counter() - start
+        self._epoch_train = {
+            "train_loss": float(loss_sum) / count,
+            "train_top1": int(correct) / count,
+            "train_time": train_time,
+            "images_per_s": count / max(train_time, 1e-9),
+        }
+        return None
+
+    def _evaluate(self, model: nn.Module, split: str = "val") -> EvalMetrics | None:
+        loader = getattr(self.bundle, split, None)
+        if loader is None:
+            return None
+        return evaluate_model(model, loader, self.num_classes, device=self.device, amp_dtype=self.amp_dtype,
+                              channels_last=self.config.channels_last, confusion=False)  # fmt: skip
+
+    def _end_epoch(self) -> None:
+        start = time.perf_counter()
+        val = self._evaluate(self.train_model)
+        ema_val = self._evaluate(self.ema.module) if self.ema is not None else None
+        self.epoch += 1
+        self.step = 0
+        self._partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0}
+        tr = self._epoch_train
+        row = {
+            "epoch": self.epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": tr["train_loss"],
+            "train_top1": tr["train_top1"],
+            "val_loss": val.loss if val else None,
+            "val_top1": val.top1 if val else None,
+            "val_top5": val.top5 if val else None,
+            "ema_val_loss": ema_val.loss if ema_val else None,
+            "ema_val_top1": ema_val.top1 if ema_val else None,
+            "ema_val_top5": ema_val.top5 if ema_val else None,
+            "time": tr["train_time"] + time.perf_counter() - start,
+            "images_per_s": tr["images_per_s"],
+        }
+        is_best = val is not None and (self.best_top1 is None or val.top1 > self.best_top1)
+        if is_best:
+            self.best_top1, self.best_epoch = val.top1, self.epoch
+        self.run_dir.rows.append(row)  # so the checkpoint's "metrics" is this epoch's row
+        finished = self.epoch >= self.config.epochs
+        try:
+            last = self._save_last(finished=finished)
+        finally:
+            self.run_dir.rows.pop()
+        if is_best or val is None:
+            _copy_atomic(last, self.run_dir.best)
+        self.run_dir.add_epoch(row)
+        logger.info(epoch_line(row, self.config.epochs))
+
+    def _finish(self) -> TrainResult:
+        """Evaluate the finished run on its test split and write ``summary.json``."""
+        test_loader = getattr(self.bundle, "test", None)
+        split = "test"
+        if test_loader is not None and self.run_dir.best.exists():
+            # model selection was on a separate validation split: report the selected model on test
+            selected = copy.deepcopy(self.model)
+            selected.load_state_dict(load_checkpoint(self.run_dir.best)["model"])
+            final = self._evaluate(selected, "test")
+        else:
+            # no separate test split: the validation split is the test split; report the final model
+            final = self._evaluate(self.train_model, "val")
+        result = self._result(final=final, split=split)
+        summary = {
+            "split": split,
+            **(final.as_dict() if final else {}),
+            "best_val_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
+            "epochs": self.epoch,
+            "run_dir": str(self.run_dir.path),
+        }
+        self.run_dir.write_summary(summary)
+        if final is not None:
+            logger.info("%s: loss %.4f top-1 %.4f top-%d %.4f (n=%d)", split, final.loss, final.top1, final.k,
+                        final.top5, final.n)  # fmt: skip
+        return result
+
+    def _result(self, *, interrupted: str | None = None, final: EvalMetrics | None = None,
+                split: str = "test") -> TrainResult:  # fmt: skip
+        return TrainResult(
+            run_dir=self.run_dir.path,
+            epochs_done=self.epoch,
+            finished=self.epoch >= self.config.epochs and interrupted is None,
+            interrupted=interrupted,
+            best_top1=self.best_top1,
+            best_epoch=self.best_epoch,
+            final=final,
+            final_split=split,
+            history=[dict(r) for r in self.run_dir.rows],
+        )
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def _plain_info(info: Any) -> Any:
+    """The data ``info`` as types ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(info, dict):
+        return {str(k): _plain_info(v) for k, v in info.items()}
+    if isinstance(info, (list, tuple)):
+        return [_plain_info(v) for v in info]
+    if info is None:
+        return None
+    for kind in (bool, int, float, str):  # subclasses (numpy.str_, ...) become the plain type
+        if isinstance(info, kind):
+            return kind(info)
+    if isinstance(info, Path):
+        return str(info)
+    if isinstance(info, torch.Tensor):
+        return info.detach().cpu()
+    if hasattr(info, "tolist"):
+        return info.tolist()
+    return str(info)
