@@ -120,9 +120,7 @@ def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
     return state_dict
 
 
-def model_from_checkpoint(
-    ckpt: dict[str, Any], *, model_name: str | None = None, ema: bool = False
-) -> torch.nn.Module:
+def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None, ema: bool = False) -> torch.nn.Module:
     """Rebuild the checkpoint's model (registry name + constructor overrides) with its weights, in
     eval mode on the CPU.
 

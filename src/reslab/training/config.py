@@ -243,9 +243,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def resolve_config(
-    config: TrainConfig | Mapping[str, Any] | str | Path | None = None, **overrides: Any
-) -> TrainConfig:
+def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Merge defaults < ``config`` (a TrainConfig, mapping or YAML path) < ``overrides``; validate.
 
     Raises:

@@ -51,9 +51,7 @@ class ClassificationMeter:
         self.top1 = torch.zeros((), dtype=torch.int64, device=device)
         self.topk = torch.zeros((), dtype=torch.int64, device=device)
         self.count = 0
-        self.confusion = (
-            torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device) if confusion else None
-        )
+        self.confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device) if confusion else None
 
     @torch.no_grad()
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -65,9 +63,7 @@ class ClassificationMeter:
         self.topk += hits.any(1).sum()
         self.count += labels.numel()
         if self.confusion is not None:
-            self.confusion += torch.bincount(
-                labels * self.num_classes + top[:, 0], minlength=self.num_classes**2
-            )
+            self.confusion += torch.bincount(labels * self.num_classes + top[:, 0], minlength=self.num_classes**2)
 
     def compute(self) -> EvalMetrics:
         n = max(self.count, 1)

@@ -288,14 +288,22 @@ class Trainer:
                 path = self._save_last(interrupted=stopped)
                 logger.warning(
                     "interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: reslab train --resume %s",
-                    stopped, self.epoch + 1, self.step, self.steps_per_epoch, path, self.run_dir.path,
+                    stopped,
+                    self.epoch + 1,
+                    self.step,
+                    self.steps_per_epoch,
+                    path,
+                    self.run_dir.path,
                 )
                 return self._result(interrupted=stopped)
             self._end_epoch()
             if signals.received:
                 logger.warning(
                     "interrupted by %s after epoch %d; saved %s. Resume with: reslab train --resume %s",
-                    signals.received, self.epoch, self.run_dir.last, self.run_dir.path,
+                    signals.received,
+                    self.epoch,
+                    self.run_dir.last,
+                    self.run_dir.path,
                 )
                 return self._result(interrupted=signals.received)
         return self._finish()
