@@ -129,6 +129,12 @@ def test_missing_root_and_no_classes(tmp_path):
         build_data("folder", tmp_path / "empty")
 
 
+def test_val_without_train_is_named(tmp_path):
+    make_image_folder(tmp_path, "val", per_class=1)
+    with pytest.raises(DataError, match="no train/"):
+        build_data("folder", tmp_path)
+
+
 def test_unknown_class_in_val_is_named(tmp_path):
     make_image_folder(tmp_path, "train", per_class=2)
     make_image_folder(tmp_path, "val", per_class=1)

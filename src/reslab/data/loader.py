@@ -21,12 +21,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.utils.data
 
 from .augment import AugmentParams, AugmentSpec, apply_augment, cutout, normalize, sample_augment_params
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
-#: stream ids so that order, augmentation and cutout draws of one epoch are independent
+#: stream ids so that the order and the augmentation draws of one epoch are independent
 _STREAM_ORDER, _STREAM_AUGMENT = 0, 1
 
 

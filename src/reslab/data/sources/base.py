@@ -70,13 +70,15 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation, in [0, 1] units, of a uint8 (N, C, H, W) tensor.
 
-    Accumulates in float64 over chunks so a large data set on the GPU needs no full float copy.
+    Accumulates over chunks so a large data set on the GPU needs no full float copy.
     """
     c = images.shape[1]
-    total = torch.zeros(c, dtype=torch.float64, device=images.device)
-    squares = torch.zeros(c, dtype=torch.float64, device=images.device)
+    # float64 for exact sums of squares, except on Apple's MPS, which has no float64
+    dtype = torch.float32 if images.device.type == "mps" else torch.float64
+    total = torch.zeros(c, dtype=dtype, device=images.device)
+    squares = torch.zeros(c, dtype=dtype, device=images.device)
     for start in range(0, images.shape[0], chunk):
-        x = images[start : start + chunk].to(torch.float64)
+        x = images[start : start + chunk].to(dtype)
         total += x.sum(dim=(0, 2, 3))
         squares += x.square().sum(dim=(0, 2, 3))
     count = images.shape[0] * images.shape[2] * images.shape[3]

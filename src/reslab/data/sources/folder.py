@@ -200,6 +200,9 @@ def build_folder_bundle(
         )
     train_dir = root / "train"
     has_train = train_dir.is_dir()
+    if not has_train and ((root / "val").is_dir() or (root / "test").is_dir()):
+        # ROOT/val without ROOT/train is a half-made split, not a class called "val"
+        raise DataError(f"image folder ROOT {root} has val/ or test/ but no train/ (expected {train_dir})")
     base = train_dir if has_train else root
     class_names = find_classes(base)
     train = scan_split(base, class_names, strict=strict)
