@@ -51,6 +51,8 @@ def test_unknown_name_lists_valid_names():
         dict(seed=-1),
         dict(split_for_eval="holdout"),
         dict(cifar100_labels="coarse"),
+        dict(val_split="lots"),
+        dict(device="nonsense"),
     ],
 )
 def test_bad_options_are_config_errors(kwargs):

@@ -156,7 +156,11 @@ def build_data(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise ConfigError(f"{option} must be an integer >= {low}, got {value!r}")
-    if not 0.0 <= float(val_split) < 1.0:
+    try:
+        val_split = 0.0 if val_split is None else float(val_split)
+    except (TypeError, ValueError):
+        raise ConfigError(f"val_split must be a number in [0, 1), got {val_split!r}") from None
+    if not 0.0 <= val_split < 1.0:
         raise ConfigError(f"val_split must be in [0, 1), got {val_split!r}")
     if split_for_eval is not None and split_for_eval not in SPLITS:
         raise ConfigError(f"split_for_eval must be one of {', '.join(SPLITS)}, got {split_for_eval!r}")
@@ -164,6 +168,8 @@ def build_data(
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(f"bad device {device!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} requested, but CUDA is not available here")
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     options: dict[str, Any] = dict(
@@ -172,7 +178,7 @@ def build_data(
         device=device,
         augment=augment,
         cutout=cutout,
-        val_split=float(val_split),
+        val_split=val_split,
         seed=seed,
         limit=limit,
         flip=flip,
