@@ -48,14 +48,25 @@ def _amp(text: str) -> str | None:
     return text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each message (tests and tools replace it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(quiet: bool = False) -> None:
     """Log messages to stderr (warnings only with ``quiet``; the run's train.log still gets everything)."""
     logger = logging.getLogger("reslab")
-    handler = next((h for h in logger.handlers if getattr(h, "_reslab_cli", False)), None)
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._reslab_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     handler.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.setLevel(logging.INFO)
@@ -130,6 +141,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--seed", type=int, default=S)
+    g.add_argument("--threads", type=int, default=S, help="CPU threads for torch (default: torch's choice)")
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=S,
                    help="torch.use_deterministic_algorithms")  # fmt: skip
     p.set_defaults(func=run_train)
@@ -158,10 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
             if key in overrides:
                 overrides[key] = {**(base.get(key) or {}), **overrides[key]}
         result = train({**base, **overrides}, progress=args.progress)
-    if result.interrupted:
-        # the trainer has logged where the checkpoint is and how to resume
-        print(f"interrupted ({result.interrupted}); resume with: reslab train --resume {result.run_dir}",
-              file=sys.stderr)  # fmt: skip
+    if result.interrupted:  # the trainer has logged (to stderr) where it saved and how to resume
         return 130 if result.interrupted == "SIGINT" else 143
     print(result.summary_line())
     return 0

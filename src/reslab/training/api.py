@@ -32,7 +32,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _setup_determinism(config: TrainConfig, device: torch.device) -> None:
+def _setup_runtime(config: TrainConfig, device: torch.device) -> None:
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     if config.deterministic:
         # cuBLAS reads this when it starts; harmless on the CPU
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -131,7 +133,7 @@ def train(
             "or choose another --out"
         )
     cfg.out = str(out)
-    _setup_determinism(cfg, device)
+    _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
     bundle = bundle if bundle is not None else _build_data(cfg, device)
     net = network if network is not None else _build_model(cfg, bundle)
@@ -204,7 +206,7 @@ def _resume(
     check_amp(cfg.amp, device)
     if cfg.compile:
         check_compile(device)
-    _setup_determinism(cfg, device)
+    _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
     bundle = bundle if bundle is not None else _build_data(cfg, device)
     if int(bundle.num_classes) != int(ckpt["num_classes"]):

@@ -24,7 +24,7 @@ AMP_MODES = ("bf16", "fp16")
 
 #: keys that only say where or how fast a run executes, not what it computes: a resumed run may change
 #: them (the data may have moved, the run may continue on another device)
-RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile", "out"})
+RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile", "out", "threads"})
 
 
 @dataclass
@@ -49,7 +49,9 @@ class TrainConfig:
         ema, ema_decay (an exponential moving average of the weights, evaluated alongside).
     Execution:
         amp (None | bf16 | fp16), channels_last, compile, device (auto | cpu | cuda | cuda:N), seed,
-        deterministic (``torch.use_deterministic_algorithms``), out (the run directory).
+        deterministic (``torch.use_deterministic_algorithms``), threads (CPU threads for torch; None:
+        torch's default -- one thread is as fast for tiny models and far more robust on a busy
+        machine), out (the run directory).
     """
 
     model: str = "resnet20"
@@ -93,6 +95,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     deterministic: bool = False
+    threads: int | None = None
     out: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +112,7 @@ class TrainConfig:
             _check_int(key, getattr(self, key), minimum=1)
         for key in ("cutout", "workers", "seed"):
             _check_int(key, getattr(self, key), minimum=0)
-        for key in ("eval_batch_size", "image_size"):
+        for key in ("eval_batch_size", "image_size", "threads"):
             if getattr(self, key) is not None:
                 _check_int(key, getattr(self, key), minimum=1)
         for key in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "label_smoothing",
