@@ -87,7 +87,9 @@ def check_pickle(model: nn.Module, size: int) -> None:
         torch.testing.assert_close(copy(x), model(x), rtol=0, atol=0)
 
 
-def check_summary(model: nn.Module, input_size: tuple[int, int, int]) -> None:
+def check_summary(model: nn.Module, input_size: tuple[int, int, int] | None = None) -> None:
+    """``reslab.summary`` runs (at the registered input size when ``input_size`` is None), counts every
+    parameter and finds MACs."""
     s = reslab.summary(model, input_size)
     assert s.macs > 0
     assert s.total_params == n_params(model)

@@ -25,13 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel
-from .layers import (
-    check_positive_ints,
-    init_weights,
-    local_response_norm,
-    smallest_input_size,
-    spatial_output_size,
-)
+from .layers import init_weights, local_response_norm, smallest_input_size, spatial_output_size
 from .registry import register_model
 
 
@@ -168,26 +162,10 @@ class AlexNet(ReslabModel):
         self.num_features = 4096
         fc6, fc7 = nn.Linear(flat, 4096), nn.Linear(4096, 4096)
         fc8 = nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
-        if spec["dropout_after_hidden"]:
-            head = [
-                fc6,
-                nn.ReLU(inplace=True),
-                nn.Dropout(dropout),
-                fc7,
-                nn.ReLU(inplace=True),
-                nn.Dropout(dropout),
-                fc8,
-            ]
-        else:
-            head = [
-                nn.Dropout(dropout),
-                fc6,
-                nn.ReLU(inplace=True),
-                nn.Dropout(dropout),
-                fc7,
-                nn.ReLU(inplace=True),
-                fc8,
-            ]
+        if spec["dropout_after_hidden"]:  # the papers: dropout on the hidden layers' outputs
+            head = [fc6, nn.ReLU(True), nn.Dropout(dropout), fc7, nn.ReLU(True), nn.Dropout(dropout), fc8]
+        else:  # torchvision: dropout on the inputs of fc6 and fc7
+            head = [nn.Dropout(dropout), fc6, nn.ReLU(True), nn.Dropout(dropout), fc7, nn.ReLU(True), fc8]
         self.classifier = nn.Sequential(*head)
 
         if init == "he":
@@ -245,13 +223,6 @@ class AlexNet(ReslabModel):
             return self.classifier[:6](x)
         return self.classifier(x)
 
-
-def _check_layout_table() -> None:
-    for name, spec in LAYOUTS.items():  # a typo in the tables above fails at import, not in a user's run
-        check_positive_ints(f"{name} conv channels", [e[1] for e in spec["features"] if e[0] == "conv"])
-
-
-_check_layout_table()
 
 ALEXNET_PAPER = (
     "Krizhevsky et al. 2012, ImageNet Classification with Deep Convolutional Neural Networks (NIPS)"

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import AuxLogits, ReslabModel, check_num_classes, make_classifier
+from .base import AuxLogits, ReslabModel, make_classifier
 from .layers import ConvBnAct, init_weights, local_response_norm, smallest_input_size
 from .registry import register_model
 
@@ -216,7 +216,6 @@ class GoogLeNet(ReslabModel):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the main classifier and (when built) the auxiliary heads' last layers."""
-        check_num_classes(num_classes)
         super().reset_classifier(num_classes)
         if self.aux_logits:
             for aux in (self.aux1, self.aux2):
@@ -263,7 +262,7 @@ register_model(
 )  # fmt: skip
 register_model(
     "googlenet_paper", GoogLeNet, family="imagenet", input_size=(3, 224, 224), num_classes=1000,
-    paper=GOOGLENET_PAPER, accuracy="ILSVRC-2014 top-5 error 10.07% (paper, Table 5: one model, one crop)",
+    paper=GOOGLENET_PAPER, accuracy="ILSVRC-2014 top-5 error 10.07% (paper, Table 3: one model, one crop)",
     description="GoogLeNet as in the paper: no BN, true 5x5 branch, LRN in the stem, dropout 0.4, "
     "auxiliary heads of Section 5; 224x224 input",
     layout="paper",

@@ -15,7 +15,8 @@ Deviations from the paper, each deliberate and documented (the common modern rea
   output layer is 10 Euclidean RBF units on fixed codes (840 weights, no bias).
 - The squashing function is plain tanh (the paper scales it: 1.7159 tanh(2a/3)) or ReLU.
 Hence 61,706 parameters: C1 156 + C3 2,416 + C5 48,120 + F6 10,164 + output 850. (The paper's
-own network has 60,840 trainable parameters: 156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 840.)
+own network: 156 + 12 + 1,516 + 32 + 48,120 + 10,164 = 60,000 trainable parameters, the paper's
+figure, plus 840 hand-chosen RBF weights.)
 """
 
 from __future__ import annotations
@@ -100,10 +101,11 @@ class LeNet(ReslabModel):
         else:
             c1_padding = 0
         size = (image_size + 2 * c1_padding - kernel_size + 1) // 2
-        size = (size - kernel_size + 1) // 2
-        if size < 1 or (c5_channels is not None and size != kernel_size):  # pragma: no cover - checked above
+        size = (size - kernel_size + 1) // 2  # the side of S4's maps (5 for the paper's C5 to reduce to 1)
+        if size < 1:
             raise ConfigError(
-                f"image_size={image_size} is too small for {kernel_size}x{kernel_size} convolutions"
+                f"image_size={image_size} is too small for two {kernel_size}x{kernel_size} convolution + "
+                f"2x2 pooling stages (it needs at least {3 * kernel_size + 1})"
             )
 
         self.num_classes, self.in_chans = num_classes, in_chans
@@ -131,7 +133,7 @@ class LeNet(ReslabModel):
         self.num_features = hidden_features
         self.fc = make_classifier(hidden_features, num_classes)
         if init == "paper":
-            # Appendix A: weights uniform in +-2.4 / fan-in, which keeps tanh out of saturation
+            # Appendix A: uniform in +-2.4 / fan-in, which keeps the sigmoids in their linear range
             for m in self.modules():
                 if isinstance(m, nn.Conv2d | nn.Linear):
                     fan_in = m.weight[0].numel()
@@ -167,18 +169,15 @@ LENET_PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Re
 register_model(
     "lenet5", LeNet, family="mnist", input_size=(1, 32, 32), num_classes=10, paper=LENET_PAPER,
     params=61_706,
-    params_source="C1 156 + C3 2,416 (full connections) + C5 48,120 + F6 10,164 + linear output 850 "
-    "(the paper's own count with its C3 table, trainable subsampling and RBF output is 60,840)",
-    accuracy="MNIST test error 0.95% (paper, Section III.C, LeNet-5 without distortions)",
+    params_source="C1 156 + C3 2,416 (full connections) + C5 48,120 + F6 10,164 + linear output 850; "
+    "the paper's own 60,000 has C3's partial table, trainable subsampling and a fixed RBF output",
+    accuracy="MNIST test error 0.95% (paper, Section III, LeNet-5 without distortions)",
     description="LeNet-5: C1 6@5x5, S2, C3 16@5x5, S4, C5 120@5x5, F6 84; tanh + average pooling "
     "(activation='relu', pooling='max' for the modern reading; image_size=28 for MNIST)",
 )  # fmt: skip
 
 register_model(
     "lenet5_wide", LeNet, family="mnist", input_size=(1, 28, 28), num_classes=10, paper=LENET_PAPER,
-    params=155_606,
-    params_source="layer arithmetic (no published figure): conv 832 + conv 51,264 + dense 1,024->100 102,500 "
-    "+ dense 100->10 1,010",
     description="The LeNet variant of common Keras MNIST tutorials: 32@5x5, max-pool, 64@5x5, max-pool, "
     "dense 100, dense 10 (ReLU), 28x28 input",
     image_size=28, conv_channels=(32, 64), c5_channels=None, hidden_features=100, activation="relu",
