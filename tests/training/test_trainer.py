@@ -100,6 +100,9 @@ def test_resume_refuses_finished_and_conflicting_runs(tmp_path):
         train(resume=tmp_path)
     with pytest.raises(ConfigError, match="already holds a run"):
         train(cfg, bundle=ListBundle(), network=TinyNet(num_classes=3))
+    (run / "notes.txt").write_text("mine")
+    again = train({**cfg, "overwrite": True}, bundle=ListBundle(), network=TinyNet(num_classes=3), progress="bar")
+    assert again.finished and (run / "notes.txt").read_text() == "mine"  # only the run's own files go
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

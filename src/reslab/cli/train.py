@@ -90,6 +90,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE.yaml", help="a YAML recipe (configs/*.yaml); flags override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     p.add_argument("--out", default=S, metavar="DIR", help="run directory (default runs/MODEL-DATA-TIME)")
+    p.add_argument("--overwrite", action="store_true", default=S, help="replace a previous run's files in --out")
     p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
                    help="a progress bar (auto: on a terminal) or one line per epoch")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final summary")
@@ -161,6 +162,8 @@ def run_train(args: argparse.Namespace) -> int:
     from ..training.config import load_config_file
 
     _setup_logging(args.quiet)
+    if args.quiet and args.progress == "auto":
+        args.progress = "none"  # quiet: no bar either
     overrides = train_overrides(args)
     if args.resume:
         result = train(args.config, resume=args.resume, progress=args.progress, **overrides)

@@ -6,7 +6,7 @@ Public API: :func:`train` (returns a :class:`TrainResult`), :func:`evaluate` (an
 
 from .api import predict, train
 from .config import TrainConfig, load_config_file, resolve_config
-from .evaluate import EvalResult, evaluate
+from .evaluation import EvalResult, evaluate
 from .metrics import EvalMetrics
 from .trainer import TrainResult
 

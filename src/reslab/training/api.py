@@ -1,5 +1,5 @@
 """The public entry points: :func:`train` (a new run, or ``resume=RUN_DIR``) and :func:`predict`
-(:func:`evaluate` lives in :mod:`reslab.training.evaluate`)."""
+(:func:`evaluate` lives in :mod:`reslab.training.evaluation`)."""
 
 from __future__ import annotations
 
@@ -127,10 +127,12 @@ def train(
     if cfg.compile:
         check_compile(device)
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
-    if (out / "last.pt").exists():
+    if cfg.overwrite:
+        RunDir.clear(out)
+    elif (out / "last.pt").exists():
         raise ConfigError(
             f"{out} already holds a run (last.pt); continue it with `reslab train --resume {out}` "
-            "or choose another --out"
+            "choose another --out, or pass --overwrite to replace it"
         )
     cfg.out = str(out)
     _setup_runtime(cfg, device)

@@ -24,7 +24,7 @@ AMP_MODES = ("bf16", "fp16")
 
 #: keys that only say where or how fast a run executes, not what it computes: a resumed run may change
 #: them (the data may have moved, the run may continue on another device)
-RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile", "out", "threads"})
+RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile", "out", "threads", "overwrite"})
 
 
 @dataclass
@@ -51,7 +51,8 @@ class TrainConfig:
         amp (None | bf16 | fp16), channels_last, compile, device (auto | cpu | cuda | cuda:N), seed,
         deterministic (``torch.use_deterministic_algorithms``), threads (CPU threads for torch; None:
         torch's default -- one thread is as fast for tiny models and far more robust on a busy
-        machine), out (the run directory).
+        machine), out (the run directory), overwrite (replace a previous run's files in ``out``
+        instead of refusing to start).
     """
 
     model: str = "resnet20"
@@ -97,6 +98,7 @@ class TrainConfig:
     deterministic: bool = False
     threads: int | None = None
     out: str | None = None
+    overwrite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain Python types (what ``config.yaml`` and checkpoints hold)."""
@@ -154,7 +156,7 @@ class TrainConfig:
             if not isinstance(getattr(self, key), dict):
                 raise ConfigError(f"{key} must be a mapping, got {getattr(self, key)!r}")
         for key in ("download", "augment", "nesterov", "decay_norm_and_bias", "ema", "channels_last",
-                    "compile", "deterministic"):  # fmt: skip
+                    "compile", "deterministic", "overwrite"):  # fmt: skip
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         return self

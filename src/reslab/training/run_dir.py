@@ -18,6 +18,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ class RunDir:
         self.rows: list[dict[str, Any]] = []
         self._tb = None
         self._tb_checked = False
+
+    #: the files a run writes (``clear`` removes these and nothing else)
+    FILES = ("config.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt", "train.log", "summary.json")
+
+    @classmethod
+    def clear(cls, path: str | Path) -> None:
+        """Remove a previous run's files from ``path`` (other files in it are left alone)."""
+        path = Path(path)
+        for name in cls.FILES:
+            (path / name).unlink(missing_ok=True)
+        for pattern in ("eval_*_confusion.csv", "eval_*_confusion.png", "eval_*_per_class.csv"):
+            for f in path.glob(pattern):
+                f.unlink()
+        if (path / "tensorboard").is_dir():
+            shutil.rmtree(path / "tensorboard")
 
     @property
     def last(self) -> Path:

@@ -33,7 +33,7 @@ from ..models.base import AuxLogits
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .ema import ModelEma
-from .evaluate import evaluate_model
+from .evaluation import evaluate_model
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress, epoch_line, use_bar
@@ -297,7 +297,7 @@ class Trainer:
                 )
                 return self._result(interrupted=stopped)
             self._end_epoch()
-            if signals.received:
+            if signals.received and self.epoch < cfg.epochs:  # after the last epoch: just finish
                 logger.warning(
                     "interrupted by %s after epoch %d; saved %s. Resume with: reslab train --resume %s",
                     signals.received,
