@@ -18,6 +18,15 @@ from reslab.interop.keras import load_keras_weights  # noqa: E402
 from .conftest import keras_logits, randomise_keras_bn  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One torch thread for this module (restored afterwards): faster on the shared two-core machines."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="module")
 def keras_densenet121(keras):
     km = keras.applications.DenseNet121(weights=None, classifier_activation=None)

@@ -17,6 +17,15 @@ from reslab.interop.keras import load_keras_weights  # noqa: E402
 from .conftest import keras_logits  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One torch thread for this module (restored afterwards): faster on the shared two-core machines."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def he_normal_weights(keras_model, seed: int = 0) -> None:
     """Keras's default Glorot init shrinks VGG's activations layer by layer (logits ~1e-2), which
     would make a 1e-4 tolerance meaningless: give every layer He-normal kernels and non-zero biases."""

@@ -10,7 +10,7 @@ import reslab
 from reslab.errors import ConfigError, InputShapeError
 from reslab.models.lenet import LeNet
 
-from .zoo_helpers import (
+from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
     check_export,
     check_forward_backward,
     check_pickle,
@@ -18,6 +18,7 @@ from .zoo_helpers import (
     check_too_small,
     check_unknown_override,
     n_params,
+    one_torch_thread,  # noqa: F401
 )
 
 NAMES = ["lenet5", "lenet5_wide"]
@@ -143,13 +144,7 @@ def test_lenet5_learns_digits():
     )
     x_train, y_train, x_test, y_test = x[idx_train], y[idx_train], x[idx_test], y[idx_test]
 
-    # tiny convolutions: one thread is fastest, and keeps the test quick on a busy shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        accuracy = _train_and_test(x_train, y_train, x_test, y_test)
-    finally:
-        torch.set_num_threads(threads)
+    accuracy = _train_and_test(x_train, y_train, x_test, y_test)
     assert accuracy >= 0.95, f"test accuracy {accuracy:.3f}"
 
 
