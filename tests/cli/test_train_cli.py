@@ -137,6 +137,18 @@ def test_bad_arguments_are_one_line_errors(run_dir, tmp_path, capsys):
     _error(capsys, ["train", *TINY, "--out", str(run_dir)], "already holds a run")
 
 
+def test_bad_flags_are_one_line_errors(capsys):
+    for argv, match in ((["train", "--optimizer", "lion"], "invalid choice: 'lion'"),
+                        (["train", "--lr", "abc"], "invalid float value: 'abc'"),
+                        (["eval"], "required: --checkpoint"),
+                        (["train", "--model-arg", "widths"], "expected KEY=VALUE")):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+
+
 def test_compile_without_a_compiler_is_refused(tmp_path, capsys, monkeypatch):
     import shutil
 

@@ -21,10 +21,17 @@ S = argparse.SUPPRESS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    _register_train(sub)
-    _register_eval(sub)
-    _register_predict(sub)
-    _register_show_data(sub)
+    for add in (_register_train, _register_eval, _register_predict, _register_show_data):
+        _one_line_errors(add(sub))
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Bad flags give one line (not argparse's full usage block) and exit status 2."""
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message} (see `{parser.prog} --help`)\n")
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 # -- shared ------------------------------------------------------------------------------------------
@@ -81,7 +88,7 @@ def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> 
 
 
 # -- train -------------------------------------------------------------------------------------------
-def _register_train(sub: argparse._SubParsersAction) -> None:
+def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a model; writes a run directory (config, metrics, curves, checkpoints)",
@@ -146,6 +153,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=S,
                    help="torch.use_deterministic_algorithms")  # fmt: skip
     p.set_defaults(func=run_train)
+    return p
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -180,7 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # -- eval --------------------------------------------------------------------------------------------
-def _register_eval(sub: argparse._SubParsersAction) -> None:
+def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="evaluate a checkpoint: loss, top-1/5, per-class accuracy, confusion matrix",
@@ -196,6 +204,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}")
     p.add_argument("--out", metavar="DIR", help="where to write the confusion matrix (default: next to CKPT)")
     p.set_defaults(func=run_eval)
+    return p
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -228,7 +237,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 # -- predict -----------------------------------------------------------------------------------------
-def _register_predict(sub: argparse._SubParsersAction) -> None:
+def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify image files with a checkpoint")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -237,6 +246,7 @@ def _register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
     p.set_defaults(func=run_predict)
+    return p
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -252,7 +262,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 # -- show-data ---------------------------------------------------------------------------------------
-def _register_show_data(sub: argparse._SubParsersAction) -> None:
+def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
     _add_data_options(p, required=True)
     p.add_argument("--out", required=True, metavar="GRID.png")
@@ -266,6 +276,7 @@ def _register_show_data(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="further build_data option (repeatable)")  # fmt: skip
     p.set_defaults(func=run_show_data)
+    return p
 
 
 def run_show_data(args: argparse.Namespace) -> int:

@@ -175,7 +175,6 @@ class Trainer:
         self.best_epoch: int | None = None
         self._partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0}
         self._resume_rng: dict[str, Any] | None = None
-        self._stop_at: tuple[int, int] | None = None  # tests: (epoch, step) at which to act as if signalled
         if resume is not None:
             self._load_state(resume)
 
@@ -371,8 +370,6 @@ class Trainer:
                 self.global_step += 1
 
                 last = self.step == self.steps_per_epoch
-                if self._stop_at == (self.epoch + 1, self.step):
-                    signals.received = "SIGINT"
                 stop = signals.received
                 if last or stop or (self.step - first_step) % sync_every == 0:
                     if not bool(all_finite):
