@@ -4,6 +4,10 @@ from .base import ReslabModel
 from .registry import ModelEntry, create_model, get_model_entry, list_models, register_model
 from .summary import ModelSummary, summary
 
+# Register every model now, whichever model module is imported first: registration order is the order
+# of `reslab list` and of the README table.
+from . import _all  # noqa: E402, F401  # isort: skip
+
 __all__ = [
     "ModelEntry",
     "ModelSummary",
