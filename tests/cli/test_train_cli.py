@@ -26,15 +26,6 @@ TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synth
         "--device", "cpu", "--progress", "plain"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread (restored afterwards): tiny workloads, robust on busy shared machines."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def _error(capsys, argv: list[str], match: str) -> str:
     """Run the CLI expecting a one-line error with exit status 2 and no traceback."""
     assert main(argv) == 2

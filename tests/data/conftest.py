@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
 #: <repo>/../shared/data/cifar10-mini (the real data; read only)
 CIFAR10_MINI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cifar10-mini"
@@ -44,11 +43,3 @@ def cifar10_mini():
     return CIFAR10_MINI
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The data tests use tiny tensors, where intra-op threads only add overhead (on 2 shared cores an
-    OpenMP barrier can cost 20 ms per op); restore the setting for other test packages."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

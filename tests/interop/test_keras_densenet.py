@@ -3,28 +3,15 @@ densenet121 built with Keras's BN epsilon (``bn_eps=1.001e-5``)."""
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+import torch
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+import reslab
+from reslab.errors import ConfigError
+from reslab.interop.keras import load_keras_weights
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import reslab  # noqa: E402
-from reslab.errors import ConfigError  # noqa: E402
-from reslab.interop.keras import load_keras_weights  # noqa: E402
-
-from .conftest import keras_logits, randomise_keras_bn  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread for this module (restored afterwards): faster on the shared two-core machines."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+from .conftest import keras_logits, randomise_keras_bn
 
 
 @pytest.fixture(scope="module")

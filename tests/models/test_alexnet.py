@@ -11,7 +11,7 @@ import reslab
 from reslab.errors import ConfigError, InputShapeError
 from reslab.models.layers import local_response_norm
 
-from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
+from .zoo_helpers import (
     check_export,
     check_forward_backward,
     check_pickle,
@@ -22,7 +22,6 @@ from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this modu
     key_shapes,
     meta_model,
     n_params,
-    one_torch_thread,  # noqa: F401
 )
 
 # torchvision.models.alexnet's state dict: (key, shape), in order

@@ -11,7 +11,7 @@ import reslab
 from reslab.errors import ConfigError
 from reslab.models.densenet import DenseLayer, DenseNet, remap_old_densenet_keys
 
-from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
+from .zoo_helpers import (
     check_export,
     check_forward_backward,
     check_pickle,
@@ -22,7 +22,6 @@ from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this modu
     key_shapes,
     meta_model,
     n_params,
-    one_torch_thread,  # noqa: F401
 )
 
 # torchvision.models: parameters at 1000 classes; growth rate, first-conv width, layers per block

@@ -11,7 +11,7 @@ import reslab
 from reslab.errors import ConfigError
 from reslab.models.base import AuxLogits
 
-from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
+from .zoo_helpers import (
     check_export,
     check_forward_backward,
     check_pickle,
@@ -22,7 +22,6 @@ from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this modu
     key_shapes,
     meta_model,
     n_params,
-    one_torch_thread,  # noqa: F401
 )
 
 # Table 1 of the paper: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj; and the output depth

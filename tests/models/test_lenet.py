@@ -10,7 +10,7 @@ import reslab
 from reslab.errors import ConfigError, InputShapeError
 from reslab.models.lenet import LeNet
 
-from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
+from .zoo_helpers import (
     check_export,
     check_forward_backward,
     check_pickle,
@@ -18,7 +18,6 @@ from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this modu
     check_too_small,
     check_unknown_override,
     n_params,
-    one_torch_thread,  # noqa: F401
 )
 
 NAMES = ["lenet5", "lenet5_wide"]

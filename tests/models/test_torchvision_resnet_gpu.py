@@ -11,20 +11,12 @@ import torch
 
 import reslab
 
-
-def _torchvision():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU: the torchvision parity check runs on GPU machines")
-    try:
-        import torchvision
-    except Exception as e:  # ImportError, or torchvision's operator registration failing on CPU torch
-        pytest.skip(f"torchvision not importable here ({type(e).__name__})")
-    return torchvision
+from .gpu_helpers import torchvision_or_skip
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
-def test_torchvision_resnet_state_dict_loads_and_matches(name):
-    tv = _torchvision()
+def test_torchvision_resnet_state_dict_loads_and_matches(name, exact_float32):
+    tv = torchvision_or_skip()
     torch.manual_seed(0)
     reference = getattr(tv.models, name)(weights=None).cuda().eval()
     for m in reference.modules():  # non-trivial BN statistics and last-BN gammas

@@ -12,25 +12,7 @@ import torch
 
 import reslab
 
-
-def _torchvision():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU: the torchvision zoo parity check runs on GPU machines")
-    try:
-        import torchvision
-    except Exception as e:  # ImportError, or torchvision's operator registration failing on CPU torch
-        pytest.skip(f"torchvision not importable here ({type(e).__name__})")
-    return torchvision
-
-
-@pytest.fixture
-def exact_float32():
-    """Full float32 convolutions and matmuls (no TF32), restored afterwards."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
+from .gpu_helpers import torchvision_or_skip
 
 # name -> torchvision builder keyword arguments
 CASES = {
@@ -43,7 +25,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_torchvision_state_dict_loads_and_gives_the_same_logits(name, exact_float32):
-    tv = _torchvision()
+    tv = torchvision_or_skip()
     torch.manual_seed(0)
     reference = getattr(tv.models, name)(weights=None, **CASES[name]).cuda().eval()
     for m in reference.modules():  # non-trivial BN statistics, so a swapped mean / variance shows

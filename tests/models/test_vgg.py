@@ -10,7 +10,7 @@ import reslab
 from reslab.errors import ConfigError
 from reslab.models.vgg import VGG
 
-from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this module
+from .zoo_helpers import (
     check_export,
     check_forward_backward,
     check_pickle,
@@ -21,7 +21,6 @@ from .zoo_helpers import (  # one_torch_thread: an autouse fixture for this modu
     key_shapes,
     meta_model,
     n_params,
-    one_torch_thread,  # noqa: F401
 )
 
 # torchvision.models parameter counts (1000 classes)

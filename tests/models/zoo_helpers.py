@@ -16,16 +16,6 @@ import reslab
 from reslab.errors import ConfigError, InputShapeError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run a test module with one torch thread (restored afterwards). On the shared two-core machines
-    these tests run on, torch's two-thread pool loses 3-5x to contention on these small workloads."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def meta_model(name: str, **kwargs) -> nn.Module:
     """The registered model built on the meta device: shapes and counts only."""
     with torch.device("meta"):

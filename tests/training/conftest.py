@@ -6,7 +6,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 import torch
 from torch import nn
 
@@ -121,16 +120,6 @@ class ListBundle:
         self.input_size = (3, size, size)
         self.name = "list"
         self.info = {"input_size": [3, size, size], "mean": [0.0] * 3, "std": [1.0] * 3}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread per test module (restored afterwards): these workloads are small, and on the
-    shared two-core machines a two-thread pool loses several times over to contention."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 def fast_config(tmp_path: Path, **overrides) -> dict:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from .augment import AugmentSpec, crop_padding_for
-from .bundle import SPLITS, DataBundle, make_info
+from .bundle import SPLITS, DataBundle, LoaderOptions, make_info
 from .loader import DeviceLoader
 from .sources.base import ArrayData, channel_stats, stratified_split
 
@@ -134,9 +134,7 @@ def build_data(
         if value is not None and name not in _APPLIES_TO[option]:
             applies = ", ".join(_APPLIES_TO[option])
             native = f" ({name} images are {NATIVE_SIZE[name]} px)" if option == "image_size" else ""
-            raise ConfigError(
-                f"option {option}={value!r} does not apply to {name}{native}; it applies to {applies}"
-            )
+            raise ConfigError(f"option {option}={value!r} does not apply to {name}{native}; it applies to {applies}")
     if cifar100_labels not in ("fine", "coarse"):
         raise ConfigError(f"cifar100_labels must be 'fine' or 'coarse', got {cifar100_labels!r}")
     if cifar100_labels != "fine" and name != "cifar100":
@@ -172,7 +170,7 @@ def build_data(
         raise ConfigError(f"device {device} requested, but CUDA is not available here")
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
-    options: dict[str, Any] = dict(
+    options = LoaderOptions(
         batch_size=batch_size,
         eval_batch_size=eval_batch_size or batch_size,
         device=device,
@@ -189,7 +187,7 @@ def build_data(
         from .sources.folder import build_folder_bundle
 
         bundle = build_folder_bundle(
-            root, image_size=image_size, channels=channels, workers=workers, strict=strict, **options
+            root, options, image_size=image_size, channels=channels, workers=workers, strict=strict
         )
     else:
         data = _load_arrays(
@@ -205,7 +203,7 @@ def build_data(
             pad_to_32=pad_to_32,
             seed=seed,
         )
-        bundle = array_bundle(name, data, **options)
+        bundle = array_bundle(name, data, options)
     if split_for_eval is not None:
         bundle.val = bundle.loader(split_for_eval)
     return bundle
@@ -235,55 +233,46 @@ def _load_arrays(name: str, root: Path, *, download: bool, url: str | None, **kw
     return load_mnist(name, root, download=download, url=url, pad_to_32=kw["pad_to_32"])
 
 
-def array_bundle(
-    name: str,
-    data: ArrayData,
-    *,
-    batch_size: int,
-    eval_batch_size: int,
-    device: torch.device,
-    augment: bool,
-    cutout: int,
-    val_split: float,
-    seed: int,
-    limit: int | None,
-    flip: bool | None,
-    crop_padding: int | None,
-    channels_last: bool,
-) -> DataBundle:
-    """Split, move to ``device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s."""
+def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
+    """Split, move to ``opts.device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s."""
     train_x, train_y = data.train_images, data.train_labels
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if val_split > 0:
-        keep, held = stratified_split(train_y, val_split, SPLIT_SEED)
+    if opts.val_split > 0:
+        keep, held = stratified_split(train_y, opts.val_split, SPLIT_SEED)
         splits["val"] = (train_x[held], train_y[held])
         splits["test"] = (data.test_images, data.test_labels)
         train_x, train_y = train_x[keep], train_y[keep]
     else:
         splits["val"] = (data.test_images, data.test_labels)
-    if limit is not None:
-        train_x, train_y = train_x[:limit], train_y[:limit]
+    if opts.limit is not None:
+        train_x, train_y = train_x[: opts.limit], train_y[: opts.limit]
     splits["train"] = (train_x, train_y)
     tensors = {
         split: (
-            torch.from_numpy(_writable(x)).to(device),
-            torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device),
+            torch.from_numpy(_writable(x)).to(opts.device),
+            torch.from_numpy(np.asarray(y, dtype=np.int64)).to(opts.device),
         )
         for split, (x, y) in splits.items()
     }
     mean, std = channel_stats(tensors["train"][0])
     c, h, w = data.input_size
     spec = AugmentSpec(
-        crop_padding=crop_padding if crop_padding is not None else crop_padding_for(min(h, w)),
-        flip=data.flip if flip is None else flip,
-        cutout=cutout,
+        crop_padding=opts.crop_padding if opts.crop_padding is not None else crop_padding_for(min(h, w)),
+        flip=data.flip if opts.flip is None else opts.flip,
+        cutout=opts.cutout,
     )
 
     def eval_factory(split: str):
         def make() -> DeviceLoader:
             x, y = tensors[split]
             return DeviceLoader(
-                x, y, batch_size=eval_batch_size, mean=mean, std=std, seed=seed, channels_last=channels_last
+                x,
+                y,
+                batch_size=opts.eval_batch_size,
+                mean=mean,
+                std=std,
+                seed=opts.seed,
+                channels_last=opts.channels_last,
             )
 
         return make
@@ -291,13 +280,13 @@ def array_bundle(
     factories = {split: eval_factory(split) for split in tensors}
     train = DeviceLoader(
         *tensors["train"],
-        batch_size=batch_size,
+        batch_size=opts.batch_size,
         mean=mean,
         std=std,
         shuffle=True,
-        augment=spec if augment else None,
-        seed=seed,
-        channels_last=channels_last,
+        augment=spec if opts.augment else None,
+        seed=opts.seed,
+        channels_last=opts.channels_last,
     )
     bundle = DataBundle(
         train=train,

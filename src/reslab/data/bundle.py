@@ -12,6 +12,23 @@ from .loader import BatchLoader
 SPLITS = ("train", "val", "test")
 
 
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How :func:`build_data` batches, splits and augments, whatever the source (arrays or a folder)."""
+
+    batch_size: int
+    eval_batch_size: int
+    device: Any  # torch.device
+    augment: bool
+    cutout: int
+    val_split: float
+    seed: int
+    limit: int | None
+    flip: bool | None
+    crop_padding: int | None
+    channels_last: bool
+
+
 @dataclass
 class DataBundle:
     """The loaders and the facts about one data set.

@@ -32,14 +32,12 @@ import torch.utils.data
 from PIL import Image
 
 from ...errors import ConfigError, DataError
-from ..bundle import DataBundle, make_info
+from ..bundle import DataBundle, LoaderOptions, make_info
 from ..loader import FolderLoader
 from ..transforms import IMAGE_ERRORS, MODES, EvalTransform, TrainTransform, eval_resize_for, open_image
 from .base import stratified_split
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 DEFAULT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,9 +59,7 @@ def find_classes(directory: Path) -> list[str]:
         raise DataError(f"image folder {directory} does not exist (expected one sub-folder per class)")
     classes = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise DataError(
-            f"image folder {directory} has no class sub-folders (expected {directory}/<class>/*.jpg)"
-        )
+        raise DataError(f"image folder {directory} has no class sub-folders (expected {directory}/<class>/*.jpg)")
     return classes
 
 
@@ -91,9 +87,7 @@ def scan_split(directory: Path, class_names: Sequence[str], *, strict: bool = Fa
     present = find_classes(directory)
     unknown = sorted(set(present) - set(class_names))
     if unknown:
-        raise DataError(
-            f"{directory} has class folders {unknown} that are not training classes ({list(class_names)})"
-        )
+        raise DataError(f"{directory} has class folders {unknown} that are not training classes ({list(class_names)})")
     samples: list[Sample] = []
     for label, name in enumerate(class_names):
         folder = directory / name
@@ -168,28 +162,16 @@ def _split_samples(samples: list[Sample], fraction: float) -> tuple[list[Sample]
 
 def build_folder_bundle(
     root: Path,
+    opts: LoaderOptions,
     *,
     image_size: int | None,
     channels: int | None,
     workers: int,
     strict: bool,
-    batch_size: int,
-    eval_batch_size: int,
-    device: torch.device,
-    augment: bool,
-    cutout: int,
-    val_split: float,
-    seed: int,
-    limit: int | None,
-    flip: bool | None,
-    crop_padding: int | None,
-    channels_last: bool,
 ) -> DataBundle:
     """Scan ``root`` and build the folder :class:`DataBundle` (see the module docstring for layouts)."""
-    if crop_padding is not None:
-        raise ConfigError(
-            "crop_padding applies to array data sets; folder training uses random-resized crops"
-        )
+    if opts.crop_padding is not None:
+        raise ConfigError("crop_padding applies to array data sets; folder training uses random-resized crops")
     channels = channels or 3
     if channels not in (1, 3):
         raise ConfigError(f"folder images can be read with 1 (grey) or 3 (RGB) channels, not {channels}")
@@ -212,17 +194,17 @@ def build_folder_bundle(
             if (root / split).is_dir():
                 official[split] = scan_split(root / split, class_names, strict=strict)
     splits: dict[str, list[Sample]] = {}
-    if val_split > 0 or not official:
-        train, splits["val"] = _split_samples(train, val_split if val_split > 0 else DEFAULT_VAL_SPLIT)
+    if opts.val_split > 0 or not official:
+        train, splits["val"] = _split_samples(train, opts.val_split if opts.val_split > 0 else DEFAULT_VAL_SPLIT)
         if official:
             splits["test"] = official.get("test", official.get("val", []))
     else:
         splits["val"] = official["val"] if "val" in official else official["test"]
         if "val" in official and "test" in official:
             splits["test"] = official["test"]
-    if limit is not None and limit < len(train):
+    if opts.limit is not None and opts.limit < len(train):
         # The scan is sorted by class; a fixed shuffle keeps a limited run's classes mixed.
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(train))[:limit]
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(train))[: opts.limit]
         train = [train[i] for i in sorted(order)]
     splits["train"] = train
 
@@ -234,33 +216,35 @@ def build_folder_bundle(
 
     def eval_factory(split: str):
         def make() -> FolderLoader:
-            dataset = ImageFolderDataset(splits[split], eval_transform, mode=mode, seed=seed, strict=strict)
+            dataset = ImageFolderDataset(splits[split], eval_transform, mode=mode, seed=opts.seed, strict=strict)
             return FolderLoader(
                 dataset,
-                batch_size=eval_batch_size,
+                batch_size=opts.eval_batch_size,
                 mean=mean,
                 std=std,
-                device=device,
-                seed=seed,
+                device=opts.device,
+                seed=opts.seed,
                 workers=workers,
-                channels_last=channels_last,
+                channels_last=opts.channels_last,
             )
 
         return make
 
     factories = {split: eval_factory(split) for split in splits}
-    train_transform = TrainTransform(size, flip=True if flip is None else flip) if augment else eval_transform
+    train_transform = (
+        TrainTransform(size, flip=True if opts.flip is None else opts.flip) if opts.augment else eval_transform
+    )
     train_loader = FolderLoader(
-        ImageFolderDataset(train, train_transform, mode=mode, seed=seed, strict=strict),
-        batch_size=batch_size,
+        ImageFolderDataset(train, train_transform, mode=mode, seed=opts.seed, strict=strict),
+        batch_size=opts.batch_size,
         mean=mean,
         std=std,
-        device=device,
+        device=opts.device,
         shuffle=True,
-        seed=seed,
+        seed=opts.seed,
         workers=workers,
-        cutout=cutout if augment else 0,
-        channels_last=channels_last,
+        cutout=opts.cutout if opts.augment else 0,
+        channels_last=opts.channels_last,
         persistent_workers=True,
     )
     val = factories["val"]()
