@@ -99,7 +99,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
         lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else type(e).__name__)
+        reason = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else "")
+        reason = f"{type(e).__name__}: {reason}" if reason else type(e).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {reason[:200]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a reslab checkpoint (no '{FORMAT}' marker)")
