@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_list_shows_params_macs_and_family(capsys):
     assert main(["list", "resnet*0"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["name", "params", "GMACs", "input", "family"]
+    assert out[0].split() == ["name", "params", "MACs", "input", "family"]
     rows = {line.split()[0]: line.split() for line in out[1:]}
-    assert rows["resnet50"][1:] == ["25,557,032", "4.089", "3x224x224", "imagenet"]  # torchvision: 4.09 GFLOPS
-    assert rows["resnet20"][1:] == ["269,722", "0.041", "3x32x32", "cifar"]  # paper: 41M FLOPs
+    assert rows["resnet50"][1:] == ["25,557,032", "4.09G", "3x224x224", "imagenet"]  # torchvision: 4.09 GFLOPS
+    assert rows["resnet20"][1:] == ["269,722", "40.6M", "3x32x32", "cifar"]  # paper: 41M FLOPs
     assert "resnet18" not in rows
 
 

@@ -24,6 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_summary)
 
 
+def format_macs(macs: int) -> str:
+    """Multiply-accumulates with a unit: ``4.09G``, ``40.6M``, ``416K``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if macs >= scale:
+            return f"{macs / scale:.3g}{unit}"
+    return str(macs)
+
+
 def meta_summary(name: str, num_classes: int | None = None, input_size=None):
     """Summary of a registered model built on the meta device: shapes and counts, no memory, no compute."""
     entry = get_model_entry(name)
@@ -36,7 +44,7 @@ def meta_summary(name: str, num_classes: int | None = None, input_size=None):
 def markdown_table(pattern: str = "*") -> str:
     """The README's model table, generated from the registry (names, counts, MACs, published figures)."""
     lines = [
-        "| model | family | input | params | GMACs | published reference |",
+        "| model | family | input | params | MACs | published reference |",
         "| --- | --- | --- | ---: | ---: | --- |",
     ]
     for name in list_models(pattern):
@@ -45,7 +53,7 @@ def markdown_table(pattern: str = "*") -> str:
         ref = "; ".join(x for x in (e.accuracy, f"params: {e.params_source}" if e.params_source else "") if x)
         lines.append(
             f"| `{name}` | {e.family} | {'x'.join(map(str, e.input_size))} | {s.total_params:,} | "
-            f"{s.macs / 1e9:.3f} | {ref} |"
+            f"{format_macs(s.macs)} | {ref} |"
         )
     return "\n".join(lines)
 
@@ -58,11 +66,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.markdown:
         print(markdown_table(args.pattern))
         return 0
-    rows = [("name", "params", "GMACs", "input", "family")]
+    rows = [("name", "params", "MACs", "input", "family")]
     for name in names:
         entry = get_model_entry(name)
         s = meta_summary(name)
-        rows.append((name, f"{s.total_params:,}", f"{s.macs / 1e9:.3f}", "x".join(map(str, entry.input_size)),
+        rows.append((name, f"{s.total_params:,}", format_macs(s.macs), "x".join(map(str, entry.input_size)),
                      entry.family))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
