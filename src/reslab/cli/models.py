@@ -44,16 +44,17 @@ def meta_summary(name: str, num_classes: int | None = None, input_size=None):
 def markdown_table(pattern: str = "*") -> str:
     """The README's model table, generated from the registry (names, counts, MACs, published figures)."""
     lines = [
-        "| model | family | input | params | MACs | published reference |",
-        "| --- | --- | --- | ---: | ---: | --- |",
+        "| model | family | input | params | MACs | published params | published reference |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for name in list_models(pattern):
         e = get_model_entry(name)
         s = meta_summary(name)
         ref = "; ".join(x for x in (e.accuracy, f"params: {e.params_source}" if e.params_source else "") if x)
+        published = f"{e.params:,}" if e.params is not None else ""
         lines.append(
             f"| `{name}` | {e.family} | {'x'.join(map(str, e.input_size))} | {s.total_params:,} | "
-            f"{format_macs(s.macs)} | {ref} |"
+            f"{format_macs(s.macs)} | {published} | {ref} |"
         )
     return "\n".join(lines)
 
