@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ReslabModel
+from .base import DenseHeadModel
 from .layers import init_weights, local_response_norm, smallest_input_size, spatial_output_size
 from .registry import register_model
 
@@ -80,7 +80,7 @@ class PoolSwitch(NamedTuple):
     input_size: torch.Size
 
 
-class AlexNet(ReslabModel):
+class AlexNet(DenseHeadModel):
     """AlexNet (torchvision's single tower or the 2012 paper's) and ZF-Net, from a feature table.
 
     Args:
@@ -183,15 +183,6 @@ class AlexNet(ReslabModel):
             # "to accelerate the early stages of learning by providing the ReLUs with positive inputs"
             for m in [convs[1], convs[3], convs[4], *linears[:2]]:
                 nn.init.ones_(m.bias)
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[6]
-
-    def _set_classifier(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0.0, 0.01)
-            nn.init.zeros_(module.bias)
-        self.classifier[6] = module
 
     def forward_features(self, x: torch.Tensor, return_indices: bool = False):
         """The convolutional features; with ``return_indices=True`` also the max-pooling switches.

@@ -79,6 +79,21 @@ class ReslabModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+class DenseHeadModel(ReslabModel):
+    """A model whose classifier is ``self.classifier[6]``: the last layer of the dropout-dense-dense-dense
+    head of torchvision's AlexNet and VGG (key names ``classifier.6.*``). A new classifier is
+    initialised N(0, 0.01) with zero bias, as those models are."""
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[6]
+
+    def _set_classifier(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+        self.classifier[6] = module
+
+
 class AuxLogits(NamedTuple):
     """Training-mode output of a model with auxiliary classifiers (GoogLeNet): the main logits first,
     then the auxiliary logits in the paper's order. Trainers weight the auxiliary losses (0.3 in the

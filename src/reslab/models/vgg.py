@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ReslabModel
+from .base import DenseHeadModel
 from .layers import init_weights, smallest_input_size
 from .registry import register_model
 
@@ -72,7 +72,7 @@ def make_vgg_features(
     return nn.Sequential(*layers)
 
 
-class VGG(ReslabModel):
+class VGG(DenseHeadModel):
     """VGG-11/13/16/19 (configurations A/B/D/E of Table 1), optionally with batch normalisation.
 
     The classifier is the paper's (Section 2.1): 4096-4096-classes with dropout 0.5 after the two
@@ -147,15 +147,6 @@ class VGG(ReslabModel):
             nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity(),
         )
         init_weights(self, linear="normal")
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[6]
-
-    def _set_classifier(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0.0, 0.01)
-            nn.init.zeros_(module.bias)
-        self.classifier[6] = module
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
