@@ -46,6 +46,10 @@ class DataBundle:
         info: plain (YAML/JSON-serialisable) facts to store in a checkpoint so that
             :func:`reslab.data.preprocess_image` can rebuild the preprocessing: name, num_classes,
             class_names, input_size, mean, std, resize (shorter side before the centre crop), crop.
+        val_is_test: ``val`` is the official test split (no validation split was held out), so
+            per-epoch figures and model selection use test data: the trainer labels them "test".
+        notes: decisions the data layer made that a run's log should show (the image size chosen
+            and why, which loading path a folder took); the trainer logs each line at the start.
     """
 
     train: BatchLoader
@@ -58,6 +62,8 @@ class DataBundle:
     std: tuple[float, ...]
     name: str
     info: dict[str, Any]
+    val_is_test: bool = False
+    notes: list[str] = field(default_factory=list)
     #: builders of the evaluation-mode loader of each split, called at most once (see :meth:`loader`)
     eval_factories: dict[str, Callable[[], BatchLoader]] = field(default_factory=dict, repr=False)
     _eval_cache: dict[str, BatchLoader] = field(default_factory=dict, repr=False)
