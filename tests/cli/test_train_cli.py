@@ -126,7 +126,7 @@ def test_bad_arguments_are_one_line_errors(run_dir, tmp_path, capsys):
     _error(capsys, ["eval", "--checkpoint", str(tmp_path / "nope.pt")], "nope.pt not found")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00" * 100)
-    _error(capsys, ["eval", "--checkpoint", str(corrupt)], "corrupt.pt is not a readable checkpoint")
+    _error(capsys, ["eval", "--checkpoint", str(corrupt)], "corrupt.pt is not a reslab checkpoint")
     _error(capsys, ["predict", "--checkpoint", str(corrupt), "x.png"], "corrupt.pt")
     bad_image = tmp_path / "bad.png"
     bad_image.write_text("not an image")

@@ -15,8 +15,8 @@ import torch
 
 from reslab.cli import main
 from reslab.errors import CheckpointError, ConfigError
-from reslab.training import train
 from reslab.training import checkpoint as checkpoint_module
+from reslab.training import train
 from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 from .conftest import TinyNet, fast_config, tiny_bundle
@@ -39,7 +39,7 @@ def _cli_error(capsys, argv: list[str], match: str) -> str:
 
 
 def _tiny_run(tmp_path: Path, out: Path, **kw):
-    cfg = fast_config(tmp_path, epochs=1, **kw)
+    cfg = fast_config(tmp_path, **{"epochs": 1, **kw})
     cfg["out"] = str(out)
     return train(cfg, bundle=tiny_bundle(), network=TinyNet(), progress="none")
 
@@ -69,7 +69,7 @@ def test_overwrite_failing_before_first_checkpoint_puts_the_old_run_back(tmp_pat
     with pytest.raises(TrainingError, match="non-finite loss"):
         _tiny_run(tmp_path, out, overwrite=True, lr=1e30, schedule="constant", weight_decay=0.0)
     assert _snapshot(out) == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no aside folder left
+    assert not list(out.glob(".replaced-*"))  # no aside folder left
 
 
 def test_overwrite_replaces_once_the_new_checkpoint_exists(tmp_path, monkeypatch):
@@ -240,11 +240,15 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tm
     def full_disk(obj, f, *a, **k):
         f.write(b"partial")
         if failure == "torch":
-            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
-                               "data/3: file write failed\nframe #0: c10::ThrowEnforceNotMet(...)\n" * 3)
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                "data/3: file write failed\nframe #0: c10::ThrowEnforceNotMet(...)\n" * 3
+            )
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)
+    free = type("Usage", (), {"free": 0})()
+    monkeypatch.setattr(checkpoint_module.shutil, "disk_usage", lambda p: free)  # torch's error has no errno
     with pytest.raises(CheckpointError) as e:
         save_checkpoint({"epoch": 2}, path)
     message = str(e.value)
@@ -254,30 +258,31 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tm
 
 
 def test_full_disk_in_a_real_cli_run_prints_one_line(tmp_path):
-    """RLIMIT_FSIZE makes every write past 100 kB fail (EFBIG, as a full disk fails with ENOSPC): the CLI
-    prints one line, exits 2, and the run's previous last.pt stays loadable."""
+    """The disk fills up after epoch 1: RLIMIT_FSIZE makes writes past 100 kB fail (EFBIG, as a full disk
+    fails with ENOSPC; torch reports either as "[enforce fail at inline_container.cc...]"). The CLI prints
+    one line, exits 2, and epoch 1's last.pt stays loadable."""
     out = tmp_path / "run"
-    base = ["-m", "reslab", "train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic",
-            "--image-size", "8", "--device", "cpu", "--threads", "1", "--out", str(out), "-q"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    first = subprocess.run([sys.executable, *base, "--epochs", "1"], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=180)  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    good = (out / "last.pt").read_bytes()
-    limit = "import resource, sys, runpy; resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)); "
-    size = len(good)
-    assert size > 100_000  # the checkpoint cannot be written under the limit
-    script = limit + f"sys.argv = ['reslab', *{[*base[2:], '--epochs', '2', '--overwrite']!r}]; " + (
-        "runpy.run_module('reslab', run_name='__main__')"
+    script = (
+        "import resource, reslab.training.trainer as t\n"
+        "real = t.save_checkpoint\n"
+        "def save(state, path):\n"
+        "    if state['epoch'] == 2:\n"
+        "        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "    return real(state, path)\n"
+        "t.save_checkpoint = save\n"
+        "import sys\n"
+        "from reslab.cli import main\n"
+        "sys.exit(main(['train', '--model', 'resnet20', '--model-arg', 'widths=[4,8,8]', '--data', 'synthetic',"
+        " '--image-size', '8', '--epochs', '3', '--device', 'cpu', '--threads', '1', '--out', "
+        f"{str(out)!r}, '-q']))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reslab: error: could not write") and "Traceback" not in proc.stderr
-    assert "last.pt" in err[0] and "intact" in err[0]
-    # --overwrite never got its first checkpoint: the old run is back in place, loadable
-    assert (out / "last.pt").read_bytes() == good
+    assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert err[0].startswith(f"reslab: error: could not write {out / 'last.pt'}: file too large")
+    assert err[0].endswith(f"the previous {out / 'last.pt'} is intact (epoch 1)")
+    assert (out / "last.pt").stat().st_size > 100_000  # the limit was below a checkpoint's size
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     assert not list(out.glob(".*tmp*"))
 

@@ -61,7 +61,7 @@ def test_exact_resume_four_epochs_vs_two_plus_two(tmp_path):
     rows_b = list(csv.DictReader(open(tmp_path / "b" / "run" / "metrics.csv")))
     assert [r["epoch"] for r in rows_b] == ["1", "2", "3", "4"]
     for ra, rb in zip(rows_a, rows_b):
-        for key in ("lr", "train_loss", "train_top1", "val_loss", "val_top1", "ema_val_top1"):
+        for key in ("lr", "train_loss", "train_top1", "test_loss", "test_top1", "ema_test_top1"):
             assert ra[key] == rb[key], key
     assert full.final.top1 == resumed.final.top1
 
@@ -150,7 +150,7 @@ def test_label_smoothing_raises_the_train_loss(tmp_path):
     smooth = train(fast_config(tmp_path / "b", label_smoothing=0.5, **kw), bundle=tiny_bundle(), network=_net(),
                    progress="none")  # fmt: skip
     assert smooth.history[0]["train_loss"] != plain.history[0]["train_loss"]
-    assert smooth.history[0]["val_loss"] == pytest.approx(plain.history[0]["val_loss"])  # val: no smoothing
+    assert smooth.history[0]["test_loss"] == pytest.approx(plain.history[0]["test_loss"])  # eval: no smoothing
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):

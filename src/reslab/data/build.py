@@ -299,6 +299,7 @@ def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
         std=std,
         name=name,
         info=make_info(name, data.class_names, (c, h, w), mean, std, resize=h),
+        val_is_test="test" not in splits,  # no validation split held out: "val" is the official test split
         eval_factories=factories,
     )
     return bundle

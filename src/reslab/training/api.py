@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, resolve_config
-from .run_dir import RunDir
+from .run_dir import RunDir, check_out, check_writable, quoted, replaced_dirs
 from .runtime import check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
 
@@ -126,24 +126,32 @@ def train(
     check_amp(cfg.amp, device)
     if cfg.compile:
         check_compile(device)
+    # everything about --out is checked now, but nothing is written until the data and model are ready
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
-    if cfg.overwrite:
-        RunDir.clear(out)
-    elif (out / "last.pt").exists():
-        raise ConfigError(
-            f"{out} already holds a run (last.pt); continue it with `reslab train --resume {out}` "
-            "choose another --out, or pass --overwrite to replace it"
-        )
-    cfg.out = str(out)
+    if cfg.out:
+        check_out(out, cfg.overwrite)
+    else:
+        check_writable(out.parent, what="the default run directory")
     _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
     bundle = bundle if bundle is not None else _build_data(cfg, device)
     net = network if network is not None else _build_model(cfg, bundle)
-    run_dir = RunDir(out)
-    run_dir.write_config(cfg)
+    run_dir = RunDir(out, eval_split=_eval_split(bundle))
     trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
                       progress=progress)  # fmt: skip
-    return trainer.fit()
+    run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
+    cfg.out = str(run_dir.path)
+    try:
+        run_dir.write_config(cfg)
+        return trainer.fit()
+    except BaseException:
+        run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+        raise
+
+
+def _eval_split(bundle: Any) -> str:
+    """The split the per-epoch evaluation measures: "test" when no validation split was held out."""
+    return "test" if getattr(bundle, "val_is_test", False) else "val"
 
 
 def _model_spec(cfg: TrainConfig, net: nn.Module, bundle) -> dict[str, Any]:
@@ -167,12 +175,15 @@ def _resume(
     path = Path(resume)
     run_path = path.parent if path.is_file() else path
     if path.is_dir() and not (path / "last.pt").exists():
+        aside = replaced_dirs(path)
+        if aside:
+            raise CheckpointError(
+                f"{path} holds no last.pt: nothing to resume. The previous run's files are in {aside[-1]} (an "
+                "--overwrite was stopped before the new run's first checkpoint); move them back to resume that run."
+            )
         raise CheckpointError(f"{path} holds no last.pt: nothing to resume (is it a reslab run directory?)")
     ckpt = load_checkpoint(path)
-    try:
-        saved = TrainConfig(**ckpt["config"]).validate()
-    except TypeError as e:
-        raise CheckpointError(f"{ckpt['path']}: its stored configuration does not fit this reslab ({e})") from None
+    saved = checkpoint_config(ckpt)
     given: dict[str, Any] = {}
     if config is not None:
         given.update(resolve_config(config).to_dict() if isinstance(config, TrainConfig) else
@@ -193,11 +204,15 @@ def _resume(
             f"--resume {run_path}: the configuration differs from the run's ({detail}). A resumed run keeps "
             "its configuration: drop those options, or start a new run with --out"
         )
-    if ckpt.get("finished") or int(ckpt["epoch"]) >= saved.epochs:
+    finished = bool(ckpt.get("finished")) or int(ckpt["epoch"]) >= saved.epochs
+    if finished and (run_path / "summary.json").exists():
+        done = run_path / "best.pt" if (run_path / "best.pt").exists() else run_path / "last.pt"
         raise ConfigError(
             f"--resume {run_path}: the run already finished all {saved.epochs} epochs; nothing to resume. "
-            f"Evaluate it with `reslab eval --checkpoint {run_path / 'best.pt'}`, or start a new run"
+            f"Evaluate it with `reslab eval --checkpoint {quoted(done)}`, or start a new run."
         )
+    # a finished run without summary.json (stopped during its final evaluation, or killed right after
+    # its last checkpoint) goes on below: the trainer repairs its records and finishes it
     cfg = saved
     for key in RUNTIME_KEYS - {"out"}:
         if key in given:
@@ -221,10 +236,13 @@ def _resume(
             f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
         )
     net = network if network is not None else _build_model(cfg, bundle)
-    run_dir = RunDir(run_path)
-    run_dir.write_config(cfg)
+    run_dir = RunDir(run_path, eval_split=_eval_split(bundle))
+    run_dir.clean_temporaries()
+    run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
+    run_dir.mark()
     trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
                       progress=progress, resume=ckpt)  # fmt: skip
+    run_dir.write_config(cfg)
     return trainer.fit()
 
 

@@ -9,15 +9,18 @@ plain Python types are stored, which is what ``weights_only=True`` accepts.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
+from .config import FIELDS, TrainConfig
 
 FORMAT = "reslab-checkpoint"
 VERSION = 1
@@ -65,7 +68,12 @@ def _nested_lists(value: Any) -> Any:
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same directory, flushed to
-    disk, then ``os.replace`` -- a crash or a second Ctrl-C never leaves a half-written checkpoint."""
+    disk, then ``os.replace`` -- a crash or a second Ctrl-C never leaves a half-written checkpoint.
+
+    Raises:
+        CheckpointError: the file could not be written (a full disk, say): one line saying why and
+            that the previous ``path`` is intact (the temporary file is removed).
+    """
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), **state}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -75,10 +83,50 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and _os_error(e) is None and "inline_container" not in str(e) \
+                and "write" not in str(e):  # fmt: skip
+            raise  # not a write failure
+        raise CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; {_previous(path)}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind ``e`` (torch wraps a failed ``file.write`` in a RuntimeError)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError):
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
+
+
+def write_failure(e: BaseException, folder: Path) -> str:
+    """Why a write failed, in a few words: the OS's reason ("no space left on device"), else a guess from
+    the free space (torch's "[enforce fail at inline_container.cc...] file write failed" has no errno)."""
+    os_error = _os_error(e)
+    if os_error is not None and os_error.errno is not None:
+        return os.strerror(os_error.errno).lower()
+    try:
+        if shutil.disk_usage(folder).free < 16 * 2**20:
+            return os.strerror(errno.ENOSPC).lower()
+    except OSError:
+        pass
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    return f"the write failed ({first[:120]})"
+
+
+def _previous(path: Path) -> str:
+    if not path.exists():
+        return "nothing was replaced"
+    try:
+        epoch = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch")
+    except Exception:
+        epoch = None
+    return f"the previous {path} is intact" + (f" (epoch {epoch})" if epoch is not None else "")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -98,10 +146,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
+        if not _looks_like_torch_file(path):
+            raise CheckpointError(f"{path} is not a reslab checkpoint (nor any PyTorch file)") from None
         lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
         reason = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else "")
         reason = f"{type(e).__name__}: {reason}" if reason else type(e).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {reason[:200]}") from None
+        raise CheckpointError(f"{path} is corrupt or truncated (not a readable checkpoint): {reason[:200]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a reslab checkpoint (no '{FORMAT}' marker)")
     if state.get("version", 0) > VERSION:
@@ -111,6 +161,74 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} lacks {key!r}; it is incomplete")
     state["path"] = str(path)
     return state
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts as torch.save's files do: a zip archive, or the legacy pickle format."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80\x02\x8a")  # legacy: the pickled magic number
+
+
+def is_reslab_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a file holding reslab's checkpoint marker (read lazily: no tensor is loaded)."""
+    path = Path(path)
+    if not path.is_file() or not _looks_like_torch_file(path):
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return False
+    return isinstance(state, dict) and state.get("format") == FORMAT
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> TrainConfig:
+    """The validated training configuration stored in a checkpoint.
+
+    Raises:
+        CheckpointError: a stored configuration this reslab cannot take (an unknown key, a bad value),
+            naming the file and the key.
+    """
+    path = ckpt.get("path", "the checkpoint")
+    stored = ckpt.get("config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{path}: its stored configuration is not a mapping ({type(stored).__name__})")
+    unknown = [k for k in stored if k not in FIELDS]
+    if unknown:
+        raise CheckpointError(
+            f"{path}: its stored configuration has an unknown configuration key {unknown[0]!r} "
+            "(written by another reslab version?)"
+        )
+    try:
+        return TrainConfig(**stored).validate()
+    except (ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its stored configuration does not fit this reslab: {e}") from None
+
+
+def describe_mismatch(model: torch.nn.Module, weights: dict[str, torch.Tensor], first: int = 3) -> str:
+    """How ``weights`` differ from ``model``'s state dict: the first few missing and unexpected keys and
+    shape mismatches (checkpoint vs model), e.g. ``missing conv1.weight, ... (19 in all)``."""
+    own = model.state_dict()
+
+    def listed(keys: list[str]) -> str:
+        more = f", ... ({len(keys)} in all)" if len(keys) > first else ""
+        return ", ".join(keys[:first]) + more
+
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    shapes = [f"{k} (checkpoint {list(weights[k].shape)}, model {list(own[k].shape)})" for k in own
+              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]  # fmt: skip
+    parts = []
+    if missing:
+        parts.append(f"missing {listed(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {listed(unexpected)}")
+    if shapes:
+        parts.append(f"shape mismatch {listed(shapes)}")
+    return "; ".join(parts)
 
 
 def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -148,9 +266,10 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None
         weights = ckpt["ema"]["module"]
     else:
         weights = ckpt["model"]
+    weights = strip_compile_prefix(weights)
     try:
-        model.load_state_dict(strip_compile_prefix(weights))
+        model.load_state_dict(weights)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: the weights do not fit {saved}: {first[:200]}") from None
+        detail = describe_mismatch(model, weights) or str(e).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path}: the weights do not fit {saved}: {detail}") from None
     return model.eval()

@@ -14,8 +14,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .config import TrainConfig
+from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from .metrics import ClassificationMeter, EvalMetrics
 from .runtime import autocast, check_amp, resolve_device
 
@@ -117,7 +116,7 @@ def build_eval_data(
     """
     from ..data import build_data
 
-    cfg = TrainConfig(**ckpt["config"])
+    cfg = checkpoint_config(ckpt)
     same = data is None or data.strip().lower() == cfg.data
     name = cfg.data if data is None else data
     kwargs: dict[str, Any] = {

@@ -40,16 +40,19 @@ class EpochProgress:
 
 
 def epoch_line(row: dict, epochs: int) -> str:
-    """The one-line summary of an epoch (logged in every mode)."""
+    """The one-line summary of an epoch (logged in every mode): ``lr`` is the mean rate of the epoch's
+    steps; the evaluation figures are labelled with their split (``val``, or ``test`` when no
+    validation split was held out)."""
     parts = [
         f"epoch {row['epoch']}/{epochs}",
         f"lr {row['lr']:.4g}",
         f"train loss {row['train_loss']:.4f} acc {row['train_top1']:.4f}",
     ]
-    if row.get("val_top1") is not None:
-        parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_top1']:.4f} top5 {row['val_top5']:.4f}")
-    if row.get("ema_val_top1") is not None:
-        parts.append(f"ema acc {row['ema_val_top1']:.4f}")
+    for s in ("val", "test"):
+        if row.get(f"{s}_top1") is not None:
+            parts.append(f"{s} loss {row[f'{s}_loss']:.4f} acc {row[f'{s}_top1']:.4f} top5 {row[f'{s}_top5']:.4f}")
+        if row.get(f"ema_{s}_top1") is not None:
+            parts.append(f"ema {s} acc {row[f'ema_{s}_top1']:.4f}")
     parts.append(f"{row['images_per_s']:,.0f} img/s")
     parts.append(f"{row['time']:.1f}s")
     return " | ".join(parts)

@@ -3,13 +3,26 @@
 Layout::
 
     RUN_DIR/config.yaml    the resolved configuration
-    RUN_DIR/metrics.csv    one row per epoch (METRIC_COLUMNS)
-    RUN_DIR/curves.png     train/val loss and accuracy per epoch
+    RUN_DIR/metrics.csv    one row per epoch (see :func:`metric_columns`)
+    RUN_DIR/curves.png     train and validation (or test) loss and accuracy per epoch
     RUN_DIR/last.pt        the latest checkpoint (epoch boundary, or mid-epoch after a signal)
-    RUN_DIR/best.pt        the checkpoint with the best validation top-1
+    RUN_DIR/best.pt        the checkpoint with the best per-epoch top-1
     RUN_DIR/train.log      the run's log messages
     RUN_DIR/summary.json   the final metrics, once the run has finished
     RUN_DIR/tensorboard/   TensorBoard events (only when tensorboard is installed)
+    RUN_DIR/.reslab-run    the marker that makes a directory recognisable as a reslab run
+
+metrics.csv: ``lr`` is the mean learning rate over the epoch's optimiser steps (the rate the epoch
+trained with; kept exact across a mid-epoch resume). The per-epoch evaluation columns are named after
+the split they measure: ``val_loss``/``val_top1``/``val_top5`` (and ``ema_val_*``) when a validation
+split was held out, ``test_*`` when there was none and the per-epoch figures (and the choice of
+``best.pt``) used the test split.
+
+Nothing of a user's is lost: a new run only goes into an empty or new directory; ``--overwrite``
+replaces only a reslab run's own files (:attr:`RunDir.FILES`, ``eval_*`` outputs, ``tensorboard/``),
+and only once the new run has written its first checkpoint -- until then they wait in
+``RUN_DIR/.replaced-<stamp>/`` and are put back if the new run fails (a kill in between leaves them
+there, recoverable by hand).
 """
 
 from __future__ import annotations
@@ -18,44 +31,219 @@ import csv
 import json
 import logging
 import math
+import os
+import shlex
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import CheckpointError, ConfigError
+from .checkpoint import is_reslab_checkpoint, write_failure
 from .config import TrainConfig, save_config
 
 logger = logging.getLogger(__name__)
 
-METRIC_COLUMNS = (
-    "epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-    "ema_val_loss", "ema_val_top1", "ema_val_top5", "time", "images_per_s",
-)  # fmt: skip
+#: the marker file a run directory holds from its creation on
+MARKER = ".reslab-run"
+#: where --overwrite keeps the previous run's files until the new run's first checkpoint
+REPLACED_PREFIX = ".replaced-"
+#: temporary files of interrupted writes (a kill, a full disk): removed when a run (re)starts
+TEMPORARY_PATTERNS = (".last.pt.tmp-*", ".best.pt.tmp*", "metrics.csv.tmp", ".metrics.csv.tmp", ".config.yaml.tmp",
+                      ".summary.json.tmp", ".curves.png.tmp", f".{MARKER}.tmp")  # fmt: skip
+
+
+def metric_columns(split: str = "val") -> tuple[str, ...]:
+    """The columns of ``metrics.csv``; ``split`` names the per-epoch evaluation split (val or test)."""
+    return (
+        "epoch", "lr", "train_loss", "train_top1", f"{split}_loss", f"{split}_top1", f"{split}_top5",
+        f"ema_{split}_loss", f"ema_{split}_top1", f"ema_{split}_top5", "time", "images_per_s",
+    )  # fmt: skip
+
+
+METRIC_COLUMNS = metric_columns("val")
+
+
+def quoted(path: str | Path) -> str:
+    """A path as a shell word (quoted when it holds spaces or other special characters)."""
+    return shlex.quote(str(path))
+
+
+def replaced_dirs(path: str | Path) -> list[Path]:
+    """The ``.replaced-*`` folders an interrupted ``--overwrite`` left in ``path`` (oldest first)."""
+    path = Path(path)
+    return sorted(p for p in path.glob(REPLACED_PREFIX + "*") if p.is_dir()) if path.is_dir() else []
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a reslab run directory: it holds the marker file, a reslab ``last.pt`` or
+    ``best.pt`` (runs of earlier versions have no marker), or an interrupted ``--overwrite``'s files."""
+    path = Path(path)
+    if (path / MARKER).is_file() or replaced_dirs(path):
+        return True
+    return any(is_reslab_checkpoint(path / name) for name in ("last.pt", "best.pt"))
+
+
+def check_writable(path: str | Path, what: str | None = None) -> Path:
+    """Check that ``path`` can be created or written into: its nearest existing ancestor (or itself) is a
+    writable folder. Returns that existing path.
+
+    Raises:
+        ConfigError: an ancestor is a file, or the folder is not writable.
+    """
+    path = Path(path)
+    what = what or f"--out {path}"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what}: {existing} is a file, not a directory; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what}: {existing} is not writable; choose another --out")
+    return existing
+
+
+def check_out(path: str | Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` a new run cannot use, before any data is read or anything is written.
+
+    A new run goes into a missing or empty directory; with ``overwrite``, also into a reslab run
+    directory (whose own files it replaces). The directory (or the nearest existing parent) must be
+    a writable folder.
+
+    Raises:
+        ConfigError: ``path`` (or a parent) is a file, is not writable, is not empty (without
+            ``overwrite``), or is not a reslab run (with ``overwrite``).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file, not a directory; choose another --out")
+    if check_writable(path) != path:
+        return
+    entries = sorted(p.name for p in path.iterdir())
+    if not entries:
+        return
+    run = is_run_dir(path)
+    if overwrite:
+        if not run:
+            raise ConfigError(
+                f"--out {path} is not a reslab run directory (no reslab checkpoint or {MARKER} in it); "
+                "--overwrite only replaces a reslab run's files. Choose another --out"
+            )
+        return
+    if (path / "last.pt").exists() and run:
+        raise ConfigError(
+            f"{path} already holds a run (last.pt); continue it with `reslab train --resume {quoted(path)}`, "
+            "choose another --out, or pass --overwrite to replace it."
+        )
+    shown = ", ".join(entries[:3]) + (f", ... ({len(entries)} entries)" if len(entries) > 3 else "")
+    hint = "choose another --out, or pass --overwrite to replace the run in it" if run else \
+        "choose an empty or new directory with --out"  # fmt: skip
+    raise ConfigError(f"--out {path} is not empty ({shown}); {hint}.")
 
 
 class RunDir:
-    """Writes a run's files under ``path`` (created if needed)."""
+    """Writes a run's files under ``path``.
 
-    def __init__(self, path: str | Path):
+    Args:
+        path: the run directory (created by :meth:`open`, or by :meth:`create_unique`).
+        eval_split: the split the per-epoch evaluation measures, ``val`` or ``test``; it names the
+            metric columns, curves and TensorBoard tags.
+    """
+
+    #: the files a run writes (``--overwrite`` replaces these and nothing else, with eval_* and tensorboard/)
+    FILES = ("config.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt", "train.log", "summary.json", MARKER)
+    OWN_PATTERNS = ("eval_*_confusion.csv", "eval_*_confusion.png", "eval_*_per_class.csv")
+
+    def __init__(self, path: str | Path, *, eval_split: str = "val"):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.eval_split = eval_split
+        self.columns = metric_columns(eval_split)
         self.rows: list[dict[str, Any]] = []
         self._tb = None
         self._tb_checked = False
+        self._replaced: Path | None = None
 
-    #: the files a run writes (``clear`` removes these and nothing else)
-    FILES = ("config.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt", "train.log", "summary.json")
+    def open(self, *, overwrite: bool = False, unique: bool = False) -> None:
+        """Make ``path`` this run's directory, once :func:`check_out` passed and the data and model are
+        ready: create it, or with ``overwrite`` move the previous run's own files aside into
+        ``.replaced-<stamp>/`` (deleted by :meth:`commit`, put back by :meth:`restore`).
 
-    @classmethod
-    def clear(cls, path: str | Path) -> None:
-        """Remove a previous run's files from ``path`` (other files in it are left alone)."""
-        path = Path(path)
-        for name in cls.FILES:
-            (path / name).unlink(missing_ok=True)
-        for pattern in ("eval_*_confusion.csv", "eval_*_confusion.png", "eval_*_per_class.csv"):
-            for f in path.glob(pattern):
-                f.unlink()
-        if (path / "tensorboard").is_dir():
-            shutil.rmtree(path / "tensorboard")
+        ``unique`` (the default run directories): ``path`` is created exclusively, and when it is taken
+        ``path-2``, ``path-3``... is used instead, so two runs started in the same second never share one.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        base = self.path
+        for n in range(1, 10_000):
+            try:
+                self.path.mkdir()
+                break
+            except FileExistsError:
+                if not unique:
+                    check_out(self.path, overwrite)  # another process may have written into it meanwhile
+                    self.clean_temporaries()
+                    if overwrite:
+                        self._move_aside()
+                    break
+                self.path = base.with_name(f"{base.name}-{n + 1}")
+        self.mark()
+
+    def mark(self) -> None:
+        """Write the marker file that identifies a reslab run directory."""
+        self._write_text(self.path / MARKER, json.dumps({"reslab_run": 1, "created": time.time()}) + "\n")
+
+    def _own_files(self) -> list[Path]:
+        own = [self.path / name for name in self.FILES if (self.path / name).exists()]
+        for pattern in self.OWN_PATTERNS:
+            own.extend(sorted(self.path.glob(pattern)))
+        if (self.path / "tensorboard").is_dir():
+            own.append(self.path / "tensorboard")
+        return own
+
+    def _move_aside(self) -> None:
+        own = self._own_files()
+        if not own:
+            return
+        aside = self.path / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        aside.mkdir()
+        for item in own:
+            os.replace(item, aside / item.name)
+        self._replaced = aside
+        logger.debug("moved the previous run's files into %s until the new run's first checkpoint", aside)
+
+    def commit(self) -> None:
+        """The run has a checkpoint on disk: the files ``--overwrite`` replaced can go now."""
+        if self._replaced is not None:
+            self._replaced = None
+            self.drop_replaced()
+
+    def drop_replaced(self) -> None:
+        """Delete the ``.replaced-*`` folders (the run in ``path`` has its own checkpoint now)."""
+        for aside in replaced_dirs(self.path):
+            shutil.rmtree(aside, ignore_errors=True)
+
+    def restore(self) -> None:
+        """The new run failed before its first checkpoint: remove what it wrote and put the previous run's
+        files back where they were (no-op unless ``--overwrite`` moved some aside)."""
+        aside, self._replaced = self._replaced, None
+        if aside is None:
+            return
+        self.close()
+        for item in self._own_files():
+            if item.is_dir():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+        for item in aside.iterdir():
+            os.replace(item, self.path / item.name)
+        aside.rmdir()
+        self.clean_temporaries()
+
+    def clean_temporaries(self) -> None:
+        """Remove temporary files that interrupted writes (a kill, a full disk) left behind."""
+        for pattern in TEMPORARY_PATTERNS:
+            for f in self.path.glob(pattern):
+                if f.is_file():
+                    f.unlink(missing_ok=True)
 
     @property
     def last(self) -> Path:
@@ -74,23 +262,53 @@ class RunDir:
         return self.path / "curves.png"
 
     def write_config(self, config: TrainConfig) -> None:
-        save_config(config, self.path / "config.yaml")
+        tmp = self.path / ".config.yaml.tmp"
+        try:
+            save_config(config, tmp)
+            tmp.replace(self.path / "config.yaml")
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(self.path / "config.yaml", e) from None
 
-    def load_rows(self, up_to_epoch: int) -> None:
+    def load_rows(self, up_to_epoch: int, last_row: dict[str, Any] | None = None) -> None:
         """Read ``metrics.csv`` of a resumed run, keeping epochs <= ``up_to_epoch`` (a run killed after
-        writing a row but before its checkpoint must not keep that row twice)."""
+        writing a row but before its checkpoint must not keep that row twice). ``last_row`` is the
+        checkpoint's copy of epoch ``up_to_epoch``'s row: a run killed after its checkpoint but before
+        the row reached metrics.csv gets it back. Columns of the other split's naming are read too."""
         self.rows = []
+        other = "test" if self.eval_split == "val" else "val"
         if self.metrics_csv.exists():
             with open(self.metrics_csv, newline="") as f:
                 for row in csv.DictReader(f):
-                    parsed = {k: _parse(v) for k, v in row.items() if k in METRIC_COLUMNS}
+                    parsed = {}
+                    for key, value in row.items():
+                        if key not in self.columns and key is not None:
+                            key = key.replace(other, self.eval_split, 1)
+                        if key in self.columns:
+                            parsed[key] = _parse(value)
                     if parsed.get("epoch") is not None and parsed["epoch"] <= up_to_epoch:
                         self.rows.append(parsed)
+        have = self.rows[-1]["epoch"] if self.rows else 0
+        if last_row and last_row.get("epoch") == up_to_epoch and have < up_to_epoch:
+            logger.info("metrics.csv lacked epoch %d's row (the run was stopped while writing it): restored "
+                        "from %s", up_to_epoch, self.last.name)  # fmt: skip
+            self.add_epoch(self.with_columns(last_row))
+            return
         self._write_csv()
+
+    def with_columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` under this run's column names (a row stored under the other split's names is renamed)."""
+        other = "test" if self.eval_split == "val" else "val"
+        out = {}
+        for key, value in row.items():
+            if key not in self.columns:
+                key = key.replace(other, self.eval_split, 1)
+            out[key] = value
+        return out
 
     def add_epoch(self, row: dict[str, Any]) -> None:
         """Record one epoch: metrics.csv, curves.png and TensorBoard scalars."""
-        self.rows.append({k: row.get(k) for k in METRIC_COLUMNS})
+        self.rows.append({k: row.get(k) for k in self.columns})
         self._write_csv()
         self.plot_curves()
         writer = self._tensorboard()
@@ -101,38 +319,49 @@ class RunDir:
             writer.flush()
 
     def _write_csv(self) -> None:
-        tmp = self.metrics_csv.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
-            w.writeheader()
-            for row in self.rows:
-                w.writerow({k: _format(row.get(k)) for k in METRIC_COLUMNS})
-        tmp.replace(self.metrics_csv)
+        tmp = self.path / ".metrics.csv.tmp"
+        try:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=self.columns)
+                w.writeheader()
+                for row in self.rows:
+                    w.writerow({k: _format(row.get(k)) for k in self.columns})
+            tmp.replace(self.metrics_csv)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(self.metrics_csv, e) from None
 
     def plot_curves(self) -> None:
-        """Draw train/val loss and accuracy per epoch into ``curves.png`` (matplotlib, Agg canvas)."""
+        """Draw train and val (or test) loss and accuracy per epoch into ``curves.png`` (matplotlib, Agg)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        s = self.eval_split
         epochs = [r["epoch"] for r in self.rows]
         fig = Figure(figsize=(10, 4), dpi=100)
         FigureCanvasAgg(fig)
         ax_loss, ax_acc = fig.subplots(1, 2)
         for ax, keys, title in (
-            (ax_loss, ("train_loss", "val_loss", "ema_val_loss"), "loss"),
-            (ax_acc, ("train_top1", "val_top1", "ema_val_top1"), "top-1 accuracy"),
+            (ax_loss, ("train_loss", f"{s}_loss", f"ema_{s}_loss"), "loss"),
+            (ax_acc, ("train_top1", f"{s}_top1", f"ema_{s}_top1"), "top-1 accuracy"),
         ):
             for key in keys:
                 values = [r.get(key) for r in self.rows]
                 if any(v is not None for v in values):
                     ax.plot(epochs, [float("nan") if v is None else v for v in values], marker=".",
-                            label=key.replace("_top1", "").replace("_loss", ""))  # fmt: skip
+                            label=key.replace("_top1", "").replace("_loss", "").replace("_", " "))  # fmt: skip
             ax.set_xlabel("epoch")
             ax.set_title(title)
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        fig.savefig(self.curves_png)
+        tmp = self.path / ".curves.png.tmp"
+        try:
+            fig.savefig(tmp, format="png")
+            tmp.replace(self.curves_png)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(self.curves_png, e) from None
 
     def _tensorboard(self):
         # TensorBoard is optional: events are written only when the package can be imported.
@@ -147,13 +376,28 @@ class RunDir:
         return self._tb
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        (self.path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self._write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+    def _write_text(self, path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(path, e) from None
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
         self._tb_checked = False
+
+
+def _write_error(path: Path, e: OSError) -> CheckpointError:
+    """One line for a run-directory file that could not be written (a full disk, say)."""
+    return CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints are "
+                           "unchanged")  # fmt: skip
 
 
 def _format(value: Any) -> str:

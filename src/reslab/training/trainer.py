@@ -28,16 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import TrainingError
+from ..errors import CheckpointError, TrainingError
 from ..models.base import AuxLogits
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_failure
 from .config import TrainConfig
 from .ema import ModelEma
 from .evaluation import evaluate_model
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress, epoch_line, use_bar
-from .run_dir import RunDir
+from .run_dir import RunDir, quoted
 from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
 
 logger = logging.getLogger("reslab.training")
@@ -51,7 +51,8 @@ class TrainResult:
         run_dir: the run directory. epochs_done: completed epochs. finished: all epochs done.
         interrupted: ``"SIGINT"`` / ``"SIGTERM"`` when a signal stopped the run (``last.pt`` holds
             the state to resume from), else None.
-        best_top1, best_epoch: best validation top-1 and its epoch (``best.pt``).
+        best_top1, best_epoch: best per-epoch top-1 and its epoch (``best.pt``), measured on
+            ``selection_split``: "val", or "test" when no validation split was held out.
         final: metrics on ``final_split`` at the end of a finished run ("test": the test split,
             or the validation split where the data set has no separate one).
         history: the per-epoch metric rows (as in ``metrics.csv``).
@@ -65,6 +66,7 @@ class TrainResult:
     best_epoch: int | None = None
     final: EvalMetrics | None = None
     final_split: str = "test"
+    selection_split: str = "val"
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def summary_line(self) -> str:
@@ -88,20 +90,34 @@ def compute_loss(
     return F.cross_entropy(output, labels, label_smoothing=label_smoothing), output
 
 
+class StopRequested(BaseException):
+    """Raised by :class:`StopSignals` in ``raise_now`` mode (a BaseException, as KeyboardInterrupt is, so
+    that no ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
 class StopSignals:
     """Within the ``with`` block, SIGINT/SIGTERM set :attr:`received` instead of killing the process;
     the previous handlers come back after the first signal (so a second one stops at once) and on exit.
-    Outside the main thread (where Python cannot install handlers) it does nothing."""
+    With :attr:`raise_now` set (the final evaluation, which has no step boundary to stop at), the signal
+    also raises :class:`StopRequested` at once. Outside the main thread (where Python cannot install
+    handlers) it does nothing."""
 
     SIGNALS = ("SIGINT", "SIGTERM")
 
     def __init__(self):
         self.received: str | None = None
+        self.raise_now = False
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum, frame) -> None:
         self.received = signal.Signals(signum).name
         self._restore()
+        if self.raise_now:
+            raise StopRequested(self.received)
 
     def _restore(self) -> None:
         for signum, previous in self._previous.items():
@@ -173,8 +189,9 @@ class Trainer:
         self.global_step = 0
         self.best_top1: float | None = None
         self.best_epoch: int | None = None
-        self._partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0}
+        self._partial = _new_partial()
         self._resume_rng: dict[str, Any] | None = None
+        self._resume_threads: int | None = None
         if resume is not None:
             self._load_state(resume)
 
@@ -193,9 +210,28 @@ class Trainer:
         self.best_top1 = ckpt.get("best_top1")
         self.best_epoch = ckpt.get("best_epoch")
         if self.step:
-            self._partial = dict(ckpt["partial"])
+            self._partial = {**_new_partial(), **ckpt["partial"]}
         self._resume_rng = ckpt["rng"]
-        self.run_dir.load_rows(self.epoch)
+        self._resume_threads = ckpt.get("num_threads")
+        # a run killed between its epoch-end writes (last.pt, best.pt, metrics.csv) is repaired from last.pt
+        self.run_dir.load_rows(self.epoch, ckpt.get("metrics"))
+        self._repair_best(ckpt)
+
+    def _repair_best(self, ckpt: dict[str, Any]) -> None:
+        """Bring best.pt in line with last.pt's ``best_epoch`` when a kill came between the two writes."""
+        if ckpt.get("step") or not self.epoch:
+            return  # mid-epoch: the last epoch boundary's writes had all completed
+        expected = ckpt.get("best_epoch") if ckpt.get("best_epoch") is not None else self.epoch
+        if expected != self.epoch or not self.run_dir.last.exists():
+            return  # best.pt was written at an earlier epoch, whose writes all completed
+        try:
+            current = torch.load(self.run_dir.best, map_location="cpu", weights_only=True, mmap=True).get("epoch")
+        except Exception:  # missing or unreadable
+            current = None
+        if current != self.epoch:
+            logger.info("best.pt lagged behind last.pt (the run was stopped between the two writes): copied "
+                        "epoch %d's checkpoint to best.pt", self.epoch)  # fmt: skip
+            _copy_atomic(self.run_dir.last, self.run_dir.best)
 
     def state(self, *, interrupted: str | None = None, finished: bool = False) -> dict[str, Any]:
         """Everything needed to continue (or evaluate) the run, as tensors and plain types."""
@@ -216,6 +252,7 @@ class Trainer:
             "finished": finished,
             "best_top1": self.best_top1,
             "best_epoch": self.best_epoch,
+            "num_threads": torch.get_num_threads(),
             "config": self.config.to_dict(),
             "class_names": [str(c) for c in self.bundle.class_names],
             "input_size": [int(s) for s in self.bundle.input_size],
@@ -229,11 +266,15 @@ class Trainer:
 
     def _save_last(self, **flags: Any) -> Path:
         if not self._weights_finite():
+            kept = (f"{self.run_dir.last} keeps the last good state" if self.run_dir.last.exists() else
+                    "no checkpoint was written yet")  # fmt: skip
             raise TrainingError(
-                f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; "
-                f"{self.run_dir.last} keeps the last good state"
+                f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; {kept}. "
+                "Try a lower --lr, --grad-clip or no --amp"
             )
-        return save_checkpoint(self.state(**flags), self.run_dir.last)
+        path = save_checkpoint(self.state(**flags), self.run_dir.last)
+        self.run_dir.commit()  # the run has a checkpoint: files an --overwrite replaced can go now
+        return path
 
     # -- the loop -----------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -270,7 +311,8 @@ class Trainer:
 
     def _fit(self, cfg: TrainConfig, bar: bool, signals: StopSignals) -> TrainResult:
         if self.epoch >= cfg.epochs:
-            return self._finish()
+            logger.info("finishing %s: its training is complete, the final evaluation is not", self.run_dir.path)
+            return self._finish_or_stop(signals)
         if self.epoch or self.step:
             logger.info("resuming %s at epoch %d step %d/%d", self.run_dir.path, self.epoch + 1, self.step,
                         self.steps_per_epoch)  # fmt: skip
@@ -278,6 +320,7 @@ class Trainer:
             logger.info("training %s on %s for %d epochs (%d steps each) on %s; run directory %s",
                         self.model_spec["model_name"], getattr(self.bundle, "name", "data"), cfg.epochs,
                         self.steps_per_epoch, self.device, self.run_dir.path)  # fmt: skip
+        self._log_start()
         if self.step == 0 and self._resume_rng is not None:
             set_rng_state(self._resume_rng)  # an epoch boundary: restore before the loader starts
             self._resume_rng = None
@@ -285,27 +328,56 @@ class Trainer:
             stopped = self._train_epoch(bar, signals)
             if stopped:
                 path = self._save_last(interrupted=stopped)
-                logger.warning(
-                    "interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: reslab train --resume %s",
-                    stopped,
-                    self.epoch + 1,
-                    self.step,
-                    self.steps_per_epoch,
-                    path,
-                    self.run_dir.path,
-                )
+                logger.warning("interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: %s.", stopped,
+                               self.epoch + 1, self.step, self.steps_per_epoch, path,
+                               self._resume_command())  # fmt: skip
                 return self._result(interrupted=stopped)
             self._end_epoch()
-            if signals.received and self.epoch < cfg.epochs:  # after the last epoch: just finish
-                logger.warning(
-                    "interrupted by %s after epoch %d; saved %s. Resume with: reslab train --resume %s",
-                    signals.received,
-                    self.epoch,
-                    self.run_dir.last,
-                    self.run_dir.path,
-                )
+            if signals.received:
+                if self.epoch < cfg.epochs:
+                    logger.warning("interrupted by %s after epoch %d; saved %s. Resume with: %s.", signals.received,
+                                   self.epoch, self.run_dir.last, self._resume_command())  # fmt: skip
+                else:
+                    logger.warning("interrupted by %s after the last epoch (%d); saved %s. Finish the run (final "
+                                   "evaluation, summary.json) with: %s.", signals.received, self.epoch,
+                                   self.run_dir.last, self._resume_command())  # fmt: skip
                 return self._result(interrupted=signals.received)
-        return self._finish()
+        return self._finish_or_stop(signals)
+
+    def _resume_command(self) -> str:
+        return f"reslab train --resume {quoted(self.run_dir.path)}"
+
+    def _log_start(self) -> None:
+        """Log what the run's figures mean and the data layer's decisions (at every start, resumes too)."""
+        if self._resume_threads is not None and self._resume_threads != torch.get_num_threads():
+            now = torch.get_num_threads()
+            logger.warning(
+                "resuming with %d thread%s; the run had %d thread%s: the result will differ slightly from an "
+                "uninterrupted run (not bit-exact). Resume with --threads %d for an exact continuation.",
+                now, "" if now == 1 else "s", self._resume_threads, "" if self._resume_threads == 1 else "s",
+                self._resume_threads,
+            )  # fmt: skip
+        if self.run_dir.eval_split == "test":
+            logger.info("no validation split held out: per-epoch figures and best.pt use the test split; hold one "
+                        "out with --val-split 0.1 (the ResNet paper's 45k/5k)")  # fmt: skip
+        for note in getattr(self.bundle, "notes", None) or []:
+            logger.info("%s", note)
+
+    def _finish_or_stop(self, signals: StopSignals) -> TrainResult:
+        """The final evaluation, which a signal stops at once (last.pt stays valid; a resume finishes)."""
+        try:
+            signals.raise_now = True
+            if signals.received:  # a signal that came while the last epoch was being written
+                raise StopRequested(signals.received)
+            return self._finish()
+        except StopRequested as e:
+            stop = e.signal_name
+        finally:
+            signals.raise_now = False
+        logger.warning("interrupted by %s during the final evaluation; %s holds the complete training. Finish the "
+                       "run (final evaluation, summary.json) with: %s.", stop, self.run_dir.last,
+                       self._resume_command())  # fmt: skip
+        return self._result(interrupted=stop)
 
     def _train_epoch(self, bar: bool, signals: StopSignals) -> str | None:
         """One epoch (or its remainder after a mid-epoch resume); returns a signal name if stopped."""
@@ -325,6 +397,7 @@ class Trainer:
         loss_sum = torch.tensor(p["loss_sum"], dtype=torch.float64, device=device)
         correct = torch.tensor(p["correct"], dtype=torch.int64, device=device)
         count = int(p["count"])
+        lr_sum, lr_steps = float(p["lr_sum"]), int(p["lr_steps"])  # the rates this epoch's steps trained with
         # Non-finite losses are tracked on the device and checked at sync points, so a CUDA loop does
         # not wait for the GPU every step; `good` counts steps before the first non-finite loss.
         all_finite = torch.ones((), dtype=torch.bool, device=device)
@@ -342,6 +415,8 @@ class Trainer:
                     output = self.train_model(images)
                     loss, logits = compute_loss(output, labels, cfg.label_smoothing, cfg.aux_weight)
                 self.optimizer.zero_grad(set_to_none=True)
+                lr_sum += self.optimizer.param_groups[0]["lr"]
+                lr_steps += 1
                 if self.scaler is not None:
                     self.scaler.scale(loss).backward()
                     if cfg.grad_clip > 0:
@@ -391,6 +466,8 @@ class Trainer:
                         "correct": int(correct),
                         "count": count,
                         "train_time": p["train_time"] + time.perf_counter() - start,
+                        "lr_sum": lr_sum,
+                        "lr_steps": lr_steps,
                     }
                     return str(stop)
         finally:
@@ -403,6 +480,7 @@ class Trainer:
             "train_top1": int(correct) / count,
             "train_time": train_time,
             "images_per_s": count / max(train_time, 1e-9),
+            "lr": lr_sum / max(lr_steps, 1),
         }
         return None
 
@@ -419,19 +497,20 @@ class Trainer:
         ema_val = self._evaluate(self.ema.module) if self.ema is not None else None
         self.epoch += 1
         self.step = 0
-        self._partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0}
+        self._partial = _new_partial()
         tr = self._epoch_train
+        s = self.run_dir.eval_split  # "val", or "test" when no validation split was held out
         row = {
             "epoch": self.epoch,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": tr["lr"],  # the mean rate of the epoch's steps, not the rate after its last one
             "train_loss": tr["train_loss"],
             "train_top1": tr["train_top1"],
-            "val_loss": val.loss if val else None,
-            "val_top1": val.top1 if val else None,
-            "val_top5": val.top5 if val else None,
-            "ema_val_loss": ema_val.loss if ema_val else None,
-            "ema_val_top1": ema_val.top1 if ema_val else None,
-            "ema_val_top5": ema_val.top5 if ema_val else None,
+            f"{s}_loss": val.loss if val else None,
+            f"{s}_top1": val.top1 if val else None,
+            f"{s}_top5": val.top5 if val else None,
+            f"ema_{s}_loss": ema_val.loss if ema_val else None,
+            f"ema_{s}_top1": ema_val.top1 if ema_val else None,
+            f"ema_{s}_top5": ema_val.top5 if ema_val else None,
             "time": tr["train_time"] + time.perf_counter() - start,
             "images_per_s": tr["images_per_s"],
         }
@@ -462,10 +541,12 @@ class Trainer:
             # no separate test split: the validation split is the test split; report the final model
             final = self._evaluate(self.train_model, "val")
         result = self._result(final=final, split=split)
+        selection = self.run_dir.eval_split
         summary = {
             "split": split,
             **(final.as_dict() if final else {}),
-            "best_val_top1": self.best_top1,
+            "selection_split": selection,  # the split best.pt was chosen on ("test": no validation split)
+            f"best_{selection}_top1": self.best_top1,
             "best_epoch": self.best_epoch,
             "epochs": self.epoch,
             "run_dir": str(self.run_dir.path),
@@ -487,14 +568,25 @@ class Trainer:
             best_epoch=self.best_epoch,
             final=final,
             final_split=split,
+            selection_split=self.run_dir.eval_split,
             history=[dict(r) for r in self.run_dir.rows],
         )
 
 
+def _new_partial() -> dict[str, Any]:
+    """The running sums of an epoch in progress (stored in a mid-epoch checkpoint)."""
+    return {"loss_sum": 0.0, "correct": 0, "count": 0, "train_time": 0.0, "lr_sum": 0.0, "lr_steps": 0}
+
+
 def _copy_atomic(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not write {dst}: {write_failure(e, dst.parent)}; {src} holds the same "
+                              "state") from None  # fmt: skip
 
 
 def _plain_info(info: Any) -> Any:
