@@ -89,6 +89,7 @@ def test_killed_between_epoch_end_writes_resume_repairs_the_records(tmp_path, mo
     assert resumed.final.top1 == full.final.top1
 
 
+@pytest.mark.slow
 def test_killed_after_the_final_last_pt_the_run_can_be_finished(tmp_path):
     """The issue's case: SIGKILL right after the final epoch's last.pt rename. `reslab train --resume` then
     finishes the run: metrics row, best.pt, evaluation and summary.json."""

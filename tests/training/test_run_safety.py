@@ -186,13 +186,13 @@ def test_default_run_directories_are_unique_within_one_second(tmp_path, monkeypa
         assert len((d / "metrics.csv").read_text().splitlines()) == 2 and load_checkpoint(d / "last.pt")["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_two_cli_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
     args = ["-m", "reslab", "train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic",
             "--image-size", "8", "--epochs", "1", "--device", "cpu", "--threads", "1", "-q"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     stamp = "import time; time.strftime = lambda fmt, *a: '20240101-000000'; import runpy, sys; "
     script = stamp + f"sys.argv = ['reslab', *{args[2:]!r}]; runpy.run_module('reslab', run_name='__main__')"
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
     for p in procs:
         _, err = p.communicate(timeout=180)
@@ -257,6 +257,7 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tm
     assert path.read_bytes() == good and list(tmp_path.iterdir()) == [path]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_full_disk_in_a_real_cli_run_prints_one_line(tmp_path):
     """The disk fills up after epoch 1: RLIMIT_FSIZE makes writes past 100 kB fail (EFBIG, as a full disk
     fails with ENOSPC; torch reports either as "[enforce fail at inline_container.cc...]"). The CLI prints

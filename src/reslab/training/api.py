@@ -109,8 +109,9 @@ def train(
 
     Raises:
         ConfigError: an unknown key or bad value, an impossible combination (fp16 on the CPU,
-            --compile where unsupported), an existing run in ``out``, or a resume that conflicts with
-            the run's configuration or has nothing left to do.
+            --compile where unsupported), an ``out`` that is a file, not writable, not empty (without
+            ``overwrite``) or not a reslab run (with it), or a resume that conflicts with the run's
+            configuration or has nothing left to do. All are raised before any data is read.
         UnknownModelError, DataError, CheckpointError: a bad model name, unreadable data, or a
             missing/corrupt checkpoint to resume.
         TrainingError: a non-finite loss (the last good checkpoint is kept).
@@ -145,7 +146,10 @@ def train(
         run_dir.write_config(cfg)
         return trainer.fit()
     except BaseException:
-        run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+        try:
+            run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+        except Exception as e:  # never hide the run's own error behind this one
+            logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
         raise
 
 

@@ -127,10 +127,13 @@ def check_out(path: str | Path, overwrite: bool) -> None:
         if not run:
             raise ConfigError(
                 f"--out {path} is not a reslab run directory (no reslab checkpoint or {MARKER} in it); "
-                "--overwrite only replaces a reslab run's files. Choose another --out"
+                "--overwrite only replaces a reslab run's files. Choose another --out."
             )
         return
     if (path / "last.pt").exists() and run:
+        if (path / "summary.json").exists():
+            raise ConfigError(f"{path} already holds a run (finished: summary.json); choose another --out, or pass "
+                              "--overwrite to replace it.")  # fmt: skip
         raise ConfigError(
             f"{path} already holds a run (last.pt); continue it with `reslab train --resume {quoted(path)}`, "
             "choose another --out, or pass --overwrite to replace it."
@@ -397,7 +400,7 @@ class RunDir:
 def _write_error(path: Path, e: OSError) -> CheckpointError:
     """One line for a run-directory file that could not be written (a full disk, say)."""
     return CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints are "
-                           "unchanged")  # fmt: skip
+                           "intact")  # fmt: skip
 
 
 def _format(value: Any) -> str:

@@ -8,7 +8,13 @@ Signals: SIGINT/SIGTERM finish the current step, then ``last.pt`` is saved *at t
 ``step`` field says how many batches of the epoch were consumed) and the run stops. Resuming
 skips those batches of the epoch (the loader reproduces the same order) and restores the random
 generators after skipping, so the continued run equals an uninterrupted one bit for bit on the
-same machine. A second signal stops at once (the last checkpoint on disk stays intact).
+same machine. A second signal stops at once (the last checkpoint on disk stays intact). During the
+final evaluation a signal stops at once too; ``last.pt`` then holds the complete training and a
+resume only evaluates and writes ``summary.json``.
+
+Crash safety: an epoch ends with three writes (``last.pt``, the ``best.pt`` copy, the ``metrics.csv``
+row). ``last.pt`` goes first and carries the epoch's row and best epoch, so a run killed between them
+is repaired when it resumes (:meth:`Trainer._load_state`).
 """
 
 from __future__ import annotations
