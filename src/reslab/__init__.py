@@ -10,13 +10,9 @@ The names are imported on first use (PEP 562), so ``import reslab`` -- and comma
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ReslabError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .models import create_model, get_model_entry, list_models, summary
-    from .training import TrainConfig, TrainResult, evaluate, predict, train
 
 __version__ = "0.1.0"
 

@@ -10,14 +10,7 @@ build its parser without importing the trainer.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .api import predict, train
-    from .config import TrainConfig, load_config_file, resolve_config
-    from .evaluation import EvalResult, evaluate
-    from .metrics import EvalMetrics
-    from .trainer import TrainResult
+from typing import Any
 
 #: public name -> the module that defines it
 _LAZY = {
