@@ -41,8 +41,12 @@ class ReslabModel(nn.Module):
         self.num_classes = num_classes
         old = self.get_classifier()
         new = make_classifier(self.num_features, num_classes)
-        if isinstance(old, nn.Linear) and isinstance(new, nn.Linear):
-            new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+        # the new head goes where the model's weights are: the old head's, or (after num_classes=0, an
+        # Identity without weights) the backbone's first floating-point parameter
+        params = (p for p in self.parameters() if p.is_floating_point())
+        like = old.weight if isinstance(old, nn.Linear) else next(params, None)
+        if like is not None:
+            new = new.to(device=like.device, dtype=like.dtype)
         self._set_classifier(new)
 
     def _set_classifier(self, module: nn.Module) -> None:
