@@ -83,6 +83,13 @@ def test_bad_milestones_are_named(values, match):
         resolve_config(None, epochs=4, schedule="multistep", **values)
 
 
+def test_milestones_of_either_form_replace_the_recipes():
+    c = resolve_config("resnet_cifar10", milestones=[100, 150])
+    assert (c.milestones, c.milestone_fractions, c.milestone_epochs()) == ([100, 150], None, [100, 150])
+    c = resolve_config({"schedule": "multistep", "milestones": [3, 6], "epochs": 8}, milestone_fractions=[0.25])
+    assert c.milestone_epochs() == [2.0]
+
+
 def test_tilde_is_expanded_in_data_dir_and_out(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     c = resolve_config(None, data_dir="~/data", out="~/runs/a")

@@ -164,6 +164,8 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--schedule", choices=SCHEDULES, default=S, help="learning-rate schedule (per iteration)")
     g.add_argument("--milestones", type=float, nargs="+", default=S, metavar="EPOCH",
                    help="multistep: epochs at which lr *= gamma (default 50%% and 75%% of the run)")  # fmt: skip
+    g.add_argument("--milestone-fractions", type=float, nargs="+", default=S, metavar="FRACTION",
+                   help="multistep: milestones as fractions of the run, e.g. 0.5 0.75 (follow --epochs)")  # fmt: skip
     g.add_argument("--gamma", type=float, default=S, help="multistep factor (default 0.1)")
     g.add_argument("--warmup-epochs", type=float, default=S, help="linear warm-up length (epochs)")
     g.add_argument("--onecycle-pct", type=float, default=S, help="one-cycle: fraction of the run rising")

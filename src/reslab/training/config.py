@@ -388,15 +388,22 @@ MERGED_KEYS = ("model_args", "data_args")
 
 def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` updated by ``overrides``; ``model_args`` / ``data_args`` merge key by key (an override
-    adds keys to the recipe's and replaces those it repeats). The one merge rule of the command line
-    and of :func:`reslab.train`."""
+    adds keys to the recipe's and replaces those it repeats), and milestones given in either form
+    (``milestones`` or ``milestone_fractions``) replace the recipe's in the other. The one merge rule
+    of the command line and of :func:`reslab.train`."""
     values = dict(base)
     for key, value in overrides.items():
         if key in MERGED_KEYS and isinstance(value, Mapping) and isinstance(values.get(key), Mapping):
             values[key] = {**values[key], **value}
         else:
             values[key] = value
+        other = _MILESTONE_FORMS.get(key)
+        if other and value is not None and other not in overrides and values.get(other) is not None:
+            values[other] = None  # --milestones replaces a recipe's milestone_fractions, and vice versa
     return values
+
+
+_MILESTONE_FORMS = {"milestones": "milestone_fractions", "milestone_fractions": "milestones"}
 
 
 def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None = None, **overrides: Any) -> TrainConfig:
