@@ -32,13 +32,19 @@ _LAZY = {
 __all__ = ["ReslabError", "__version__", *sorted(_LAZY)]
 
 
+#: subpackages reachable as attributes after a bare ``import reslab`` (as when __init__ imported them)
+_SUBPACKAGES = ("data", "interop", "models", "training")
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
