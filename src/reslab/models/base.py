@@ -57,8 +57,7 @@ class ReslabModel(nn.Module):
         name = getattr(self, "model_name", type(self).__name__)
         if x.dim() != 4:
             raise InputShapeError(
-                f"{name} expects a batch of images (N, C, H, W), got a tensor of shape "
-                f"{tuple(x.shape)}"
+                f"{name} expects a batch of images (N, C, H, W), got a tensor of shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.in_chans:
             raise InputShapeError(
@@ -69,8 +68,7 @@ class ReslabModel(nn.Module):
         if self.fixed_input_size is not None:
             if h != self.fixed_input_size or w != self.fixed_input_size:
                 raise InputShapeError(
-                    f"{name} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, "
-                    f"got {h}x{w}"
+                    f"{name} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, got {h}x{w}"
                 )
         elif h < self.min_input_size or w < self.min_input_size:
             raise InputShapeError(
