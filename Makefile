@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(VENV)/bin/reslab train --config configs/demo_digits.yaml --out runs/demo
+	$(VENV)/bin/reslab train --config demo_digits --out runs/demo
 
 test: venv
 	$(PY) -m pytest -q
@@ -25,7 +25,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 
-readme: venv
+readme: venv  # the model catalogue (src/reslab/model_catalog.json) and the README table, from the registry
 	$(PY) tools/update_readme.py README.md
 
 clean:

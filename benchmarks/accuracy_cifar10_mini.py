@@ -5,7 +5,7 @@ images (4,065 training / 1,020 validation images of ../shared/data/cifar10-mini)
 epochs with the same recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 128, a one-cycle
 learning rate peaking at 0.2, label smoothing 0.1, random 4-px-padded crops and horizontal flips.
 
-* reslab: ``reslab.train(config="configs/resnet_cifar10_fast.yaml", ...)`` -- the shipped recipe (which
+* reslab: ``reslab.train(config="resnet_cifar10_fast", ...)`` -- the shipped recipe, reslab's defaults (which
   also exempts BN parameters and biases from weight decay and keeps an EMA of the weights; the accuracy
   reported is the trained model's, as ``reslab train`` prints it).
 * reference: plain PyTorch written here -- its own CIFAR reader (the python pickles), per-batch crop
@@ -105,7 +105,7 @@ def reference_run(folder: Path, epochs: int, seed: int, threads: int | None) -> 
 def reslab_run(folder: Path, epochs: int, seed: int, threads: int | None, out: Path) -> float:
     from reslab.training import train
 
-    result = train(ROOT / "configs" / "resnet_cifar10_fast.yaml", data_dir=str(folder), epochs=epochs, seed=seed,
+    result = train("resnet_cifar10_fast", data_dir=str(folder), epochs=epochs, seed=seed,
                    device="cpu", threads=threads, out=str(out), overwrite=True, progress="none")  # fmt: skip
     return result.final.top1
 

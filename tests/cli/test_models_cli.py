@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import reslab
+from reslab.catalog import build_catalog, find_models, load_catalog
 from reslab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,12 @@ def test_summary_api_counts_real_forward_macs():
     assert torch.is_tensor(next(model.parameters()))
 
 
-def test_readme_model_table_is_generated_from_the_registry():
+def test_model_catalog_is_generated_from_the_registry():
+    """`reslab list` reads the shipped catalogue; it must say what the registry builds."""
+    assert load_catalog() == build_catalog()["models"], "src/reslab/model_catalog.json is stale: run `make readme`"
+
+
+def test_readme_model_table_is_generated_from_the_catalog():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         from update_readme import render
@@ -83,3 +89,21 @@ def test_readme_model_table_is_generated_from_the_registry():
         sys.path.pop(0)
     readme = (ROOT / "README.md").read_text()
     assert render(readme) == readme, "README model table is stale: run `make readme`"
+
+
+def test_list_matches_the_registry_and_families():
+    assert [e["name"] for e in find_models()] == reslab.list_models()
+    assert [e["name"] for e in find_models("RESNET1*", family="imagenet")] == reslab.list_models("resnet1*", "imagenet")
+
+
+def test_list_does_not_import_torch():
+    """`reslab list` needs no model built and no torch (importing torch alone costs ~2 s on a busy 2-core
+    machine); wall time: benchmarks/list_speed.py."""
+    code = (
+        "import sys; from reslab.cli import main; rc = main(['list', 'resnet2*']); "
+        "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].split()[:2] == ["resnet20", "269,722"]
+    assert proc.stdout.strip().splitlines()[-1] == "no torch"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import reslab
 from reslab.errors import ConfigError, UnknownModelError
@@ -50,3 +51,17 @@ def test_names_are_normalised_and_unknown_names_suggest():
 def test_unknown_override_lists_accepted_arguments():
     with pytest.raises(ConfigError, match="unknown argument 'unt'.*did you mean unit"):
         reslab.create_model("resnet20", unt="full_preact")
+
+
+def test_reset_classifier_after_num_classes_0_keeps_device_and_dtype():
+    """A model built without a classifier (num_classes=0) gets its new one where its weights are."""
+    model = reslab.create_model("resnet20", num_classes=0).to(torch.float64)
+    model.reset_classifier(5)
+    assert model.get_classifier().weight.dtype == torch.float64
+    assert model(torch.randn(2, 3, 32, 32, dtype=torch.float64)).shape == (2, 5)
+    for name in ("resnet20", "vgg11", "densenet_bc100"):  # the three classifier layouts, on the meta device
+        with torch.device("meta"):
+            model = reslab.create_model(name, num_classes=0).to(torch.float64)
+        model.reset_classifier(3)
+        weight = model.get_classifier().weight
+        assert (weight.device.type, weight.dtype, weight.shape[0]) == ("meta", torch.float64, 3), name

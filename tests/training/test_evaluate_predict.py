@@ -35,7 +35,7 @@ def test_evaluate_from_checkpoint_alone(run, tmp_path):
 
 def test_evaluate_ema_needs_ema_weights(tmp_path):
     out = tmp_path / "run"
-    train(model="resnet20", model_args={"widths": [4, 8, 8]}, epochs=1, device="cpu", out=str(out),
+    train(model="resnet20", model_args={"widths": [4, 8, 8]}, epochs=1, device="cpu", out=str(out), ema=False,
           progress="none", **DATA)  # fmt: skip
     with pytest.raises(CheckpointError, match="no EMA weights"):
         evaluate(out / "last.pt", ema=True, out=tmp_path)

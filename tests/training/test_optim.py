@@ -72,7 +72,7 @@ def test_multistep_explicit_milestones_in_epochs():
     s = LRSchedule("multistep", 164 * 391, milestones=[82 * 391, 123 * 391], gamma=0.1)
     assert s(82 * 391 - 1) == 1.0 and s(82 * 391) == pytest.approx(0.1)
     assert s(123 * 391 - 1) == pytest.approx(0.1) and s(123 * 391) == pytest.approx(0.01)
-    config = TrainConfig(epochs=10, schedule="multistep", milestones=[3, 7.5]).validate()
+    config = TrainConfig(epochs=10, lr=0.1, schedule="multistep", milestones=[3, 7.5]).validate()
     lrs = _lrs(config, steps_per_epoch=2)
     assert lrs[5] == pytest.approx(0.1) and lrs[6] == pytest.approx(0.01)
     assert lrs[14] == pytest.approx(0.01) and lrs[15] == pytest.approx(0.001)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 import yaml
 
 from ..errors import ConfigError
-from ..training.config import AMP_MODES, FIELDS, OPTIMIZERS, SCHEDULES
+from ..training.config import AMP_MODES, FIELDS, OPTIMIZERS, SCHEDULES, shipped_configs
 
 S = argparse.SUPPRESS
 
@@ -44,6 +45,34 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
         raise argparse.ArgumentTypeError(f"cannot read the value of {text!r} (YAML syntax)") from None
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (batch sizes, image counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _path(text: str) -> str:
+    """A path with ``~`` expanded (a quoted ``"~/data"`` reaches us unexpanded)."""
+    return os.path.expanduser(text)
+
+
+def _output_dir(path: str, flag: str) -> None:
+    """Refuse an existing non-directory where a directory will be written (before any work is done)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is an existing file; {flag} takes a directory")
+
+
+def _output_file(path: str, flag: str) -> None:
+    """Refuse an existing directory where a file will be written."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is a directory; {flag} takes a file name (e.g. {path.rstrip('/')}/grid.png)")
 
 
 def _amp(text: str) -> str | None:
@@ -83,7 +112,8 @@ def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> 
     g = p.add_argument_group("data")
     g.add_argument("--data", required=required, default=S, metavar="NAME",
                    help="data set: cifar10, cifar100, mnist, fashion_mnist, folder, digits, synthetic")  # fmt: skip
-    g.add_argument("--data-dir", default=S, metavar="PATH", help="where the data set lives")
+    g.add_argument("--data-dir", type=_path, default=S, metavar="PATH",
+                   help="where the data set lives (default: $RESLAB_DATA_DIR, else ./data)")  # fmt: skip
     g.add_argument("--download", action="store_true", default=S, help="download the data set if missing")
 
 
@@ -94,7 +124,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="train a model; writes a run directory (config, metrics, curves, checkpoints)",
         description="Train a model. Flags override the --config recipe; only flags you give do.",
     )
-    p.add_argument("--config", metavar="FILE.yaml", help="a YAML recipe (configs/*.yaml); flags override it")
+    p.add_argument("--config", metavar="RECIPE",
+                   help=f"a YAML recipe: a file, or a shipped one by name ({', '.join(shipped_configs())}); "
+                   "flags override it")  # fmt: skip
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     p.add_argument("--out", default=S, metavar="DIR", help="run directory (default runs/MODEL-DATA-TIME)")
     p.add_argument("--overwrite", action="store_true", default=S, help="replace a previous run's files in --out")
@@ -132,6 +164,8 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--schedule", choices=SCHEDULES, default=S, help="learning-rate schedule (per iteration)")
     g.add_argument("--milestones", type=float, nargs="+", default=S, metavar="EPOCH",
                    help="multistep: epochs at which lr *= gamma (default 50%% and 75%% of the run)")  # fmt: skip
+    g.add_argument("--milestone-fractions", type=float, nargs="+", default=S, metavar="FRACTION",
+                   help="multistep: milestones as fractions of the run, e.g. 0.5 0.75 (follow --epochs)")  # fmt: skip
     g.add_argument("--gamma", type=float, default=S, help="multistep factor (default 0.1)")
     g.add_argument("--warmup-epochs", type=float, default=S, help="linear warm-up length (epochs)")
     g.add_argument("--onecycle-pct", type=float, default=S, help="one-cycle: fraction of the run rising")
@@ -167,20 +201,13 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..training import train
-    from ..training.config import load_config_file
 
     _setup_logging(args.quiet)
     if args.quiet and args.progress == "auto":
         args.progress = "none"  # quiet: no bar either
     overrides = train_overrides(args)
-    if args.resume:
-        result = train(args.config, resume=args.resume, progress=args.progress, **overrides)
-    else:
-        base: dict[str, Any] = load_config_file(args.config) if args.config else {}
-        for key in ("model_args", "data_args"):  # flags add to (and override keys of) the recipe's
-            if key in overrides:
-                overrides[key] = {**(base.get(key) or {}), **overrides[key]}
-        result = train({**base, **overrides}, progress=args.progress)
+    # the same call as reslab.train(config, **overrides): one merge rule (config.merge_overrides)
+    result = train(args.config, resume=args.resume, progress=args.progress, **overrides)
     if result.interrupted:  # the trainer has logged (to stderr) where it saved and how to resume
         return 130 if result.interrupted == "SIGINT" else 143
     print(result.summary_line())
@@ -199,10 +226,11 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--model", help="the model you expect the checkpoint to hold (checked)")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}")
-    p.add_argument("--out", metavar="DIR", help="where to write the confusion matrix (default: next to CKPT)")
+    p.add_argument("--out", type=_path, metavar="DIR",
+                   help="directory for the confusion matrix and per-class table (default: next to CKPT)")  # fmt: skip
     p.set_defaults(func=run_eval)
     return p
 
@@ -210,6 +238,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run_eval(args: argparse.Namespace) -> int:
     from ..training import evaluate
 
+    if args.out is not None:
+        _output_dir(args.out, "--out")
     result = evaluate(
         args.checkpoint,
         getattr(args, "data", None),
@@ -265,10 +295,10 @@ def run_predict(args: argparse.Namespace) -> int:
 def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
     _add_data_options(p, required=True)
-    p.add_argument("--out", required=True, metavar="GRID.png")
+    p.add_argument("--out", type=_path, required=True, metavar="GRID.png", help="the image file to write")
     p.add_argument("--split", choices=("train", "val", "test"), default="train",
                    help="train shows augmented images (default)")  # fmt: skip
-    p.add_argument("-n", "--num-images", type=int, default=64)
+    p.add_argument("-n", "--num-images", type=_positive_int, default=64)
     p.add_argument("--image-size", type=int)
     p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
@@ -281,10 +311,11 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 def run_show_data(args: argparse.Namespace) -> int:
     from ..data import build_data, save_preview
+    from ..training.config import check_data_args
 
-    if args.num_images < 1:
-        raise ConfigError(f"--num-images must be >= 1, got {args.num_images}")
+    _output_file(args.out, "--out")
     extra = dict(args.data_args)
+    check_data_args(extra)
     if args.image_size is not None:
         extra["image_size"] = args.image_size
     bundle = build_data(args.data, getattr(args, "data_dir", None), download=getattr(args, "download", False),

@@ -41,8 +41,12 @@ class ReslabModel(nn.Module):
         self.num_classes = num_classes
         old = self.get_classifier()
         new = make_classifier(self.num_features, num_classes)
-        if isinstance(old, nn.Linear) and isinstance(new, nn.Linear):
-            new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+        # the new head goes where the model's weights are: the old head's, or (after num_classes=0, an
+        # Identity without weights) the backbone's first floating-point parameter
+        params = (p for p in self.parameters() if p.is_floating_point())
+        like = old.weight if isinstance(old, nn.Linear) else next(params, None)
+        if like is not None:
+            new = new.to(device=like.device, dtype=like.dtype)
         self._set_classifier(new)
 
     def _set_classifier(self, module: nn.Module) -> None:
@@ -53,8 +57,7 @@ class ReslabModel(nn.Module):
         name = getattr(self, "model_name", type(self).__name__)
         if x.dim() != 4:
             raise InputShapeError(
-                f"{name} expects a batch of images (N, C, H, W), got a tensor of shape "
-                f"{tuple(x.shape)}"
+                f"{name} expects a batch of images (N, C, H, W), got a tensor of shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.in_chans:
             raise InputShapeError(
@@ -65,8 +68,7 @@ class ReslabModel(nn.Module):
         if self.fixed_input_size is not None:
             if h != self.fixed_input_size or w != self.fixed_input_size:
                 raise InputShapeError(
-                    f"{name} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, "
-                    f"got {h}x{w}"
+                    f"{name} takes {self.fixed_input_size}x{self.fixed_input_size} inputs, got {h}x{w}"
                 )
         elif h < self.min_input_size or w < self.min_input_size:
             raise InputShapeError(

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from ..arguments import check_arg_type, keyword_types
+from ..catalog import FAMILIES
 from ..errors import ConfigError, UnknownModelError
 from .base import check_num_classes
-
-FAMILIES = ("imagenet", "cifar", "mnist")
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,14 @@ def register_model(
 
 
 def _accepted_keywords(cls: type[nn.Module]) -> set[str]:
-    params = inspect.signature(cls.__init__).parameters
-    return {n for n, p in params.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return set(keyword_types(cls.__init__))
+
+
+#: constructor arguments the data decides (``create_model``'s own parameters), never a model override
+SET_BY_DATA = {
+    "num_classes": "the data set's class count (synthetic data: --data-arg num_classes=N)",
+    "in_chans": "the data set's channel count",
+}
 
 
 def _check_keywords(name: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> None:
@@ -97,9 +102,38 @@ def _check_keywords(name: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> 
             close = difflib.get_close_matches(key, sorted(accepted), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(
-                f"{name}: unknown argument {key!r} for {cls.__name__}{hint} "
-                f"(accepted: {', '.join(sorted(accepted))})"
+                f"{name}: unknown argument {key!r} for {cls.__name__}{hint} (accepted: {', '.join(sorted(accepted))})"
             )
+
+
+def check_overrides(name: str, overrides: dict[str, Any]) -> ModelEntry:
+    """Check ``model_args`` for the registered model ``name`` before anything is built: every key must
+    be a constructor argument other than ``num_classes`` / ``in_chans`` (the data sets those), and a
+    boolean / number / string argument must get a value of that type. Returns the entry.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered.
+        ConfigError: naming the key and the accepted ones, or the expected type.
+    """
+    entry = get_model_entry(name)
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"model_args must be a mapping, got {overrides!r}")
+    types = keyword_types(entry.cls.__init__)
+    accepted = sorted(k for k in types if k not in SET_BY_DATA)
+    for key, value in overrides.items():
+        if key in SET_BY_DATA:
+            raise ConfigError(
+                f"model_args key {key!r} (--model-arg {key}=...) cannot be overridden: it is set by {SET_BY_DATA[key]}"
+            )
+        if key not in types:
+            close = difflib.get_close_matches(str(key), accepted, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(
+                f"{entry.name}: unknown model_args key {key!r} (--model-arg {key}=...){hint} "
+                f"(accepted: {', '.join(accepted)})"
+            )
+        check_arg_type(f"{entry.name}: model_args key {key!r} (--model-arg {key}=...)", value, types[key])
+    return entry
 
 
 def _ensure_registered() -> None:
@@ -157,10 +191,8 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     in_chans = entry.in_chans if in_chans is None else in_chans
     if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
         raise ConfigError(f"in_chans must be a whole number >= 1, got {in_chans!r}")
-    _check_keywords(entry.name, entry.cls, overrides)
-    for reserved in ("num_classes", "in_chans"):
-        if reserved in overrides:  # pragma: no cover - Python already refuses a duplicate keyword
-            raise ConfigError(f"pass {reserved} once")
+    _check_keywords(entry.name, entry.cls, overrides)  # the message close to what a Python caller wrote
+    check_overrides(entry.name, overrides)
     kwargs = {**entry.spec, **overrides, "num_classes": num_classes, "in_chans": in_chans}
     try:
         model = entry.cls(**kwargs)

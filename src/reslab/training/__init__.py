@@ -2,22 +2,39 @@
 
 Public API: :func:`train` (returns a :class:`TrainResult`), :func:`evaluate` (an
 :class:`EvalResult`), :func:`predict`, and :class:`TrainConfig` (the keys of the YAML recipes).
+
+The names are imported on first use (PEP 562): the command line reads :mod:`.config` (no torch) to
+build its parser without importing the trainer.
 """
 
-from .api import predict, train
-from .config import TrainConfig, load_config_file, resolve_config
-from .evaluation import EvalResult, evaluate
-from .metrics import EvalMetrics
-from .trainer import TrainResult
+from __future__ import annotations
 
-__all__ = [
-    "EvalMetrics",
-    "EvalResult",
-    "TrainConfig",
-    "TrainResult",
-    "evaluate",
-    "load_config_file",
-    "predict",
-    "resolve_config",
-    "train",
-]
+import importlib
+from typing import Any
+
+#: public name -> the module that defines it
+_LAZY = {
+    "EvalMetrics": "metrics",
+    "EvalResult": "evaluation",
+    "TrainConfig": "config",
+    "TrainResult": "trainer",
+    "evaluate": "evaluation",
+    "load_config_file": "config",
+    "predict": "api",
+    "resolve_config": "config",
+    "train": "api",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError
 from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
-from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, resolve_config
+from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, merge_overrides, resolve_config
 from .run_dir import RunDir, check_out, check_writable, quoted, replaced_dirs
 from .runtime import check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
@@ -91,8 +91,8 @@ def train(
     """Train a model; every run writes a run directory (config, metrics, curves, checkpoints).
 
     Args:
-        config: a :class:`TrainConfig`, a mapping of its keys, or a YAML recipe path
-            (``configs/resnet_cifar10.yaml``); None: the defaults.
+        config: a :class:`TrainConfig`, a mapping of its keys, a YAML recipe path, or the name of a
+            shipped recipe (``"resnet_cifar10"``); None: the defaults (the ``resnet_cifar10_fast`` recipe).
         resume: a run directory (or its ``last.pt``) to continue exactly where it stopped. The run's
             stored configuration is used; ``config``/``overrides`` may only repeat it or change where
             it runs (``device``, ``workers``, ``data_dir``, ``download``, ``compile``).
@@ -101,7 +101,10 @@ def train(
             checkpoints name its ``model_name`` attribute (else ``config.model``), which eval/predict
             rebuild from the registry.
         progress: ``auto`` (a bar on a terminal, else one line per epoch), ``bar``, ``plain``, ``none``.
-        **overrides: configuration keys, e.g. ``model="resnet20", data="cifar10", epochs=5``.
+        **overrides: configuration keys, e.g. ``model="resnet20", data="cifar10", epochs=5``; they
+            replace the recipe's values, except ``model_args`` / ``data_args``, which add to (and
+            override keys of) the recipe's -- as the command line's flags do
+            (:func:`reslab.training.config.merge_overrides`).
 
     Returns:
         :class:`TrainResult`: ``.run_dir``, ``.final`` (test metrics of a finished run),
@@ -119,10 +122,10 @@ def train(
     if resume is not None:
         return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides)
     cfg = resolve_config(config, **overrides)
-    if network is None:  # a bad model name fails before any data is read
-        from ..models import get_model_entry
+    if network is None:  # a bad model name or model argument fails before any data is read
+        from ..models.registry import check_overrides
 
-        get_model_entry(cfg.model)
+        check_overrides(cfg.model, cfg.model_args)
     device = resolve_device(cfg.device)
     check_amp(cfg.amp, device)
     if cfg.compile:
@@ -192,7 +195,7 @@ def _resume(
     if config is not None:
         given.update(resolve_config(config).to_dict() if isinstance(config, TrainConfig) else
                      _explicit(config))  # fmt: skip
-    given.update(overrides)
+    given = merge_overrides(given, overrides)
     for key in given:
         if key not in FIELDS:
             raise ConfigError(f"unknown configuration key {key!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,11 @@ RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile"
 class TrainConfig:
     """Everything a training run needs; field names are the YAML keys (flags use dashes).
 
+    The defaults are the best short recipe the project knows (``resnet_cifar10_fast``: SGD with
+    Nesterov momentum at lr 0.2, one-cycle over 25% of the run, label smoothing 0.1, weight decay
+    5e-4 without decay on BN parameters and biases, an EMA of the weights at 0.999, batch 128, 30
+    epochs); the papers' recipes are the shipped configs (:func:`shipped_configs`).
+
     Model:
         model: registry name (``reslab list``). model_args: constructor overrides, e.g.
         ``{"widths": [8, 16, 32]}`` (stored in checkpoints so eval/predict rebuild the same network).
@@ -41,8 +47,10 @@ class TrainConfig:
     Optimisation:
         epochs; optimizer (sgd | adam | adamw), lr, momentum, nesterov (SGD), betas (Adam/AdamW),
         weight_decay, decay_norm_and_bias (False exempts BN parameters and biases from weight decay);
-        schedule (multistep | cosine | onecycle | constant), milestones (epochs; default 50% and 75%
-        of the run, as the ResNet paper), gamma (multi-step factor), warmup_epochs (linear warm-up,
+        schedule (multistep | cosine | onecycle | constant), milestones (multistep: epochs, e.g.
+        ``[82, 123]``) or milestone_fractions (fractions of the run, e.g. ``[0.5, 0.75]``, so the recipe
+        keeps its shape at any ``epochs``; give one or the other; neither: 50% and 75% of the run, as
+        the ResNet paper), gamma (multi-step factor), warmup_epochs (linear warm-up,
         combinable with any schedule), onecycle_pct (fraction of the run rising to ``lr``),
         onecycle_div (one-cycle starts at ``lr / onecycle_div``); label_smoothing; grad_clip (max
         gradient norm, 0: off); aux_weight (weight of auxiliary-classifier losses, 0.3 as GoogLeNet);
@@ -70,24 +78,27 @@ class TrainConfig:
     workers: int = 0
     data_args: dict[str, Any] = field(default_factory=dict)
 
+    # The defaults are the best short recipe the project knows (configs/resnet_cifar10_fast.yaml,
+    # measured in the README); the papers' recipes are configs that set every key they rely on.
     epochs: int = 30
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = 0.2
     momentum: float = 0.9
-    nesterov: bool = False
+    nesterov: bool | None = None  # None: on for SGD with momentum (the default recipe), off otherwise
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True
-    schedule: str = "cosine"
+    decay_norm_and_bias: bool = False
+    schedule: str = "onecycle"
     milestones: list[float] | None = None
+    milestone_fractions: list[float] | None = None
     gamma: float = 0.1
     warmup_epochs: float = 0.0
     onecycle_pct: float = 0.25
     onecycle_div: float = 25.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     grad_clip: float = 0.0
     aux_weight: float = 0.3
-    ema: bool = False
+    ema: bool = True
     ema_decay: float = 0.999
 
     amp: str | None = None
@@ -135,6 +146,8 @@ class TrainConfig:
         _check_float("onecycle_div", self.onecycle_div, minimum=1.0)
         if self.warmup_epochs >= self.epochs:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be shorter than the run ({self.epochs})")
+        if self.nesterov is None:  # resolved here, so config.yaml and checkpoints hold what ran
+            self.nesterov = self.optimizer == "sgd" and isinstance(self.momentum, (int, float)) and self.momentum > 0
         if self.nesterov and self.optimizer != "sgd":
             raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {self.optimizer!r}")
         if self.nesterov and self.momentum <= 0:
@@ -142,13 +155,29 @@ class TrainConfig:
         if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2):
             raise ConfigError(f"betas must be two numbers, got {self.betas!r}")
         self.betas = [float(b) for b in self.betas]
+        if self.milestones is not None and self.milestone_fractions is not None:
+            raise ConfigError(
+                f"give milestones (epochs, {self.milestones!r}) or milestone_fractions (fractions of the run, "
+                f"{self.milestone_fractions!r}), not both"
+            )
         if self.milestones is not None:
             if not isinstance(self.milestones, (list, tuple)) or not self.milestones:
                 raise ConfigError(f"milestones must be a list of epochs, got {self.milestones!r}")
             ms = [_check_float("milestones", m, minimum=0.0) for m in self.milestones]
             if ms != sorted(ms) or any(m > self.epochs for m in ms):
-                raise ConfigError(f"milestones must be increasing epochs within the run (1..{self.epochs}), got {ms}")
+                raise ConfigError(
+                    f"milestones must be increasing epochs within the run (1..{self.epochs}), got {ms}; "
+                    "milestone_fractions (e.g. [0.5, 0.75]) follow --epochs"
+                )
             self.milestones = ms
+        if self.milestone_fractions is not None:
+            fractions = self.milestone_fractions
+            if not isinstance(fractions, (list, tuple)) or not fractions:
+                raise ConfigError(f"milestone_fractions must be a list of fractions of the run, got {fractions!r}")
+            fs = [_check_float("milestone_fractions", f, minimum=0.0) for f in fractions]
+            if fs != sorted(fs) or any(not 0.0 < f <= 1.0 for f in fs):
+                raise ConfigError(f"milestone_fractions must be increasing fractions of the run in (0, 1], got {fs}")
+            self.milestone_fractions = fs
         for key in ("model", "data", "device"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise ConfigError(f"{key} must be a non-empty string, got {getattr(self, key)!r}")
@@ -159,7 +188,22 @@ class TrainConfig:
                     "compile", "deterministic", "overwrite"):  # fmt: skip
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        for key in ("data_dir", "out"):  # a quoted flag or a YAML value reaches us with its ~ unexpanded
+            value = getattr(self, key)
+            if value is not None:
+                if not isinstance(value, (str, Path)) or not str(value):
+                    raise ConfigError(f"{key} must be a path, got {value!r}")
+                setattr(self, key, os.path.expanduser(str(value)))
+        check_data_args(self.data_args)
         return self
+
+    def milestone_epochs(self) -> list[float]:
+        """The multistep milestones in epochs: ``milestones``, ``milestone_fractions`` x ``epochs``, or
+        50% and 75% of the run."""
+        if self.milestones:
+            return list(self.milestones)
+        fractions = self.milestone_fractions or (0.5, 0.75)
+        return [f * self.epochs for f in fractions]
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -220,18 +264,108 @@ def config_from_dict(values: Mapping[str, Any], source: str = "the configuration
     return TrainConfig(**dict(values)).validate()
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML recipe into a dict of known keys (not yet merged with defaults).
+# -- data_args ---------------------------------------------------------------------------------------
+#: build_data parameters that are not data_args: the configuration sets them (``name`` is ``data``)
+#: or only evaluation commands use them
+_DATA_ARGS_SET_ELSEWHERE = {"name": "data", "split_for_eval": None}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def data_arg_types() -> dict[str, Any]:
+    """The keys ``data_args`` accepts (``build_data``'s keyword parameters that no configuration key
+    sets), each with its type annotation."""
+    from ..arguments import keyword_types
+    from ..data import build_data
+
+    return {
+        name: hint
+        for name, hint in keyword_types(build_data).items()
+        if name not in FIELDS and name not in _DATA_ARGS_SET_ELSEWHERE
+    }
+
+
+def check_data_args(data_args: Mapping[str, Any]) -> None:
+    """Refuse a ``data_args`` key that ``build_data`` does not take, one that a configuration key sets,
+    and a value of the wrong type for a boolean/number/string parameter.
 
     Raises:
-        ConfigError: the file is missing, is not valid YAML / not a mapping, or has an unknown key
+        ConfigError: naming the key (and the flag to use, or the accepted keys).
+    """
+    if not isinstance(data_args, Mapping) or not data_args:
+        return
+    from ..arguments import check_arg_type
+
+    accepted = data_arg_types()
+    for key, value in data_args.items():
+        key = str(key)
+        if key in FIELDS:
+            raise ConfigError(
+                f"data_args key {key!r} (--data-arg {key}=...) is a configuration key of its own: "
+                f"use {_flag(key)} (or `{key}:` in a recipe)"
+            )
+        if key in _DATA_ARGS_SET_ELSEWHERE:
+            instead = _DATA_ARGS_SET_ELSEWHERE[key]
+            how = f"use --data (or `{instead}:` in a recipe)" if instead else "it is set by the eval command"
+            raise ConfigError(f"data_args key {key!r} (--data-arg {key}=...) cannot be given here: {how}")
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(
+                f"unknown data_args key {key!r} (--data-arg {key}=...){hint} (accepted: {', '.join(sorted(accepted))})"
+            )
+        check_arg_type(f"data_args key {key!r} (--data-arg {key}=...)", value, accepted[key])
+
+
+# -- files and merging ------------------------------------------------------------------------------
+#: the recipes shipped inside the package (``reslab/configs/*.yaml``)
+SHIPPED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """The names of the recipes shipped with reslab (``--config NAME`` finds them)."""
+    return sorted(p.stem for p in SHIPPED_CONFIG_DIR.glob("*.yaml"))
+
+
+def find_config(config: str | Path) -> Path:
+    """The recipe file ``config`` names: a path if one exists there, else a shipped recipe of that
+    name (``resnet_cifar10`` or ``resnet_cifar10.yaml``).
+
+    Raises:
+        ConfigError: neither exists (the message lists the shipped recipes).
+    """
+    path = Path(os.path.expanduser(str(config)))
+    if path.exists():
+        return path
+    name = str(config)
+    if "/" not in name and os.sep not in name:
+        shipped = SHIPPED_CONFIG_DIR / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+        if shipped.is_file():
+            return shipped
+    raise ConfigError(
+        f"configuration file {config} not found (and no shipped recipe of that name; shipped: "
+        f"{', '.join(shipped_configs())})"
+    )
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML recipe (a path, or the name of a shipped recipe) into a dict of known keys (not yet
+    merged with defaults).
+
+    Raises:
+        ConfigError: the file is missing, is not UTF-8 / valid YAML / a mapping, or has an unknown key
             (the message names the key and the file).
     """
-    path = Path(path)
+    path = find_config(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} not found") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"configuration file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+            "is it a YAML recipe?"
+        ) from None
     except OSError as e:
         raise ConfigError(f"cannot read configuration file {path}: {e.strerror or e}") from None
     try:
@@ -248,13 +382,39 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+#: keys whose overrides are merged into the recipe's value key by key instead of replacing it
+MERGED_KEYS = ("model_args", "data_args")
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides``; ``model_args`` / ``data_args`` merge key by key (an override
+    adds keys to the recipe's and replaces those it repeats), and milestones given in either form
+    (``milestones`` or ``milestone_fractions``) replace the recipe's in the other. The one merge rule
+    of the command line and of :func:`reslab.train`."""
+    values = dict(base)
+    for key, value in overrides.items():
+        if key in MERGED_KEYS and isinstance(value, Mapping) and isinstance(values.get(key), Mapping):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
+        other = _MILESTONE_FORMS.get(key)
+        if other and value is not None and other not in overrides and values.get(other) is not None:
+            values[other] = None  # --milestones replaces a recipe's milestone_fractions, and vice versa
+    return values
+
+
+_MILESTONE_FORMS = {"milestones": "milestone_fractions", "milestone_fractions": "milestones"}
+
+
 def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Merge defaults < ``config`` (a TrainConfig, mapping or YAML path) < ``overrides``; validate.
+    """Merge defaults < ``config`` (a TrainConfig, mapping, YAML path or shipped recipe name) <
+    ``overrides`` (see :func:`merge_overrides`); validate.
 
     Raises:
         ConfigError: an unknown key (naming it and where it came from) or a bad value.
     """
     values: dict[str, Any] = {}
+    source = "the configuration"
     if isinstance(config, TrainConfig):
         values = config.to_dict()
     elif isinstance(config, (str, Path)):
@@ -262,7 +422,6 @@ def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None =
         source = str(config)
     elif isinstance(config, Mapping):
         values = dict(config)
-        source = "the configuration"
     elif config is not None:
         raise ConfigError(f"config must be a TrainConfig, a mapping or a YAML path, got {type(config).__name__}")
     if not isinstance(config, TrainConfig):
@@ -272,8 +431,7 @@ def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None =
     for key in overrides:
         if key not in FIELDS:
             raise unknown_key_error(key, "the overrides")
-    values.update(overrides)
-    return config_from_dict(values)
+    return config_from_dict(merge_overrides(values, overrides))
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

@@ -115,7 +115,7 @@ class LRSchedule:
 def build_schedule(config: TrainConfig, steps_per_epoch: int) -> LRSchedule:
     """The configuration's schedule in iterations (epochs x ``steps_per_epoch``)."""
     total = config.epochs * steps_per_epoch
-    milestones: Iterable[float] = config.milestones or (0.5 * config.epochs, 0.75 * config.epochs)
+    milestones: Iterable[float] = config.milestone_epochs()
     return LRSchedule(
         config.schedule,
         total,

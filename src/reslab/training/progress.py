@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 from tqdm.auto import tqdm
 
@@ -17,6 +19,49 @@ def use_bar(mode: str = "auto") -> bool:
     if mode == "auto":
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
     return mode == "bar"
+
+
+class _BarHandler(logging.Handler):
+    """Writes records through ``tqdm.write`` so that they print above the bar instead of through it."""
+
+    def __init__(self, original: logging.Handler):
+        super().__init__(original.level)  # the level -q set (WARNING) stays in force
+        self.setFormatter(original.formatter)
+        self.filters = list(original.filters)
+        self.original = original
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.original.stream)
+        except Exception:  # pragma: no cover - as logging.StreamHandler does
+            self.handleError(record)
+
+
+def _writes_to_console(handler: logging.Handler) -> bool:
+    return (
+        isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler, logging.FileHandler)
+        and getattr(handler, "stream", None) in (sys.stdout, sys.stderr)
+    )
+
+
+@contextlib.contextmanager
+def bar_safe_logging(*loggers: logging.Logger) -> Iterator[None]:
+    """While a bar is drawn, route the console handlers of ``loggers`` through ``tqdm.write``.
+
+    Each console handler is replaced by one that keeps its level, format and filters; loggers without a
+    console handler get none (tqdm's own ``logging_redirect_tqdm`` adds one to each, so a record that
+    propagates from ``reslab`` to the root printed twice, and it drops the handlers' levels, so ``-q``
+    printed INFO lines).
+    """
+    saved = [(logger, list(logger.handlers)) for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.handlers = [_BarHandler(h) if _writes_to_console(h) else h for h in logger.handlers]
+        yield
+    finally:
+        for logger, handlers in saved:
+            logger.handlers = handlers
 
 
 class EpochProgress:

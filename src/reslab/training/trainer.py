@@ -42,7 +42,7 @@ from .ema import ModelEma
 from .evaluation import evaluate_model
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler
-from .progress import EpochProgress, epoch_line, use_bar
+from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, quoted
 from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
 
@@ -301,11 +301,7 @@ class Trainer:
             # nobody configured reslab's logging: let INFO reach train.log (the console shows only
             # warnings through logging's last-resort handler)
             logger.setLevel(logging.INFO)
-        redirect = contextlib.nullcontext()
-        if bar:
-            from tqdm.contrib.logging import logging_redirect_tqdm
-
-            redirect = logging_redirect_tqdm(loggers=[root, logging.getLogger()])
+        redirect = bar_safe_logging(root, logging.getLogger()) if bar else contextlib.nullcontext()
         try:
             with redirect, StopSignals() as signals:
                 return self._fit(cfg, bar, signals)
