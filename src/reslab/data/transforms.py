@@ -197,9 +197,7 @@ def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -
         mean: Sequence[float] = [float(v) for v in info["mean"]]
         std: Sequence[float] = [float(v) for v in info["std"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"data info needs input_size (C, H, W), mean and std; got keys {sorted(info)}"
-        ) from exc
+        raise ConfigError(f"data info needs input_size (C, H, W), mean and std; got keys {sorted(info)}") from exc
     if c not in MODES:
         raise ConfigError(f"cannot preprocess images for {c} input channels (supported: {sorted(MODES)})")
     if len(mean) != c or len(std) != c:
