@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -156,22 +156,27 @@ def convert_image(img: Image.Image, mode: str, name: str = "image") -> Image.Ima
     return img.convert(mode)
 
 
-def open_image(path: str | Path, mode: str) -> Image.Image:
-    """Decode an image file fully and convert it to ``mode`` (see :func:`convert_image`).
+def open_image(path: str | Path | IO[bytes], mode: str, *, name: str | None = None) -> Image.Image:
+    """Decode an image file (a path, or a binary file object such as an archive member's bytes) fully
+    and convert it to ``mode`` (see :func:`convert_image`).
+
+    Args:
+        path: the file. mode: the Pillow mode wanted. name: how messages name the file (default ``path``).
 
     Raises:
         DataError: the file is missing, not an image, or truncated (names the file).
     """
+    name = str(path) if name is None else name
     try:
         with Image.open(path) as img:
             img.load()
-            return convert_image(img, mode, str(path))
+            return convert_image(img, mode, name)
     except DataError:
         raise
     except FileNotFoundError as exc:
-        raise DataError(f"image file not found: {path}") from exc
+        raise DataError(f"image file not found: {name}") from exc
     except IMAGE_ERRORS as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+        raise DataError(f"cannot read image {name}: {exc}") from exc
 
 
 def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -> torch.Tensor:

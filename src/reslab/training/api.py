@@ -43,9 +43,24 @@ def _setup_runtime(config: TrainConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = not config.deterministic
 
 
+def _folder_image_size(config: TrainConfig) -> tuple[int | None, dict[str, Any]]:
+    """A folder's default image size: the model's registered input size (the data layer knows no models)."""
+    if config.data != "folder" or config.image_size is not None or "image_size" in config.data_args:
+        return config.image_size, {}
+    from ..models import get_model_entry
+
+    try:
+        entry = get_model_entry(config.model)
+    except ConfigError:  # a network passed in by the caller, not in the registry: the data decides
+        return None, {}
+    size = int(entry.input_size[-1])
+    return size, {"image_size_reason": f"the input size registered for model {entry.name} (--image-size overrides)"}
+
+
 def _build_data(config: TrainConfig, device: torch.device):
     from ..data import build_data
 
+    image_size, extra = _folder_image_size(config)
     return build_data(
         config.data,
         config.data_dir,
@@ -58,8 +73,9 @@ def _build_data(config: TrainConfig, device: torch.device):
         val_split=config.val_split,
         seed=config.seed,
         workers=config.workers,
-        image_size=config.image_size,
+        image_size=image_size,
         channels_last=config.channels_last,
+        **extra,
         **config.data_args,
     )
 

@@ -132,6 +132,8 @@ def build_eval_data(
     input_size = ckpt.get("input_size") or info.get("input_size")
     if same:
         kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
+        if name == "folder" and kwargs["image_size"] is None and input_size is not None:
+            kwargs["image_size"] = int(input_size[-1])  # the size the run chose (e.g. the model's input size)
         data_dir = data_dir if data_dir is not None else cfg.data_dir
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])
