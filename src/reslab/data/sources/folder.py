@@ -276,13 +276,14 @@ class _DecodeDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rels)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | str]:
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | str]:
         rel = self.rels[index]
         try:
             img = open_image(self.tree.open(rel), self.mode, name=self.tree.display(rel))
         except DataError as exc:
             return index, str(exc)
-        return index, self.transform(img)
+        # numpy, not a tensor: a tensor crosses from a worker through one shared-memory file per image
+        return index, self.transform(img).numpy()
 
 
 def _as_list(batch: list) -> list:
@@ -298,14 +299,14 @@ def _decode_all(
     ok = np.zeros(len(rels), dtype=bool)
     skipped: list[list[str]] = []
 
-    def put(index: int, value: torch.Tensor | str) -> None:
+    def put(index: int, value: np.ndarray | str) -> None:
         if isinstance(value, str):
             if strict:
                 raise DataError(value)
             warnings.warn(f"skipping {value}", stacklevel=3)
             skipped.append([rels[index], value])
         else:
-            out[index] = value.numpy()
+            out[index] = value
             ok[index] = True
 
     if tree.random_access:
@@ -322,7 +323,7 @@ def _decode_all(
         position = {rel: i for i, rel in enumerate(rels)}
         for rel, data in tree.iter_bytes(rels):
             try:
-                value: torch.Tensor | str = transform(open_image(io.BytesIO(data), mode, name=tree.display(rel)))
+                value: np.ndarray | str = transform(open_image(io.BytesIO(data), mode, name=tree.display(rel))).numpy()
             except DataError as exc:
                 value = str(exc)
             put(position[rel], value)
