@@ -87,6 +87,8 @@ def test_classes_at_the_top_of_a_zip_and_workers(tmp_path):
     one = build_data("folder", archive, image_size=8, batch_size=4, cache=False, workers=0, seed=3)
     # each worker process opens its own handle of the archive and decodes the same bytes
     assert torch.equal(_epoch(b.train)[0], _epoch(one.train)[0])
+    tar = build_data("folder", _tar_dir(tmp_path / "flat", tmp_path / "flat.tar"), image_size=8, cache=False)
+    assert tar.class_names == one.class_names and torch.equal(_epoch(tar.val)[0], _epoch(one.val)[0])
 
 
 def _evil_zip(path: Path, name: str, *, symlink: bool = False) -> Path:
