@@ -59,6 +59,12 @@ def test_predict_paths_and_pil_images(run, tmp_path):
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory):
     """A run on an image folder (classes cat, dog, emu) whose checkpoint lists them as emu, dog, cat."""
+    with pytest.MonkeyPatch.context() as mp:  # small images use the array cache: not in the user's home
+        mp.setenv("RESLAB_CACHE_DIR", str(tmp_path_factory.mktemp("array-cache")))
+        yield _folder_run(tmp_path_factory)
+
+
+def _folder_run(tmp_path_factory):
     from reslab.data import build_data
 
     from ..data.fakes import make_image_folder
