@@ -94,10 +94,6 @@ class Layout:
     splits: dict[str, list[Sample]] = field(default_factory=dict)
     folders: dict[str, str] = field(default_factory=dict)  # split -> folder, for messages
 
-    def where(self, split: str) -> str:
-        folder = self.folders[split]
-        return self.tree.display(folder) if folder else str(self.tree.root)
-
 
 def _is_image(rel: str) -> bool:
     return Path(rel).suffix.lower() in IMAGE_EXTENSIONS
