@@ -29,7 +29,7 @@ def test_train_val_layout(tmp_path):
     assert b.class_names == sorted(FOLDER_COLOURS) and b.num_classes == 3
     assert b.input_size == (3, 12, 12) and b.train.num_samples == 12 and b.val.num_samples == 6
     assert b.test is None and b.loader("test") is b.val
-    assert b.info["resize"] == 14 and b.info["crop"] == [12, 12]
+    assert b.info["resize"] == 12 and b.info["crop"] == [12, 12]  # small images: evaluated whole
     x, y = _epoch(b.train)
     assert x.shape == (12, 3, 12, 12) and x.dtype == torch.float32 and y.dtype == torch.int64
     # classes are colours (cat red, dog green, emu blue): the labels travel with their images
@@ -57,7 +57,7 @@ def test_val_split_turns_val_folder_into_test(tmp_path):
 def test_epoch_determinism_and_worker_independence(tmp_path):
     make_image_folder(tmp_path, "train", per_class=4)
     make_image_folder(tmp_path, "val", per_class=1)
-    b = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1)
+    b = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1, cache=False)
     b.train.set_epoch(2)
     a = _epoch(b.train)
     b.train.set_epoch(2)
@@ -66,7 +66,7 @@ def test_epoch_determinism_and_worker_independence(tmp_path):
     other = _epoch(b.train)  # epoch 3
     assert not torch.equal(a[0], other[0])
     # two worker processes decode the same epoch to the same bytes
-    w = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1, workers=2)
+    w = build_data("folder", tmp_path, image_size=10, batch_size=4, cutout=3, seed=1, workers=2, cache=False)
     w.train.set_epoch(2)
     wa = _epoch(w.train)
     assert torch.equal(a[0], wa[0]) and torch.equal(a[1], wa[1])
@@ -102,13 +102,19 @@ def test_truncated_image_fails_at_decode_time(tmp_path):
     path.write_bytes(data[: len(data) * 2 // 3])  # the header parses, the pixels are missing
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        b = build_data("folder", tmp_path, image_size=8, batch_size=20)
+        b = build_data("folder", tmp_path, image_size=8, batch_size=20, cache=False)
     with pytest.warns(UserWarning, match="big.jpg"):
         x, y = _epoch(b.train)
     assert x.shape[0] == 9 and y.shape[0] == 9  # skipped from its batch
-    strict = build_data("folder", tmp_path, image_size=8, strict=True)
+    strict = build_data("folder", tmp_path, image_size=8, strict=True, cache=False)
     with pytest.raises(DataError, match="big.jpg"):
         _epoch(strict.train)
+    # the array cache decodes every image when it is built: the skip (or the error) comes then
+    with pytest.warns(UserWarning, match="big.jpg"):
+        cached = build_data("folder", tmp_path, image_size=8, batch_size=20, cache=True)
+    assert cached.train.num_samples == 9
+    with pytest.raises(DataError, match="big.jpg"):
+        build_data("folder", tmp_path, image_size=8, strict=True, cache=True)
 
 
 def test_empty_class_folder_is_named(tmp_path):
@@ -145,7 +151,9 @@ def test_unknown_class_in_val_is_named(tmp_path):
 
 def test_folder_rejects_array_only_options(tmp_path):
     make_image_folder(tmp_path, None, per_class=2)
-    with pytest.raises(ConfigError):
-        build_data("folder", tmp_path, crop_padding=4)
+    with pytest.raises(ConfigError, match="crop_padding"):
+        build_data("folder", tmp_path, crop_padding=4, cache=False)
+    with pytest.raises(ConfigError, match="cache"):
+        build_data("folder", tmp_path, cache="sometimes")
     with pytest.raises(ConfigError):
         build_data("folder", tmp_path, channels=2)

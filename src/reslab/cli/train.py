@@ -268,7 +268,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 # -- predict -----------------------------------------------------------------------------------------
 def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("predict", help="classify image files with a checkpoint")
+    p = sub.add_parser(
+        "predict",
+        help="classify image files with a checkpoint",
+        description="Classify images. An unreadable image is reported on stderr (one line naming it) and "
+        "the others are still classified; the exit status is then 1 (2 if no image could be read).",
+    )
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
@@ -280,14 +285,26 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    """Classify every readable image; each unreadable one is one stderr line. Exit status 1 when some
+    images could not be read, 2 when none could."""
     from ..training import predict
 
-    results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema)
+    results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema,
+                      on_error="skip")  # fmt: skip
+    failed = 0
     for image, top in zip(args.images, results):
-        if args.json:
+        if isinstance(top, Exception):
+            failed += 1
+            print(f"reslab: error: {top}", file=sys.stderr)
+        elif args.json:
             print(json.dumps({"image": image, "top": [{"class": c, "probability": p} for c, p in top]}))
         else:
             print(f"{image}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
+    if failed == len(results):
+        return 2  # nothing to classify: a bad-input error like any other
+    if failed:
+        print(f"reslab: {failed} of {len(results)} images could not be read (listed above)", file=sys.stderr)
+        return 1
     return 0
 
 

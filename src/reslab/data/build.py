@@ -33,6 +33,8 @@ _APPLIES_TO: dict[str, tuple[str, ...]] = {
     "channels": ("synthetic", "folder"),
     "url": ("cifar10", "cifar100", "mnist", "fashion_mnist"),
     "pad_to_32": ("mnist", "fashion_mnist"),
+    "cache": ("folder",),
+    "cache_dir": ("folder",),
 }
 
 
@@ -72,6 +74,9 @@ def build_data(
     crop_padding: int | None = None,
     pad_to_32: bool = False,
     channels_last: bool = False,
+    cache: bool | str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    image_size_reason: str | None = None,
 ) -> DataBundle:
     """Load a data set and wrap it in training and evaluation loaders.
 
@@ -80,7 +85,8 @@ def build_data(
         data_dir: root directory (default :func:`default_data_dir`). cifar10: the folder that contains
             ``cifar-10-batches-py`` or that folder itself (likewise ``cifar-100-python``); mnist /
             fashion_mnist: the folder with the four IDX files, or its ``<name>/``, ``<name>/raw/`` or
-            torchvision-style ``MNIST/raw/`` subfolder; folder: ROOT (see :mod:`reslab.data.sources.folder`).
+            torchvision-style ``MNIST/raw/`` subfolder; folder: ROOT, a directory or a .zip / .tar /
+            .tar.gz of class folders read without extracting it (see :mod:`reslab.data.sources.folder`).
         download: fetch the official files when missing (cifar*, *mnist), check their MD5, extract
             safely; a no-op for data sets that need no files.
         url: override the download URL (cifar*: the archive; *mnist: the base URL of the four files).
@@ -97,8 +103,9 @@ def build_data(
         seed: with the epoch, fixes shuffling and augmentation (and the images of ``synthetic``).
         workers: DataLoader worker processes (folder only; ignored elsewhere).
         strict: folder: an unreadable image raises DataError instead of a warning and a skip.
-        image_size: folder: crop size (default 224; eval resizes the shorter side to size / 0.875);
-            digits: output side (default 8, native); synthetic: side (default 32).
+        image_size: folder: crop size (default: the images' own size when they all share one, else 224;
+            ``reslab.train`` passes the model's input size); digits: output side (default 8, native);
+            synthetic: side (default 32).
         num_classes, num_samples, channels: synthetic only (defaults 10 classes, 1024 training
             images, 3 channels); ``channels`` also picks grey (1) or RGB (3) for folder.
         cifar100_labels: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses).
@@ -109,6 +116,12 @@ def build_data(
         flip, crop_padding: override the data set's default augmentation (see ``augment``).
         pad_to_32: mnist / fashion_mnist: zero-pad 28x28 to 32x32 (LeNet-5's input size).
         channels_last: deliver batches in ``torch.channels_last`` memory format.
+        cache: folder: decode the images once into the array cache and train from device-resident
+            arrays (True), decode every image every epoch (False), or ``"auto"``/None (the default):
+            the cache for images of at most 64 px whose array fits 4 GiB.
+        cache_dir: folder: the array cache's directory (default ``$RESLAB_CACHE_DIR``, else
+            ``~/.cache/reslab/arrays``).
+        image_size_reason: folder: why the caller chose ``image_size``, for ``bundle.notes``.
 
     Returns:
         A :class:`DataBundle`.
@@ -127,6 +140,8 @@ def build_data(
         "channels": channels,
         "url": url,
         "pad_to_32": pad_to_32 or None,
+        "cache": cache,
+        "cache_dir": cache_dir,
     }
     if name in NATIVE_SIZE and image_size == NATIVE_SIZE[name] + (4 if pad_to_32 else 0):
         given["image_size"] = None  # asking for the size the data already has
@@ -186,9 +201,9 @@ def build_data(
     if name == "folder":
         from .sources.folder import build_folder_bundle
 
-        bundle = build_folder_bundle(
-            root, options, image_size=image_size, channels=channels, workers=workers, strict=strict
-        )
+        bundle = build_folder_bundle(root, options, image_size=image_size, channels=channels, workers=workers,
+                                     strict=strict, image_size_reason=image_size_reason, cache=cache,
+                                     cache_dir=cache_dir)  # fmt: skip
     else:
         data = _load_arrays(
             name,

@@ -85,11 +85,20 @@ def download_file(url: str, dest: str | os.PathLike[str], md5: str | None, *, ti
     return dest
 
 
+def check_member_name(name: str, archive: Path, verb: str = "read") -> None:
+    """Refuse an archive member whose name is absolute, has ``..`` or a drive (one line naming it).
+
+    Raises:
+        DataError: the unsafe member, named.
+    """
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or ".." in parts or (parts and ":" in parts[0]):
+        raise DataError(f"refusing to {verb} {archive}: member {name!r} points outside the destination")
+
+
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
     name = member.name
-    parts = PurePosixPath(name).parts
-    if name.startswith(("/", "\\")) or os.path.isabs(name) or ".." in parts or (parts and ":" in parts[0]):
-        raise DataError(f"refusing to extract {archive}: member {name!r} points outside the destination")
+    check_member_name(name, archive, "extract")
     if not (member.isfile() or member.isdir()):
         raise DataError(
             f"refusing to extract {archive}: member {name!r} is a link or special file, not a file or folder"

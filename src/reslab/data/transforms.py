@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -120,21 +120,63 @@ class EvalTransform:
         return to_uint8_chw(center_crop(resize_shorter(img, self.resize), self.size, self.size))
 
 
-def open_image(path: str | Path, mode: str) -> Image.Image:
-    """Decode an image file fully and convert it to ``mode``.
+#: Pillow's 16-bit greyscale modes (16-bit PNG, TIFF and PGM files) and "I" (32-bit int, which Pillow
+#: also uses for 16-bit PGM files): Pillow's own convert() clips them to 255, i.e. all white
+WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+def _wide_grey_to_l(img: Image.Image, name: str) -> Image.Image:
+    """A 16-bit greyscale image scaled (not clipped) to 8 bits: the top byte of each value."""
+    arr = np.asarray(img)
+    if img.mode == "I":
+        # Pillow's "I" holds 16-bit data in practice (16-bit PGM); wider values have no known range
+        low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        if low < 0 or high > 0xFFFF:
+            raise DataError(
+                f"cannot read image {name}: 32-bit greyscale values in [{low}, {high}] exceed the 16-bit range "
+                "0..65535 (convert it to an 8- or 16-bit image)"
+            )
+    return Image.fromarray((arr.astype(np.uint32) >> 8).astype(np.uint8), mode="L")
+
+
+def convert_image(img: Image.Image, mode: str, name: str = "image") -> Image.Image:
+    """Convert a decoded Pillow image to ``mode`` (``"L"``, ``"RGB"`` or ``"RGBA"``).
+
+    16-bit greyscale (``I;16``, ``I;16B``, ``I;16L``, and ``I`` holding 16-bit values) is scaled to
+    8 bits by its range (``value >> 8``); palette and alpha images go through RGBA so transparency is
+    dropped rather than mis-mapped.
+
+    Raises:
+        DataError: an ``I`` image with values outside 0..65535 (names ``name``).
+    """
+    if img.mode in WIDE_GREY_MODES:
+        img = _wide_grey_to_l(img, name)
+    if mode in ("RGB", "L") and img.mode in ("P", "LA", "RGBA", "PA"):
+        img = img.convert("RGBA")
+    return img.convert(mode)
+
+
+def open_image(path: str | Path | IO[bytes], mode: str, *, name: str | None = None) -> Image.Image:
+    """Decode an image file (a path, or a binary file object such as an archive member's bytes) fully
+    and convert it to ``mode`` (see :func:`convert_image`).
+
+    Args:
+        path: the file. mode: the Pillow mode wanted. name: how messages name the file (default ``path``).
 
     Raises:
         DataError: the file is missing, not an image, or truncated (names the file).
     """
+    name = str(path) if name is None else name
     try:
         with Image.open(path) as img:
-            if mode in ("RGB", "L") and img.mode in ("P", "LA", "RGBA", "PA"):
-                img = img.convert("RGBA")  # palette/alpha images: go through RGBA so transparency is dropped
-            return img.convert(mode)
+            img.load()
+            return convert_image(img, mode, name)
+    except DataError:
+        raise
     except FileNotFoundError as exc:
-        raise DataError(f"image file not found: {path}") from exc
+        raise DataError(f"image file not found: {name}") from exc
     except IMAGE_ERRORS as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+        raise DataError(f"cannot read image {name}: {exc}") from exc
 
 
 def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -> torch.Tensor:
@@ -160,16 +202,14 @@ def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -
         mean: Sequence[float] = [float(v) for v in info["mean"]]
         std: Sequence[float] = [float(v) for v in info["std"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"data info needs input_size (C, H, W), mean and std; got keys {sorted(info)}"
-        ) from exc
+        raise ConfigError(f"data info needs input_size (C, H, W), mean and std; got keys {sorted(info)}") from exc
     if c not in MODES:
         raise ConfigError(f"cannot preprocess images for {c} input channels (supported: {sorted(MODES)})")
     if len(mean) != c or len(std) != c:
         raise ConfigError(f"data info mean/std have {len(mean)}/{len(std)} values for {c} channels")
     mode = MODES[c]
     if isinstance(image, Image.Image):
-        img = image.convert(mode)
+        img = convert_image(image, mode)
     else:
         img = open_image(image, mode)
     resize = int(info.get("resize") or h)

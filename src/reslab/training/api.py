@@ -43,9 +43,24 @@ def _setup_runtime(config: TrainConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = not config.deterministic
 
 
+def _folder_image_size(config: TrainConfig) -> tuple[int | None, dict[str, Any]]:
+    """A folder's default image size: the model's registered input size (the data layer knows no models)."""
+    if config.data != "folder" or config.image_size is not None or "image_size" in config.data_args:
+        return config.image_size, {}
+    from ..models import get_model_entry
+
+    try:
+        entry = get_model_entry(config.model)
+    except ConfigError:  # a network passed in by the caller, not in the registry: the data decides
+        return None, {}
+    size = int(entry.input_size[-1])
+    return size, {"image_size_reason": f"the input size registered for model {entry.name} (--image-size overrides)"}
+
+
 def _build_data(config: TrainConfig, device: torch.device):
     from ..data import build_data
 
+    image_size, extra = _folder_image_size(config)
     return build_data(
         config.data,
         config.data_dir,
@@ -58,8 +73,9 @@ def _build_data(config: TrainConfig, device: torch.device):
         val_split=config.val_split,
         seed=config.seed,
         workers=config.workers,
-        image_size=config.image_size,
+        image_size=image_size,
         channels_last=config.channels_last,
+        **extra,
         **config.data_args,
     )
 
@@ -261,6 +277,10 @@ def _explicit(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     return dict(config)
 
 
+#: what :func:`predict` does with an image it cannot read
+ON_ERROR = ("raise", "skip")
+
+
 def predict(
     checkpoint: str | Path,
     images: Sequence[Any],
@@ -268,7 +288,8 @@ def predict(
     topk: int = 5,
     device: str = "auto",
     ema: bool = False,
-) -> list[list[tuple[str, float]]]:
+    on_error: str = "raise",
+) -> list[list[tuple[str, float]] | DataError]:
     """Classify images with a checkpoint: the ``topk`` (class name, probability) pairs per image.
 
     Args:
@@ -277,15 +298,24 @@ def predict(
             (``reslab.data.preprocess_image`` with the checkpoint's data ``info``).
         topk: how many classes per image (at most the class count).
         device: ``auto``, ``cpu`` or ``cuda``. ema: use the EMA weights.
+        on_error: ``"raise"`` (default): an unreadable image raises :class:`DataError`, nothing is
+            returned. ``"skip"``: the other images are still classified, and the unreadable image's
+            entry in the result is the :class:`DataError` saying why (test with ``isinstance``).
+
+    Returns:
+        One entry per image, in order: a list of ``(class name, probability)``, best first (or, with
+        ``on_error="skip"``, the error of an image that could not be read).
 
     Raises:
-        CheckpointError: a missing/corrupt checkpoint. DataError: an image that cannot be read.
-        ConfigError: ``topk`` < 1.
+        CheckpointError: a missing/corrupt checkpoint. DataError: an image that cannot be read
+        (``on_error="raise"``). ConfigError: ``topk`` < 1 or an unknown ``on_error``.
     """
     from ..data import preprocess_image
 
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise ConfigError(f"topk must be a whole number >= 1, got {topk!r}")
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
@@ -295,14 +325,20 @@ def predict(
     info = ckpt.get("data_info") or {}
     names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
     k = min(topk, len(names))
-    results = []
+    results: list[list[tuple[str, float]] | DataError] = []
     for image in images:
         try:
-            x = preprocess_image(image, info)
-        except DataError:
-            raise
-        except (OSError, ValueError) as e:
-            raise DataError(f"cannot read image {image}: {e}") from None
+            try:
+                x = preprocess_image(image, info)
+            except (OSError, ValueError) as e:
+                if isinstance(e, DataError):
+                    raise
+                raise DataError(f"cannot read image {image}: {e}") from None
+        except DataError as e:
+            if on_error == "raise":
+                raise
+            results.append(e)
+            continue
         with torch.inference_mode():
             out = net(x.to(dev))
             probs = torch.softmax(getattr(out, "logits", out).float(), dim=1)[0]

@@ -131,6 +131,8 @@ def build_eval_data(
     input_size = ckpt.get("input_size") or info.get("input_size")
     if same:
         kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
+        if name == "folder" and kwargs["image_size"] is None and input_size is not None:
+            kwargs["image_size"] = int(input_size[-1])  # the size the run chose (e.g. the model's input size)
         data_dir = data_dir if data_dir is not None else cfg.data_dir
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])
@@ -152,6 +154,60 @@ def build_eval_data(
             f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
         )
     return bundle
+
+
+def _name_list(names: list[str]) -> str:
+    return "[" + ", ".join(names) + "]"
+
+
+def match_class_names(
+    trained: list[str] | None, data_names: list[str], *, checkpoint: str = "the checkpoint", data: str = "the data"
+) -> list[int] | None:
+    """How to score data labelled by ``data_names`` with a network trained on ``trained`` class names.
+
+    Returns:
+        None when the names agree (or the checkpoint records none); else, when ``data_names`` is a
+        permutation of ``trained``, ``order`` with ``order[j]`` = the network's index of data class ``j``.
+
+    Raises:
+        CheckpointError: the names differ as sets (both lists in one line): the per-class results
+            would be reported under the wrong names.
+    """
+    if not trained:
+        return None
+    trained = [str(n) for n in trained]
+    data_names = [str(n) for n in data_names]
+    if trained == data_names:
+        return None
+    if sorted(trained) == sorted(data_names) and len(set(trained)) == len(trained):
+        return [trained.index(name) for name in data_names]
+    only_trained = [n for n in trained if n not in data_names]
+    only_data = [n for n in data_names if n not in trained]
+    raise CheckpointError(
+        f"{checkpoint} was trained on classes {_name_list(trained)}, but {data} has {_name_list(data_names)} "
+        f"(only in the checkpoint: {_name_list(only_trained)}; only in the data: {_name_list(only_data)}); "
+        "the per-class results would be reported under the wrong names"
+    )
+
+
+class RelabelledLoader:
+    """A loader whose labels are mapped through ``order`` (data label ``j`` -> ``order[j]``)."""
+
+    def __init__(self, loader, order: list[int]) -> None:
+        self.loader = loader
+        self.order = torch.tensor(order, dtype=torch.int64)
+        self.batch_size = loader.batch_size
+        self.num_samples = loader.num_samples
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        for images, labels in self.loader:
+            yield images, self.order.to(labels.device)[labels]
 
 
 def evaluate(
@@ -203,8 +259,17 @@ def evaluate(
     bundle = build_eval_data(ckpt, data=data, data_dir=None if data_dir is None else str(data_dir),
                              download=download, batch_size=batch_size, device=dev)  # fmt: skip
     loader = bundle.loader(split)
-    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     class_names = list(bundle.class_names)
+    trained_names = ckpt.get("class_names")
+    order = match_class_names(trained_names, class_names, checkpoint=str(path), data=bundle.name)
+    if order is not None:
+        # Score against the checkpoint's label order: data label j is the network's output order[j].
+        loader = RelabelledLoader(loader, order)
+        class_names = [str(n) for n in trained_names]
+        logger.warning(
+            "%s lists the checkpoint's classes in another order; labels are mapped by class name", bundle.name
+        )
+    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     result = EvalResult(metrics, split, bundle.name, class_names, str(path))
     out_dir = Path(out) if out is not None else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
