@@ -17,3 +17,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+@pytest.fixture(autouse=True)
+def array_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Folder data sets of small images go through the array cache: keep it out of the user's home
+    (subprocesses inherit the variable)."""
+    monkeypatch.setenv("RESLAB_CACHE_DIR", str(tmp_path_factory.mktemp("array-cache")))

@@ -41,9 +41,3 @@ def cifar10_mini():
     if not (folder / "batches.meta").is_file():
         pytest.skip(f"real cifar10-mini not found at {folder.resolve()}")
     return CIFAR10_MINI
-
-
-@pytest.fixture(autouse=True)
-def _array_cache_in_tmp(tmp_path_factory, monkeypatch):
-    """Folder data sets of small images go through the array cache: keep it out of the user's home."""
-    monkeypatch.setenv("RESLAB_CACHE_DIR", str(tmp_path_factory.mktemp("array-cache")))
