@@ -127,6 +127,7 @@ def test_a_non_utf8_config_file_is_named(tmp_path):
         ({"strict": "maybe"}, "'strict' .* must be true or false, got 'maybe'"),
         ({"pad_to_32": "yes"}, "must be true or false"),
         ({"limit": "ten"}, "'limit' .* must be a whole number"),
+        ({"image_size_reason": "x"}, "'image_size_reason' .* cannot be given here: reslab sets it itself"),
     ],
 )
 def test_bad_data_args_are_named(data_args, match):
@@ -134,6 +135,12 @@ def test_bad_data_args_are_named(data_args, match):
         check_data_args(data_args)
     with pytest.raises(ConfigError, match=match):  # the same from a recipe or reslab.train
         resolve_config(None, data_args=data_args)
+
+
+def test_internal_build_data_keywords_are_not_offered():
+    from reslab.training.config import data_arg_types
+
+    assert not {"image_size_reason", "split_for_eval", "name"} & set(data_arg_types())
 
 
 def test_good_data_args_pass():

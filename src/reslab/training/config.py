@@ -267,7 +267,7 @@ def config_from_dict(values: Mapping[str, Any], source: str = "the configuration
 # -- data_args ---------------------------------------------------------------------------------------
 #: build_data parameters that are not data_args: the configuration sets them (``name`` is ``data``)
 #: or only evaluation commands use them
-_DATA_ARGS_SET_ELSEWHERE = {"name": "data", "split_for_eval": None}
+_DATA_ARGS_SET_ELSEWHERE = {"name": "data", "split_for_eval": None, "image_size_reason": None}
 
 
 def _flag(key: str) -> str:
@@ -308,7 +308,7 @@ def check_data_args(data_args: Mapping[str, Any]) -> None:
             )
         if key in _DATA_ARGS_SET_ELSEWHERE:
             instead = _DATA_ARGS_SET_ELSEWHERE[key]
-            how = f"use --data (or `{instead}:` in a recipe)" if instead else "it is set by the eval command"
+            how = f"use --data (or `{instead}:` in a recipe)" if instead else "reslab sets it itself"
             raise ConfigError(f"data_args key {key!r} (--data-arg {key}=...) cannot be given here: {how}")
         if key not in accepted:
             close = difflib.get_close_matches(key, sorted(accepted), n=3)
