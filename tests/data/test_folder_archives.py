@@ -294,3 +294,13 @@ def test_real_cifar10_jpeg_archive_listing():
     assert counts.tolist() == [5000] * 10
     first = layout.splits["train"][0][0]
     assert first == "airplane/0000.jpg" and Image.open(tree.open(first)).size == (32, 32)
+
+
+def test_show_data_prints_the_chosen_size_and_loading_path(tmp_path, capsys):
+    make_image_folder(tmp_path / "d", None, per_class=4)  # the fakes' images share one small size
+    argv = ["show-data", "--data", "folder", "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "g.png"),
+            "-n", "4"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "image size 16x16: every image is 20x16" in err
+    assert "array cache built" in err

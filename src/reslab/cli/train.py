@@ -338,6 +338,8 @@ def run_show_data(args: argparse.Namespace) -> int:
     bundle = build_data(args.data, getattr(args, "data_dir", None), download=getattr(args, "download", False),
                         augment=not args.no_augment, cutout=args.cutout, seed=args.seed,
                         batch_size=min(args.num_images, 256), **extra)  # fmt: skip
+    for note in bundle.notes:  # the image size chosen and why, the loading path (as a run's log shows)
+        print(note, file=sys.stderr)
     path = save_preview(bundle, args.out, n=args.num_images, split=args.split)
     print(f"wrote {path} ({args.num_images} {bundle.name} {args.split} images)")
     return 0
