@@ -407,3 +407,28 @@ def test_resume_hint_is_punctuated_and_quotes_paths_with_spaces(tmp_path, caplog
     with pytest.raises(ConfigError) as e:
         train(cfg, bundle=tiny_bundle(), network=TinyNet(), progress="none")
     assert f"reslab train --resume '{out}'" in str(e.value)
+
+
+def test_train_log_on_a_full_disk_says_so_once(tmp_path, capsys):
+    import logging
+
+    from reslab.training.run_dir import RunLogHandler
+
+    handler = RunLogHandler(tmp_path / "train.log")
+
+    def full(text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    handler.stream.write = full
+    log = logging.getLogger("reslab.test_full_disk_log")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for i in range(3):
+            log.warning("line %d", i)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "train.log: no space left on device" in err

@@ -34,6 +34,7 @@ import math
 import os
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,29 @@ class RunDir:
             self._tb.close()
             self._tb = None
         self._tb_checked = False
+
+
+class RunLogHandler(logging.FileHandler):
+    """``train.log``. A write that fails (a full disk) is reported once, in one line on stderr, and the
+    log goes on on the console alone -- instead of logging's traceback for every following line."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(path, encoding="utf-8")
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self.failed:
+            return
+        self.failed = True
+        error = sys.exc_info()[1]
+        why = write_failure(error, Path(self.baseFilename).parent) if error is not None else "unknown error"
+        sys.stderr.write(f"reslab: warning: could not write {self.baseFilename}: {why}; "
+                         "the log goes on on the console only\n")  # fmt: skip
 
 
 def _write_error(path: Path, e: OSError) -> CheckpointError:

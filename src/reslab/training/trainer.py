@@ -43,7 +43,7 @@ from .evaluation import evaluate_model
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
-from .run_dir import RunDir, quoted
+from .run_dir import RunDir, RunLogHandler, quoted
 from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
 
 logger = logging.getLogger("reslab.training")
@@ -292,8 +292,7 @@ class Trainer:
         """
         cfg = self.config
         bar = use_bar(self.progress)
-        handler = logging.FileHandler(self.run_dir.path / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler = RunLogHandler(self.run_dir.path / "train.log")
         root = logging.getLogger("reslab")
         root.addHandler(handler)
         old_level = logger.level
