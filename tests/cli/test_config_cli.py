@@ -117,3 +117,14 @@ def test_tilde_in_data_dir_and_out(tmp_path, monkeypatch, capsys):
     assert config["data_dir"] == str(tmp_path / "pics") and config["out"] == str(tmp_path / "runs" / "one")
     assert main(["eval", "--checkpoint", str(tmp_path / "runs" / "one" / "best.pt"), "--out", "~/evals"]) == 0
     assert list((tmp_path / "evals").glob("eval_*_confusion.csv"))  # not in a directory named "~"
+
+
+def test_python_evaluate_refuses_a_file_as_its_output_folder(run_dir, tmp_path):
+    from reslab import evaluate
+    from reslab.errors import ConfigError
+
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("mine")
+    with pytest.raises(ConfigError, match=f"out {a_file} is an existing file; it takes a directory"):
+        evaluate(run_dir / "best.pt", out=a_file)
+    assert a_file.read_text() == "mine"

@@ -252,6 +252,9 @@ def evaluate(
         path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got {split!r}")
+    out_dir = Path(out).expanduser() if out is not None else path.parent
+    if out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
+        raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
     ckpt = load_checkpoint(path)
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
@@ -271,7 +274,6 @@ def evaluate(
         )
     metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     result = EvalResult(metrics, split, bundle.name, class_names, str(path))
-    out_dir = Path(out) if out is not None else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     result.files = write_eval_files(result, out_dir)
     return result
