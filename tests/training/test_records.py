@@ -321,3 +321,19 @@ def test_checkpoint_config_with_a_bad_value_is_one_line(tmp_path):
                     run / "last.pt")  # fmt: skip
     with pytest.raises(CheckpointError, match=r"last\.pt.*epochs"):
         train(resume=run, bundle=tiny_bundle(), network=TinyNet(), progress="none")
+
+
+def test_a_folder_without_test_split_reports_its_final_score_as_val(tmp_path, capsys):
+    """A held-out validation split and no test split: the final score is on the validation images
+    (the ones best.pt was chosen on) and must not be called a test score."""
+    from tests.data.fakes import make_image_folder
+
+    make_image_folder(tmp_path / "pics", None, per_class=6)
+    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir",
+            str(tmp_path / "pics"), "--val-split", "0.5", "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+            "--out", str(tmp_path / "run"), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("val accuracy: ") and "test accuracy" not in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["split"] == "val" and summary["selection_split"] == "val"

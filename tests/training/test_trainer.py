@@ -181,5 +181,6 @@ def test_plain_loader_interface(tmp_path):
     """Any loader with the reslab.data interface works (here: a plain list-backed one, no test split)."""
     result = train(fast_config(tmp_path, epochs=2, lr=0.1), bundle=ListBundle(), network=TinyNet(num_classes=3),
                    progress="none")  # fmt: skip
-    assert result.final_split == "test" and result.final.n == 32
+    # no test split and no val_is_test: the final score is on its validation split and says so
+    assert result.final_split == "val" and result.final.n == 32
     assert result.best_epoch in (1, 2)

@@ -59,8 +59,9 @@ class TrainResult:
             the state to resume from), else None.
         best_top1, best_epoch: best per-epoch top-1 and its epoch (``best.pt``), measured on
             ``selection_split``: "val", or "test" when no validation split was held out.
-        final: metrics on ``final_split`` at the end of a finished run ("test": the test split,
-            or the validation split where the data set has no separate one).
+        final: metrics on ``final_split`` at the end of a finished run: "test" (the test split, or
+            the per-epoch split where that was the test split) or "val" (a held-out validation split
+            and no test split: the images ``best.pt`` was chosen on, so not a test score).
         history: the per-epoch metric rows (as in ``metrics.csv``).
     """
 
@@ -530,7 +531,7 @@ class Trainer:
         logger.info(epoch_line(row, self.config.epochs))
 
     def _finish(self) -> TrainResult:
-        """Evaluate the finished run on its test split and write ``summary.json``."""
+        """Evaluate the finished run on its test split (else its validation split) and write ``summary.json``."""
         test_loader = getattr(self.bundle, "test", None)
         split = "test"
         if test_loader is not None and self.run_dir.best.exists():
@@ -539,7 +540,9 @@ class Trainer:
             selected.load_state_dict(load_checkpoint(self.run_dir.best)["model"])
             final = self._evaluate(selected, "test")
         else:
-            # no separate test split: the validation split is the test split; report the final model
+            # no separate test split: report the final model on the per-epoch split, named for what it is
+            # ("test" where no validation split was held out, else "val": not a test score)
+            split = self.run_dir.eval_split
             final = self._evaluate(self.train_model, "val")
         result = self._result(final=final, split=split)
         selection = self.run_dir.eval_split
