@@ -262,47 +262,10 @@ def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
     if opts.limit is not None:
         train_x, train_y = train_x[: opts.limit], train_y[: opts.limit]
     splits["train"] = (train_x, train_y)
-    tensors = {
-        split: (
-            torch.from_numpy(_writable(x)).to(opts.device),
-            torch.from_numpy(np.asarray(y, dtype=np.int64)).to(opts.device),
-        )
-        for split, (x, y) in splits.items()
-    }
+    tensors = to_device(splits, opts.device)
     mean, std = channel_stats(tensors["train"][0])
     c, h, w = data.input_size
-    spec = AugmentSpec(
-        crop_padding=opts.crop_padding if opts.crop_padding is not None else crop_padding_for(min(h, w)),
-        flip=data.flip if opts.flip is None else opts.flip,
-        cutout=opts.cutout,
-    )
-
-    def eval_factory(split: str):
-        def make() -> DeviceLoader:
-            x, y = tensors[split]
-            return DeviceLoader(
-                x,
-                y,
-                batch_size=opts.eval_batch_size,
-                mean=mean,
-                std=std,
-                seed=opts.seed,
-                channels_last=opts.channels_last,
-            )
-
-        return make
-
-    factories = {split: eval_factory(split) for split in tensors}
-    train = DeviceLoader(
-        *tensors["train"],
-        batch_size=opts.batch_size,
-        mean=mean,
-        std=std,
-        shuffle=True,
-        augment=spec if opts.augment else None,
-        seed=opts.seed,
-        channels_last=opts.channels_last,
-    )
+    factories, train = device_loaders(tensors, opts, mean, std, flip=data.flip)
     bundle = DataBundle(
         train=train,
         val=factories["val"](),
@@ -318,6 +281,52 @@ def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
         eval_factories=factories,
     )
     return bundle
+
+
+def to_device(
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], device: torch.device
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each split's uint8 images and labels as tensors on ``device`` (labels as int64)."""
+    return {
+        split: (
+            torch.from_numpy(_writable(x)).to(device),
+            torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device),
+        )
+        for split, (x, y) in splits.items()
+    }
+
+
+def device_loaders(
+    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    opts: LoaderOptions,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    *,
+    flip: bool,
+) -> tuple[dict[str, Any], DeviceLoader]:
+    """The device-resident loaders of in-memory splits (array data sets, and image folders through the
+    array cache): an evaluation-loader factory per split, and the shuffled training loader with batched
+    augmentation (padded random crop -- 4 px for 32 px images --, ``flip`` unless ``opts.flip`` says
+    otherwise, cutout)."""
+    h, w = tensors["train"][0].shape[-2:]
+    spec = AugmentSpec(
+        crop_padding=opts.crop_padding if opts.crop_padding is not None else crop_padding_for(min(h, w)),
+        flip=flip if opts.flip is None else opts.flip,
+        cutout=opts.cutout,
+    )
+
+    def eval_factory(split: str):
+        def make() -> DeviceLoader:
+            x, y = tensors[split]
+            return DeviceLoader(x, y, batch_size=opts.eval_batch_size, mean=mean, std=std, seed=opts.seed,
+                                channels_last=opts.channels_last)  # fmt: skip
+
+        return make
+
+    train = DeviceLoader(*tensors["train"], batch_size=opts.batch_size, mean=mean, std=std, shuffle=True,
+                         augment=spec if opts.augment else None, seed=opts.seed,
+                         channels_last=opts.channels_last)  # fmt: skip
+    return {split: eval_factory(split) for split in tensors}, train
 
 
 def _writable(array: np.ndarray) -> np.ndarray:

@@ -54,10 +54,10 @@ import torch.utils.data
 from PIL import Image
 
 from ...errors import ConfigError, DataError
-from ..augment import AugmentSpec, crop_padding_for
+from ..build import device_loaders, to_device
 from ..bundle import DataBundle, LoaderOptions, make_info
 from ..cache import cache_stem, default_cache_dir, load_entry, save_entry
-from ..loader import BatchLoader, DeviceLoader, FolderLoader
+from ..loader import BatchLoader, FolderLoader
 from ..transforms import IMAGE_ERRORS, MODES, EvalTransform, TrainTransform, eval_resize_for, open_image
 from .base import stratified_split
 from .files import FileTree, is_archive, open_tree
@@ -520,29 +520,14 @@ def _array_loaders(
     std: tuple[float, ...],
     size: int,
 ) -> tuple[dict[str, Any], BatchLoader]:
-    tensors = {}
-    for split, samples in splits.items():
-        images = np.stack([rows[rel] for rel, _ in samples]) if samples else np.zeros((0, 1, size, size), np.uint8)
-        labels = np.array([label for _, label in samples], dtype=np.int64)
-        tensors[split] = (torch.from_numpy(images).to(opts.device), torch.from_numpy(labels).to(opts.device))
-    spec = AugmentSpec(
-        crop_padding=opts.crop_padding if opts.crop_padding is not None else crop_padding_for(size),
-        flip=True if opts.flip is None else opts.flip,
-        cutout=opts.cutout,
-    )
-
-    def eval_factory(split: str):
-        def make() -> DeviceLoader:
-            x, y = tensors[split]
-            return DeviceLoader(x, y, batch_size=opts.eval_batch_size, mean=mean, std=std, seed=opts.seed,
-                                channels_last=opts.channels_last)  # fmt: skip
-
-        return make
-
-    train = DeviceLoader(*tensors["train"], batch_size=opts.batch_size, mean=mean, std=std, shuffle=True,
-                         augment=spec if opts.augment else None, seed=opts.seed,
-                         channels_last=opts.channels_last)  # fmt: skip
-    return {split: eval_factory(split) for split in tensors}, train
+    arrays = {
+        split: (
+            np.stack([rows[rel] for rel, _ in samples]) if samples else np.zeros((0, 1, size, size), np.uint8),
+            np.array([label for _, label in samples], dtype=np.int64),
+        )
+        for split, samples in splits.items()
+    }
+    return device_loaders(to_device(arrays, opts.device), opts, mean, std, flip=True)
 
 
 def _file_loaders(
