@@ -122,10 +122,7 @@ def write_failure(e: BaseException, folder: Path) -> str:
 def _previous(path: Path) -> str:
     if not path.exists():
         return "nothing was replaced"
-    try:
-        epoch = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch")
-    except Exception:
-        epoch = None
+    epoch = (peek_checkpoint(path) or {}).get("epoch")
     return f"the previous {path} is intact" + (f" (epoch {epoch})" if epoch is not None else "")
 
 
@@ -173,16 +170,22 @@ def _looks_like_torch_file(path: Path) -> bool:
     return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80\x02\x8a")  # legacy: the pickled magic number
 
 
-def is_reslab_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` is a file holding reslab's checkpoint marker (read lazily: no tensor is loaded)."""
+def peek_checkpoint(path: str | Path) -> dict[str, Any] | None:
+    """A reslab checkpoint's contents, memory-mapped (no tensor is read until used: cheap for its
+    plain fields such as ``epoch``), or None where ``path`` is missing, unreadable or not one."""
     path = Path(path)
     if not path.is_file() or not _looks_like_torch_file(path):
-        return False
+        return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
-        return False
-    return isinstance(state, dict) and state.get("format") == FORMAT
+        return None
+    return state if isinstance(state, dict) and state.get("format") == FORMAT else None
+
+
+def is_reslab_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a file holding reslab's checkpoint marker."""
+    return peek_checkpoint(path) is not None
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> TrainConfig:

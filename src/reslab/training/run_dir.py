@@ -27,6 +27,7 @@ there, recoverable by hand).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -36,6 +37,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,6 @@ def metric_columns(split: str = "val") -> tuple[str, ...]:
         f"ema_{split}_loss", f"ema_{split}_top1", f"ema_{split}_top5", "time", "images_per_s",
     )  # fmt: skip
 
-
-METRIC_COLUMNS = metric_columns("val")
 
 
 def quoted(path: str | Path) -> str:
@@ -266,13 +266,8 @@ class RunDir:
         return self.path / "curves.png"
 
     def write_config(self, config: TrainConfig) -> None:
-        tmp = self.path / ".config.yaml.tmp"
-        try:
+        with _atomic(self.path / "config.yaml") as tmp:
             save_config(config, tmp)
-            tmp.replace(self.path / "config.yaml")
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise _write_error(self.path / "config.yaml", e) from None
 
     def load_rows(self, up_to_epoch: int, last_row: dict[str, Any] | None = None) -> None:
         """Read ``metrics.csv`` of a resumed run, keeping epochs <= ``up_to_epoch`` (a run killed after
@@ -280,16 +275,10 @@ class RunDir:
         checkpoint's copy of epoch ``up_to_epoch``'s row: a run killed after its checkpoint but before
         the row reached metrics.csv gets it back. Columns of the other split's naming are read too."""
         self.rows = []
-        other = "test" if self.eval_split == "val" else "val"
         if self.metrics_csv.exists():
             with open(self.metrics_csv, newline="") as f:
                 for row in csv.DictReader(f):
-                    parsed = {}
-                    for key, value in row.items():
-                        if key not in self.columns and key is not None:
-                            key = key.replace(other, self.eval_split, 1)
-                        if key in self.columns:
-                            parsed[key] = _parse(value)
+                    parsed = {k: _parse(v) for k, v in self.with_columns(row).items() if k in self.columns}
                     if parsed.get("epoch") is not None and parsed["epoch"] <= up_to_epoch:
                         self.rows.append(parsed)
         have = self.rows[-1]["epoch"] if self.rows else 0
@@ -305,7 +294,7 @@ class RunDir:
         other = "test" if self.eval_split == "val" else "val"
         out = {}
         for key, value in row.items():
-            if key not in self.columns:
+            if key is not None and key not in self.columns:  # (None: csv's key for surplus fields)
                 key = key.replace(other, self.eval_split, 1)
             out[key] = value
         return out
@@ -323,17 +312,11 @@ class RunDir:
             writer.flush()
 
     def _write_csv(self) -> None:
-        tmp = self.path / ".metrics.csv.tmp"
-        try:
-            with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=self.columns)
-                w.writeheader()
-                for row in self.rows:
-                    w.writerow({k: _format(row.get(k)) for k in self.columns})
-            tmp.replace(self.metrics_csv)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise _write_error(self.metrics_csv, e) from None
+        with _atomic(self.metrics_csv) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns)
+            w.writeheader()
+            for row in self.rows:
+                w.writerow({k: _format(row.get(k)) for k in self.columns})
 
     def plot_curves(self) -> None:
         """Draw train and val (or test) loss and accuracy per epoch into ``curves.png`` (matplotlib, Agg)."""
@@ -359,13 +342,8 @@ class RunDir:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        tmp = self.path / ".curves.png.tmp"
-        try:
+        with _atomic(self.curves_png) as tmp:
             fig.savefig(tmp, format="png")
-            tmp.replace(self.curves_png)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise _write_error(self.curves_png, e) from None
 
     def _tensorboard(self):
         # TensorBoard is optional: events are written only when the package can be imported.
@@ -383,13 +361,8 @@ class RunDir:
         self._write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     def _write_text(self, path: Path, text: str) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
+        with _atomic(path) as tmp:
             tmp.write_text(text)
-            tmp.replace(path)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise _write_error(path, e) from None
 
     def close(self) -> None:
         if self._tb is not None:
@@ -421,10 +394,19 @@ class RunLogHandler(logging.FileHandler):
                          "the log goes on on the console only\n")  # fmt: skip
 
 
-def _write_error(path: Path, e: OSError) -> CheckpointError:
-    """One line for a run-directory file that could not be written (a full disk, say)."""
-    return CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints are "
-                           "intact")  # fmt: skip
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Write ``path`` through a temporary file beside it (``.NAME.tmp``), renamed into place when the
+    block succeeds: a kill never leaves a half-written file. A failed write (a full disk, say) removes
+    the temporary and raises one line."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints "
+                              "are intact") from None  # fmt: skip
 
 
 def _format(value: Any) -> str:

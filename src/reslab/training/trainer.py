@@ -36,7 +36,7 @@ from torch import nn
 
 from ..errors import CheckpointError, TrainingError
 from ..models.base import AuxLogits
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_failure
+from .checkpoint import load_checkpoint, peek_checkpoint, rng_state, save_checkpoint, set_rng_state, write_failure
 from .config import TrainConfig
 from .ema import ModelEma
 from .evaluation import evaluate_model
@@ -231,10 +231,7 @@ class Trainer:
         expected = ckpt.get("best_epoch") if ckpt.get("best_epoch") is not None else self.epoch
         if expected != self.epoch or not self.run_dir.last.exists():
             return  # best.pt was written at an earlier epoch, whose writes all completed
-        try:
-            current = torch.load(self.run_dir.best, map_location="cpu", weights_only=True, mmap=True).get("epoch")
-        except Exception:  # missing or unreadable
-            current = None
+        current = (peek_checkpoint(self.run_dir.best) or {}).get("epoch")  # None: missing or unreadable
         if current != self.epoch:
             logger.info("best.pt lagged behind last.pt (the run was stopped between the two writes): copied "
                         "epoch %d's checkpoint to best.pt", self.epoch)  # fmt: skip
