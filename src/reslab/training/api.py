@@ -328,16 +328,12 @@ def predict(
     results: list[list[tuple[str, float]] | DataError] = []
     for image in images:
         try:
-            try:
-                x = preprocess_image(image, info)
-            except (OSError, ValueError) as e:
-                if isinstance(e, DataError):
-                    raise
-                raise DataError(f"cannot read image {image}: {e}") from None
-        except DataError as e:
+            x = preprocess_image(image, info)
+        except (OSError, ValueError) as e:  # DataError is a ValueError: kept as it is
+            error = e if isinstance(e, DataError) else DataError(f"cannot read image {image}: {e}")
             if on_error == "raise":
-                raise
-            results.append(e)
+                raise error from None
+            results.append(error)
             continue
         with torch.inference_mode():
             out = net(x.to(dev))
