@@ -9,10 +9,8 @@ The names are imported on first use (PEP 562), so ``import reslab`` -- and comma
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .errors import ReslabError
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,16 +33,4 @@ __all__ = ["ReslabError", "__version__", *sorted(_LAZY)]
 #: subpackages reachable as attributes after a bare ``import reslab`` (as when __init__ imported them)
 _SUBPACKAGES = ("data", "interop", "models", "training")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBPACKAGES)
