@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +167,14 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     ]
 
 
-def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any):
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    *,
+    pretrained: bool | str | os.PathLike[str] | None = None,
+    **overrides: Any,
+):
     """Build a registered model.
 
     Args:
@@ -174,6 +182,11 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
         num_classes: classifier outputs; the model's default (1000 for ImageNet, 10 for CIFAR) if None;
             0 builds the network without a classifier (``model(x)`` gives pooled features).
         in_chans: input channels; the model's default (3, or 1 for MNIST-family models) if None.
+        pretrained: load weights (``reslab.weights``): ``True`` (the model's default published weights),
+            a tag (``"tv_in1k"``, ``reslab weights list`` shows them) or a path to a local file in any
+            supported layout. The weights load strictly into the network they were trained as; a
+            different ``num_classes`` then replaces the classifier and ``in_chans`` adapts the first
+            convolution. ``model.pretrained_cfg`` says what was loaded and the preprocessing it expects.
         **overrides: any constructor argument of the model's class, e.g. ``unit="full_preact"``,
             ``shortcut="B"``, ``zero_init_last=True``.
 
@@ -184,8 +197,13 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     Raises:
         UnknownModelError: ``name`` is not registered (the message suggests close names).
         ConfigError: an unknown override, or a value the architecture cannot take.
+        CheckpointError: weights that cannot be read or do not fit (never a partial load).
     """
     entry = get_model_entry(name)
+    if pretrained not in (None, False):
+        from ..weights.builder import create_pretrained  # weights sit beside the models; imported on demand
+
+        return create_pretrained(entry.name, pretrained, num_classes=num_classes, in_chans=in_chans, **overrides)
     num_classes = entry.num_classes if num_classes is None else num_classes
     check_num_classes(num_classes)
     in_chans = entry.in_chans if in_chans is None else in_chans

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError
+from ..weights.layouts import describe_mismatch, strip_prefixes
+from ..weights.layouts.reslab import FORMAT  # one marker for the writer and the readers
 from .config import FIELDS, TrainConfig
 
-FORMAT = "reslab-checkpoint"
 VERSION = 1
 
 
@@ -211,37 +212,6 @@ def checkpoint_config(ckpt: dict[str, Any]) -> TrainConfig:
         raise CheckpointError(f"{path}: its stored configuration does not fit this reslab: {e}") from None
 
 
-def describe_mismatch(model: torch.nn.Module, weights: dict[str, torch.Tensor], first: int = 3) -> str:
-    """How ``weights`` differ from ``model``'s state dict: the first few missing and unexpected keys and
-    shape mismatches (checkpoint vs model), e.g. ``missing conv1.weight, ... (19 in all)``."""
-    own = model.state_dict()
-
-    def listed(keys: list[str]) -> str:
-        more = f", ... ({len(keys)} in all)" if len(keys) > first else ""
-        return ", ".join(keys[:first]) + more
-
-    missing = [k for k in own if k not in weights]
-    unexpected = [k for k in weights if k not in own]
-    shapes = [f"{k} (checkpoint {list(weights[k].shape)}, model {list(own[k].shape)})" for k in own
-              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]  # fmt: skip
-    parts = []
-    if missing:
-        parts.append(f"missing {listed(missing)}")
-    if unexpected:
-        parts.append(f"unexpected {listed(unexpected)}")
-    if shapes:
-        parts.append(f"shape mismatch {listed(shapes)}")
-    return "; ".join(parts)
-
-
-def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Remove ``torch.compile``'s ``_orig_mod.`` prefix so checkpoints load into plain modules."""
-    prefix = "_orig_mod."
-    if any(k.startswith(prefix) for k in state_dict):
-        return {k.removeprefix(prefix): v for k, v in state_dict.items()}
-    return state_dict
-
-
 def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None, ema: bool = False) -> torch.nn.Module:
     """Rebuild the checkpoint's model (registry name + constructor overrides) with its weights, in
     eval mode on the CPU.
@@ -269,7 +239,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None
         weights = ckpt["ema"]["module"]
     else:
         weights = ckpt["model"]
-    weights = strip_compile_prefix(weights)
+    weights = strip_prefixes(weights, ("_orig_mod.",))
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

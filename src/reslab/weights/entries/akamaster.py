@@ -1,0 +1,1 @@
+"""Weights entries: akamaster (filled in by the weights-registry work)."""

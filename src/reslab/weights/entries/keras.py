@@ -1,0 +1,1 @@
+"""Weights entries: keras (filled in by the weights-registry work)."""

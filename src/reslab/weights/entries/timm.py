@@ -1,0 +1,1 @@
+"""Weights entries: timm (filled in by the weights-registry work)."""

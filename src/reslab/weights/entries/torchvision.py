@@ -1,0 +1,1 @@
+"""Weights entries: torchvision (filled in by the weights-registry work)."""
