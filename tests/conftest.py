@@ -24,3 +24,11 @@ def array_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Folder data sets of small images go through the array cache: keep it out of the user's home
     (subprocesses inherit the variable)."""
     monkeypatch.setenv("RESLAB_CACHE_DIR", str(tmp_path_factory.mktemp("array-cache")))
+
+
+@pytest.fixture(autouse=True)
+def weights_caches_in_tmp(tmp_path_factory, monkeypatch):
+    """Published weights are looked for in reslab's and torch.hub's caches: point both at empty folders so no
+    test reads or writes the user's ~/.cache (subprocesses inherit the variables)."""
+    monkeypatch.setenv("RESLAB_HOME", str(tmp_path_factory.mktemp("reslab-home")))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))

@@ -9,7 +9,6 @@ uses tarfile's ``filter="data"``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+from ..checksum import file_digest
 from ..errors import ChecksumError, DataError
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,8 @@ CHUNK = 1 << 20
 
 
 def md5sum(path: str | os.PathLike[str]) -> str:
-    """Hex MD5 of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex MD5 of a file, read in chunks (the digest helper the weights cache shares)."""
+    return file_digest(path, "md5")
 
 
 def verify_md5(path: Path, expected: str) -> None:

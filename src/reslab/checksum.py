@@ -1,0 +1,42 @@
+"""File digests and their verification, shared by the data downloads (MD5) and the weights cache (SHA-256,
+MD5). Imports no torch."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .errors import ChecksumError
+
+CHUNK = 1 << 20
+ALGORITHMS = ("sha256", "md5")
+
+
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest (``sha256`` or ``md5``) of a file, read in chunks."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"hash algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    digest = hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | os.PathLike[str], expected: str) -> str:
+    """Check ``path`` against ``expected`` = ``"sha256:<hex>"`` or ``"md5:<hex>"``; a hex shorter than the full
+    digest is a prefix (torch.hub's file-name convention, ``resnet50-0676ba61.pth``). Returns the digest.
+
+    Raises:
+        ChecksumError: the digest differs (one line: the file, the algorithm, expected and actual digest;
+            the actual digest is also its ``got`` attribute).
+    """
+    algorithm, _, want = expected.partition(":")
+    want = want.lower()
+    got = file_digest(path, algorithm)
+    if not want or not got.startswith(want):
+        what = "prefix " if len(want) < len(got) else ""
+        error = ChecksumError(f"checksum mismatch for {path}: expected {algorithm.upper()} {what}{want}, got {got}")
+        error.got = got  # for callers that word their own message (the URL, what was done with the file)
+        raise error
+    return got
