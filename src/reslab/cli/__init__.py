@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ReslabError
 
-COMMAND_MODULES = ("models", "train")
+COMMAND_MODULES = ("models", "train", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
