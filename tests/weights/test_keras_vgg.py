@@ -8,22 +8,9 @@ import torch
 
 import reslab
 from reslab.errors import ConfigError
-from reslab.interop.keras import load_keras_weights
+from reslab.weights.keras import load_keras_weights
 
-from .conftest import keras_logits
-
-
-def he_normal_weights(keras_model, seed: int = 0) -> None:
-    """Keras's default Glorot init shrinks VGG's activations layer by layer (logits ~1e-2), which
-    would make a 1e-4 tolerance meaningless: give every layer He-normal kernels and non-zero biases."""
-    rng = np.random.default_rng(seed)
-    for layer in keras_model.layers:
-        weights = layer.get_weights()
-        if len(weights) == 2:
-            kernel, bias = weights
-            fan_in = int(np.prod(kernel.shape[:-1]))
-            kernel = rng.normal(0, np.sqrt(2.0 / fan_in), kernel.shape).astype("float32")
-            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype("float32")])
+from .conftest import he_normal_weights, keras_logits
 
 
 @pytest.fixture(scope="module")
