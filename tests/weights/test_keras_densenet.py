@@ -40,6 +40,4 @@ def test_densenet_mismatches_are_refused(keras_densenet121):
     with pytest.raises(ConfigError, match="no layer 'conv4_block25_0_bn'"):  # 169 has 32 layers in block 3
         load_keras_weights(reslab.create_model("densenet169", bn_eps=1.001e-5), keras_densenet121)
     with pytest.raises(ConfigError, match="predictions kernel: shape"):
-        load_keras_weights(
-            reslab.create_model("densenet121", bn_eps=1.001e-5, num_classes=10), keras_densenet121
-        )
+        load_keras_weights(reslab.create_model("densenet121", bn_eps=1.001e-5, num_classes=10), keras_densenet121)

@@ -22,9 +22,7 @@ def keras_vgg16(keras):
 
 def test_vgg16_same_logits_as_keras(keras_vgg16):
     model = load_keras_weights(reslab.create_model("vgg16"), keras_vgg16).eval()
-    assert sum(p.numel() for p in model.parameters()) == sum(
-        int(np.prod(w.shape)) for w in keras_vgg16.weights
-    )
+    assert sum(p.numel() for p in model.parameters()) == sum(int(np.prod(w.shape)) for w in keras_vgg16.weights)
     x = np.random.default_rng(1).normal(size=(1, 3, 224, 224)).astype("float32")
     expected = keras_logits(keras_vgg16, x)
     with torch.no_grad():

@@ -200,9 +200,7 @@ def local_response_norm(
         ConfigError: a non-positive size or an unknown convention.
     """
     if alpha_applies_to not in LRN_CONVENTIONS:
-        raise ConfigError(
-            f"alpha_applies_to must be one of {', '.join(LRN_CONVENTIONS)}, got {alpha_applies_to!r}"
-        )
+        raise ConfigError(f"alpha_applies_to must be one of {', '.join(LRN_CONVENTIONS)}, got {alpha_applies_to!r}")
     size = check_positive_ints("size", (size,))[0]
     torch_alpha = alpha * size if alpha_applies_to == "sum" else alpha
     return nn.LocalResponseNorm(size, alpha=torch_alpha, beta=beta, k=k)

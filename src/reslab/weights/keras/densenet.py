@@ -26,18 +26,14 @@ def convert_densenet(model: DenseNet, layers: KerasLayers) -> None:
     """
     feats = model.features
     if not hasattr(feats, "norm0"):
-        raise ConfigError(
-            "keras.applications' DenseNets have the ImageNet stem; build the model with stem='imagenet'"
-        )
+        raise ConfigError("keras.applications' DenseNets have the ImageNet stem; build the model with stem='imagenet'")
     copy_conv(feats.conv0, layers, "conv1_conv")
     copy_bn(feats.norm0, layers, "conv1_bn")
     for b in range(1, len(model.block_config) + 1):
         block = getattr(feats, f"denseblock{b}")
         for j, layer in enumerate(block.values(), start=1):
             if not layer.bottleneck:
-                raise ConfigError(
-                    "keras.applications' DenseNets use bottleneck layers; build with bottleneck=True"
-                )
+                raise ConfigError("keras.applications' DenseNets use bottleneck layers; build with bottleneck=True")
             prefix = f"conv{b + 1}_block{j}"
             copy_bn(layer.norm1, layers, f"{prefix}_0_bn")
             copy_conv(layer.conv1, layers, f"{prefix}_1_conv")

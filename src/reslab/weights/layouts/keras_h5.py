@@ -36,8 +36,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: keras.applications' preprocess_input modes as reslab preprocessing (images loaded with Keras's
 #: ``load_img(path, target_size=(224, 224))``: squashed to size, nearest-neighbour)
 KERAS_PREPROCESSING = {
-    "caffe": Preprocessing(crop="squash", interpolation="nearest", mean=CAFFE_MEAN, std=CAFFE_STD, mode="caffe",
-                           channel_order="BGR"),  # fmt: skip
+    "caffe": Preprocessing(
+        crop="squash", interpolation="nearest", mean=CAFFE_MEAN, std=CAFFE_STD, mode="caffe", channel_order="BGR"
+    ),  # fmt: skip
     "tf": Preprocessing(crop="squash", interpolation="nearest", mean=(0.5,) * 3, std=(0.5,) * 3, mode="tf"),
     "torch": Preprocessing(crop="squash", interpolation="nearest", mean=IMAGENET_MEAN, std=IMAGENET_STD),
 }
@@ -184,7 +185,8 @@ def read(path: Path, obj: Any) -> Loaded:
         try:
             load_keras_weights(model, KerasLayers(arrays, config))
         except ConfigError as e:
-            raise CheckpointError(f"{path} (keras_h5 layout) does not fit {getattr(model, "model_name", type(model).__name__)}: {e}") from None
+            name = getattr(model, "model_name", type(model).__name__)
+            raise CheckpointError(f"{path} (keras_h5 layout) does not fit {name}: {e}") from None
         mode = keras_preprocessing_mode(model)
         if mode == "caffe":
             reverse_input_channels(model)
