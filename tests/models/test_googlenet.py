@@ -180,3 +180,21 @@ def test_export_reset_classifier_and_options():
         reslab.create_model("googlenet", layout="inception_v3")
     with pytest.raises(ConfigError, match="aux_dropout"):
         reslab.create_model("googlenet", aux_dropout=1.0)
+
+
+def test_transform_input_is_torchvisions_formula():
+    # torchvision's GoogLeNet._transform_input, written out: x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x = torch.randn(2, 3, 40, 40)
+    expected = torch.cat([x[:, c : c + 1] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5 for c in range(3)], 1)
+    on = reslab.create_model("googlenet", transform_input=True, aux_logits=False).eval()
+    torch.testing.assert_close(on._transform_input(x), expected)
+    # the input [0, 1] pixels normalised with ImageNet's statistics come out as (pixels - 0.5) / 0.5
+    pixels = torch.rand(1, 3, 8, 8)
+    normalised = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(on._transform_input(normalised), (pixels - 0.5) / 0.5)
+    off = reslab.create_model("googlenet", aux_logits=False).eval()
+    assert off.transform_input is False
+    off.load_state_dict(on.state_dict())  # the option adds no state: torchvision's weights load either way
+    with torch.no_grad():
+        torch.testing.assert_close(on(x), off(expected))

@@ -366,3 +366,32 @@ def test_too_small_input_names_the_minimum():
         reslab.create_model("resnet20")(torch.randn(1, 1, 32, 32))
     with pytest.raises(InputShapeError, match="N, C, H, W"):
         reslab.create_model("resnet20")(torch.randn(3, 32, 32))
+
+
+def test_shortcut_pad_split_puts_half_the_zeros_before():
+    x = torch.randn(2, 16, 8, 8)
+    split = ZeroPadShortcut(16, 32, 2, pad="split")(x)
+    sub = x[:, :, ::2, ::2]
+    assert torch.equal(split[:, 8:24], sub)
+    assert not split[:, :8].any() and not split[:, 24:].any()
+    appended = ZeroPadShortcut(16, 32, 2)(x)
+    assert torch.equal(appended[:, :16], sub) and not appended[:, 16:].any()
+
+
+def test_shortcut_pad_is_a_validated_constructor_argument():
+    model = reslab.create_model("resnet20", shortcut_pad="split")
+    pads = {m.pad for m in model.modules() if isinstance(m, ZeroPadShortcut)}
+    assert pads == {"split"}
+    assert {m.pad for m in reslab.create_model("resnet20").modules() if isinstance(m, ZeroPadShortcut)} == {"append"}
+    with pytest.raises(ConfigError, match="shortcut_pad must be one of 'append', 'split', got 'middle'"):
+        reslab.create_model("resnet20", shortcut_pad="middle")
+
+
+def test_shortcut_pad_from_the_cli_is_refused_in_one_line(capsys, tmp_path, monkeypatch):
+    from reslab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--model", "resnet20", "--model-arg", "shortcut_pad=middle", "--data", "synthetic"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "reslab: error: resnet20: shortcut_pad must be one of 'append', 'split', got 'middle'"
+    assert not any(tmp_path.iterdir())  # nothing was started

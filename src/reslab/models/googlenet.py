@@ -29,6 +29,10 @@ from .base import AuxLogits, ReslabModel, make_classifier
 from .layers import ConvBnAct, init_weights, local_response_norm, smallest_input_size
 from .registry import register_model
 
+# torchvision's ImageNet statistics, which ``transform_input`` undoes (kept here: models import no weights code)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 #: Table 1 of the paper: module -> (input channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "3a": (192, 64, 96, 128, 16, 32, 32),
@@ -125,6 +129,12 @@ class GoogLeNet(ReslabModel):
         dropout: before the classifier (default: 0.2 torchvision, 0.4 the paper's Table 1).
         aux_dropout: in the auxiliary heads (0.7, Section 5).
         bn_eps: batch-norm epsilon of the torchvision layout (0.001, as torchvision).
+        transform_input: re-normalise an ImageNet-normalised input (``(x - mean) / std`` with
+            torchvision's mean / std) to the ``(x - 0.5) / 0.5`` scale torchvision's published GoogLeNet
+            weights (ported from Google's) were trained on: channel c becomes
+            ``x_c * std_c / 0.5 + (mean_c - 0.5) / 0.5`` (torchvision's ``_transform_input``). The
+            ``googlenet.tv_in1k`` weights set it; default False. With ``in_chans != 3`` the channel
+            averages of mean / std are used (as the adapted preprocessing does).
         num_classes: classifier outputs (0: no classifier, pooled 1024 features out).
         in_chans: input channels.
 
@@ -144,10 +154,12 @@ class GoogLeNet(ReslabModel):
         dropout: float | None = None,
         aux_dropout: float = 0.7,
         bn_eps: float = 1e-3,
+        transform_input: bool = False,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
         super().__init__()
+        self.transform_input = bool(transform_input)
         if layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         paper = layout == "paper"
@@ -221,7 +233,19 @@ class GoogLeNet(ReslabModel):
             for aux in (self.aux1, self.aux2):
                 aux.fc2 = make_classifier(1024, num_classes).to(aux.fc1.weight.device, aux.fc1.weight.dtype)
 
+    def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.transform_input:
+            return x
+        if x.shape[1] == len(IMAGENET_MEAN):
+            mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+            std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        else:  # an adapted input convolution: the channel averages (see the class docstring)
+            mean, std = sum(IMAGENET_MEAN) / 3, sum(IMAGENET_STD) / 3
+        # undo (x - mean) / std, then apply (x - 0.5) / 0.5
+        return x * (std / 0.5) + (mean - 0.5) / 0.5
+
     def _features(self, x: torch.Tensor, with_aux: bool):
+        x = self._transform_input(x)
         x = self.maxpool1(self.conv1(x))
         if self.layout == "paper":
             x = self.lrn1(x)

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel, make_classifier
-from .layers import SHORTCUTS, check_positive_ints, conv1x1, conv3x3, init_weights, make_shortcut
+from .layers import SHORTCUT_PADS, SHORTCUTS, check_positive_ints, conv1x1, conv3x3, init_weights, make_shortcut
 from .registry import register_model
 
 #: the residual-unit variants of "Identity Mappings", Figure 4 (a)-(e)
@@ -186,6 +186,9 @@ class ResNet(ReslabModel):
         unit: residual-unit order, one of :data:`UNITS` ("Identity Mappings", Fig. 4).
         shortcut: ``"A"`` zero-padding, ``"B"`` projection where the shape changes, ``"C"``
             projection everywhere (ResNet paper, Section 3.3), ``"none"`` for the plain network.
+        shortcut_pad: where option A's zero channels go: ``"append"`` (after the input's channels, as
+            fb.resnet.torch) or ``"split"`` (half before, half after, as akamaster's
+            pytorch_resnet_cifar10, whose weights need it). Only used with ``shortcut="A"``.
         stride_in: ``"3x3"`` (v1.5, torchvision's default) or ``"first_1x1"`` (the paper's v1, Keras)
             for where a strided bottleneck puts its stride.
         downsample_at: ``"first"`` unit of a stage is strided (the papers) or ``"last"`` (the
@@ -209,6 +212,7 @@ class ResNet(ReslabModel):
         stem_width: int | None = None,
         unit: str = "original",
         shortcut: str = "B",
+        shortcut_pad: str = "append",
         stride_in: str = "3x3",
         downsample_at: str = "first",
         conv_bias: str = "none",
@@ -222,6 +226,7 @@ class ResNet(ReslabModel):
             ("stem", stem, STEMS),
             ("unit", unit, UNITS),
             ("shortcut", shortcut, SHORTCUTS),
+            ("shortcut_pad", shortcut_pad, SHORTCUT_PADS),
             ("stride_in", stride_in, ("3x3", "first_1x1")),
             ("downsample_at", downsample_at, ("first", "last")),
             ("conv_bias", conv_bias, CONV_BIAS),
@@ -282,6 +287,7 @@ class ResNet(ReslabModel):
                     bias=conv_bias == "all" or (conv_bias == "unnormalised" and unit == "full_preact"),
                     bn_eps=bn_eps,
                     subsample_by_pool=downsample_at == "last",
+                    pad=shortcut_pad,
                 )
                 units.append(
                     ResidualUnit(

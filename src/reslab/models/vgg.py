@@ -5,7 +5,7 @@ batch normalisation (the ``_bn`` twins, a torchvision addition; the paper predat
 One table (:data:`CONFIGS`) expanded by one function (:func:`make_vgg_features`). Module names
 equal torchvision's (``features.N``, ``classifier.0/3/6``), so its checkpoints load strictly, and
 the convolutions carry biases as in the paper and Keras (``keras.applications.VGG16`` converts
-exactly; see ``reslab.interop.keras``).
+exactly; see ``reslab.weights.keras``).
 """
 
 from __future__ import annotations

@@ -25,8 +25,16 @@ from .registry import WeightsEntry, get_weights
 logger = logging.getLogger("reslab.weights")
 
 
-def _looks_like_path(value: str) -> bool:
-    return os.sep in value or "/" in value or Path(value).suffix != "" or Path(value).expanduser().exists()
+#: file name endings of weight files: a name with one of them is a path, even where the file is missing
+WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".th", ".tar", ".bin", ".ckpt", ".h5", ".hdf5", ".safetensors", ".pkl")
+
+
+def _looks_like_path(value: str, model: str) -> bool:
+    # "resnet50.tv_in1k" has a suffix too: a name is a path only where it exists, has a directory part
+    # or ends like a weight file, and never when it is the model's own MODEL.TAG
+    if Path(value).expanduser().exists() or os.sep in value or "/" in value:
+        return True
+    return not value.lower().startswith(f"{model}.") and value.lower().endswith(WEIGHT_FILE_SUFFIXES)
 
 
 def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike[str]) -> tuple[WeightsEntry | None, Path]:
@@ -38,8 +46,10 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike[str]) ->
     if pretrained is True:
         entry = get_weights(model, True)
         return entry, fetch(entry)
-    if isinstance(pretrained, os.PathLike) or (isinstance(pretrained, str) and _looks_like_path(pretrained)):
+    if isinstance(pretrained, os.PathLike) or (isinstance(pretrained, str) and _looks_like_path(pretrained, model)):
         path = Path(pretrained).expanduser()
+        if path.is_dir():
+            raise CheckpointError(f"pretrained weights {path} is a directory; give the weights file in it")
         if not path.is_file():
             raise CheckpointError(f"pretrained weights file {path} not found")
         return None, path
@@ -196,6 +206,11 @@ def pretrained_cfg(
         from .classes import class_names
 
         names = class_names(entry.classes)
+        if len(names) != src_classes:  # a wrong class list would mislabel every prediction, silently
+            raise CheckpointError(
+                f"{source}: its class list {entry.classes!r} has {len(names)} class names but the weights' "
+                f"classifier has {src_classes} outputs"
+            )
     elif loaded.meta.get("class_names"):
         names = list(loaded.meta["class_names"])
     if prep is not None and in_chans != src_chans:

@@ -1,46 +1,8 @@
-"""Copy the weights of a keras.applications model into the matching reslab model.
-
-Keras is an optional dependency (tests use it on the torch backend, ``KERAS_BACKEND=torch``); nothing
-here imports it: the converters only read ``layer.get_weights()`` by layer name.
-
-Usage::
-
-    keras_model = keras.applications.ResNet50V2(weights=None)   # or your trained model
-    model = reslab.create_model("resnet50v2")
-    load_keras_weights(model, keras_model)                       # same logits in eval mode
-"""
+"""Moved to :mod:`reslab.weights.keras` (the Keras converters sit beside the other weight loaders);
+this name keeps working for existing code."""
 
 from __future__ import annotations
 
-import importlib
-
-from torch import nn
-
-from ...errors import ConfigError
-from .common import KerasLayers, converter_for, register_converter
-
-# modules that register converters for their model classes
-_CONVERTER_MODULES = ("resnet", "vgg", "densenet")
-
-
-def load_keras_weights(model: nn.Module, keras_model) -> nn.Module:
-    """Copy every weight of ``keras_model`` into ``model`` (in place) and return ``model``.
-
-    Raises:
-        ConfigError: no converter for this model class, or the layouts do not match (a missing Keras
-            layer or a shape mismatch, named with both sides' names and shapes).
-    """
-    for name in _CONVERTER_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-    convert = converter_for(model)
-    if convert is None:
-        raise ConfigError(f"no Keras weight converter for {type(model).__name__}")
-    convert(model, KerasLayers(keras_model))
-    return model
-
+from ...weights.keras import KerasLayers, load_keras_weights, register_converter
 
 __all__ = ["KerasLayers", "load_keras_weights", "register_converter"]

@@ -20,7 +20,7 @@ from torch import nn
 from ...errors import CheckpointError
 
 #: layout modules in the order they are tried (the most specific first)
-ORDER = ("reslab", "torchvision")
+ORDER = ("reslab", "akamaster", "timm", "safetensors", "keras_h5", "torchvision")
 
 
 @dataclass

@@ -41,7 +41,7 @@ def convert_vgg(model: VGG, layers: KerasLayers) -> None:
     pairs = keras_vgg_conv_names(model)
     for conv, name in pairs:
         copy_conv(conv, layers, name)
-    if "fc1" in layers.by_name:
+    if "fc1" in layers:
         last_chs = pairs[-1][0].out_channels
         fc6, fc7, fc8 = model.classifier[0], model.classifier[3], model.classifier[6]
         copy_dense(fc6, layers, "fc1", from_hwc=(7, 7, last_chs))  # reslab pools adaptively to 7x7

@@ -8,22 +8,9 @@ import torch
 
 import reslab
 from reslab.errors import ConfigError
-from reslab.interop.keras import load_keras_weights
+from reslab.weights.keras import load_keras_weights
 
-from .conftest import keras_logits
-
-
-def he_normal_weights(keras_model, seed: int = 0) -> None:
-    """Keras's default Glorot init shrinks VGG's activations layer by layer (logits ~1e-2), which
-    would make a 1e-4 tolerance meaningless: give every layer He-normal kernels and non-zero biases."""
-    rng = np.random.default_rng(seed)
-    for layer in keras_model.layers:
-        weights = layer.get_weights()
-        if len(weights) == 2:
-            kernel, bias = weights
-            fan_in = int(np.prod(kernel.shape[:-1]))
-            kernel = rng.normal(0, np.sqrt(2.0 / fan_in), kernel.shape).astype("float32")
-            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape).astype("float32")])
+from .conftest import he_normal_weights, keras_logits
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +22,7 @@ def keras_vgg16(keras):
 
 def test_vgg16_same_logits_as_keras(keras_vgg16):
     model = load_keras_weights(reslab.create_model("vgg16"), keras_vgg16).eval()
-    assert sum(p.numel() for p in model.parameters()) == sum(
-        int(np.prod(w.shape)) for w in keras_vgg16.weights
-    )
+    assert sum(p.numel() for p in model.parameters()) == sum(int(np.prod(w.shape)) for w in keras_vgg16.weights)
     x = np.random.default_rng(1).normal(size=(1, 3, 224, 224)).astype("float32")
     expected = keras_logits(keras_vgg16, x)
     with torch.no_grad():

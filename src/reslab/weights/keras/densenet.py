@@ -2,8 +2,8 @@
 
 Keras layer names: ``conv1_conv``/``conv1_bn`` (stem), ``conv{b+1}_block{j}_0_bn`` / ``_1_conv`` /
 ``_1_bn`` / ``_2_conv`` (dense layer j of block b: norm1, conv1, norm2, conv2), ``pool{b+1}_bn`` /
-``pool{b+1}_conv`` (transition b), ``bn`` (norm5), ``predictions``. Keras's BN epsilon is 1.001e-5:
-build the reslab model with ``bn_eps=1.001e-5``. (Keras also zero-pads before its stem max-pool;
+``pool{b+1}_conv`` (transition b), ``bn`` (norm5), ``predictions``. Keras's BN epsilon (1.001e-5) is
+copied with the weights where the source gives it (a live model does). (Keras also zero-pads before its stem max-pool;
 after the ReLU that equals PyTorch's implicit -inf padding, so no option is needed for it.)
 """
 
@@ -22,22 +22,18 @@ def convert_densenet(model: DenseNet, layers: KerasLayers) -> None:
 
     Raises:
         ConfigError: ``model`` is a CIFAR-stem or bottleneck-free DenseNet (Keras has none), the
-            BN epsilon differs, or a layer is missing or has another shape than reslab's.
+            a layer is missing or has another shape than reslab's.
     """
     feats = model.features
     if not hasattr(feats, "norm0"):
-        raise ConfigError(
-            "keras.applications' DenseNets have the ImageNet stem; build the model with stem='imagenet'"
-        )
+        raise ConfigError("keras.applications' DenseNets have the ImageNet stem; build the model with stem='imagenet'")
     copy_conv(feats.conv0, layers, "conv1_conv")
     copy_bn(feats.norm0, layers, "conv1_bn")
     for b in range(1, len(model.block_config) + 1):
         block = getattr(feats, f"denseblock{b}")
         for j, layer in enumerate(block.values(), start=1):
             if not layer.bottleneck:
-                raise ConfigError(
-                    "keras.applications' DenseNets use bottleneck layers; build with bottleneck=True"
-                )
+                raise ConfigError("keras.applications' DenseNets use bottleneck layers; build with bottleneck=True")
             prefix = f"conv{b + 1}_block{j}"
             copy_bn(layer.norm1, layers, f"{prefix}_0_bn")
             copy_conv(layer.conv1, layers, f"{prefix}_1_conv")
@@ -48,7 +44,7 @@ def convert_densenet(model: DenseNet, layers: KerasLayers) -> None:
             copy_bn(transition.norm, layers, f"pool{b + 1}_bn")
             copy_conv(transition.conv, layers, f"pool{b + 1}_conv")
     copy_bn(feats.norm5, layers, "bn")
-    if "predictions" in layers.by_name and isinstance(model.classifier, nn.Linear):
+    if "predictions" in layers and isinstance(model.classifier, nn.Linear):
         copy_dense(model.classifier, layers, "predictions")
     unused = layers.unused_weighted_layers()
     if unused and (unused != ["predictions"] or model.num_classes != 0):
