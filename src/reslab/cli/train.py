@@ -163,7 +163,7 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=S, help="peak / initial learning rate")
     g.add_argument("--head-lr", type=float, default=S, help="the classifier's learning rate (default: --lr)")
     g.add_argument("--backbone-lr-scale", type=float, default=S, metavar="SCALE",
-                   help="the rest of the network trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip
+                   help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip
     g.add_argument("--momentum", type=float, default=S)
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=S, help="Nesterov momentum (SGD)")
     g.add_argument("--betas", type=float, nargs=2, default=S, metavar=("B1", "B2"), help="Adam/AdamW betas")
@@ -232,10 +232,10 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument("--pretrained", metavar="WEIGHTS",
-                   help="instead of a checkpoint: --model's published weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
+                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the model")
+    p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--device", default="auto")
@@ -291,7 +291,7 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument("--model", help="with --pretrained: the model; with --checkpoint: the model you expect (checked)")
     p.add_argument("--pretrained", metavar="WEIGHTS",
-                   help="instead of a checkpoint: --model's published weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
+                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights")

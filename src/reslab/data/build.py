@@ -157,6 +157,9 @@ def build_data(
         "pad_to_32": pad_to_32 or None,
         "cache": cache,
         "cache_dir": cache_dir,
+        "resize": resize,
+        "interpolation": interpolation,
+        "crop": crop,
     }
     if name in NATIVE_SIZE and image_size == NATIVE_SIZE[name] + (4 if pad_to_32 else 0):
         given["image_size"] = None  # asking for the size the data already has
@@ -285,8 +288,10 @@ def _check_norm(mean: Any, std: Any) -> tuple[tuple[float, ...], tuple[float, ..
     for key, value in (("mean", mean), ("std", std)):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
-        if not isinstance(value, (list, tuple)) or not value or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
             raise ConfigError(f"{key} must be a list of numbers, one per channel (e.g. [0.485, 0.456, 0.406]), "
                               f"got {value!r}")  # fmt: skip

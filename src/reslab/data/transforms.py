@@ -49,9 +49,7 @@ def resample_filter(interpolation: str) -> Image.Resampling:
     try:
         return INTERPOLATIONS[interpolation]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}"
-        ) from None
+        raise ConfigError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}") from None
 
 
 def resize_shorter(img: Image.Image, size: int, interpolation: str = "bilinear") -> Image.Image:
@@ -255,7 +253,8 @@ def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -
         img = open_image(image, mode)
     resize = int(info.get("resize") or h)
     # the shorter side must cover the crop in both directions (eval_view takes the larger)
-    img = eval_view(img, h, w, resize, str(info.get("interpolation") or "bilinear"), str(info.get("crop_mode") or "center"))
+    interpolation, crop = str(info.get("interpolation") or "bilinear"), str(info.get("crop_mode") or "center")
+    img = eval_view(img, h, w, resize, interpolation, crop)
     x = to_uint8_chw(img).to(torch.float32).div_(255.0)
     x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
     return x.unsqueeze(0)

@@ -275,7 +275,7 @@ def train(
 
         check_overrides(cfg.model, cfg.model_args)
     elif cfg.pretrained is not None or cfg.freeze != "none":
-        raise ConfigError("pretrained and freeze apply to networks reslab builds; freeze a network you pass in yourself")
+        raise ConfigError("pretrained and freeze apply to networks reslab builds, not to a network passed in")
     # the weights' preprocessing is known (and unknown weights are refused) before any data is read
     weights_prep = weights_preprocessing(cfg.model, cfg.pretrained) if cfg.pretrained is not None else None
     device = resolve_device(cfg.device)
@@ -471,7 +471,7 @@ def predict(
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     if (checkpoint is None) == (pretrained is None):
-        raise ConfigError("predict with a checkpoint or with pretrained weights (--model M --pretrained TAG), one of the two")
+        raise ConfigError("predict with a checkpoint or with pretrained weights (--model M --pretrained TAG), not both")
     dev = resolve_device(device)
     if checkpoint is None:
         from .evaluation import pretrained_model

@@ -60,14 +60,17 @@ def classifier_ids(model: nn.Module) -> set[int]:
     """
     get = getattr(model, "get_classifier", None)
     if get is None:
-        raise ConfigError(f"{type(model).__name__} has no get_classifier(): reslab cannot tell its head from its backbone")
+        raise ConfigError(f"{type(model).__name__} has no get_classifier(): its head cannot be told from its backbone")
     return {id(p) for p in get().parameters()}
 
 
 def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The modules that own parameters or buffers themselves, in registration (= forward) order."""
-    return [(name, m) for name, m in model.named_modules()
-            if next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None]  # fmt: skip
+
+    def owns(m: nn.Module) -> bool:
+        return next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None
+
+    return [(name, m) for name, m in model.named_modules() if owns(m)]
 
 
 def _frozen_units(model: nn.Module, mode: str, stages: int) -> list[tuple[str, nn.Module]]:
@@ -78,7 +81,7 @@ def _frozen_units(model: nn.Module, mode: str, stages: int) -> list[tuple[str, n
     info = getattr(model, "feature_info", None) or []
     if stages > len(info):
         name = getattr(model, "model_name", type(model).__name__)
-        raise ConfigError(f"freeze=stages:{stages}: {name} has {len(info)} stages (feature_info); use stages:1..{len(info)}")
+        raise ConfigError(f"freeze=stages:{stages}: {name} has {len(info)} stages; use stages:1..{len(info)}")
     names = [n for n, _ in model.named_modules()]
     last = info[stages - 1]["module"]
     if last not in names:
