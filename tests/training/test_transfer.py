@@ -169,12 +169,17 @@ def test_build_data_takes_mean_std_resize_interpolation_crop(tmp_path):
         ({"mean": [0.5], "std": [0.5, 0.5]}, "mean has 1 values but std has 2"),
         ({"mean": [0.5, 0.5], "std": [0.5, 0.5]}, "mean/std have 2 values, but synthetic images have 3 channel"),
         ({"mean": [0.5] * 3, "std": [0.0] * 3}, "std values must be > 0"),
-        ({"interpolation": "lanczos"}, "interpolation must be one of nearest, bilinear, bicubic"),
-        ({"crop": "random"}, "crop must be center or squash"),
-        ({"resize": 40}, "option resize=40 does not apply to synthetic"),
+        ({"resize": 40}, "option resize=40 does not apply to synthetic; it applies to folder"),
     ):
         with pytest.raises(ConfigError, match=match):
             build_data("synthetic", num_samples=16, **kwargs)
+    for kwargs, match in (
+        ({"interpolation": "lanczos"}, "interpolation must be one of nearest, bilinear, bicubic, got 'lanczos'"),
+        ({"crop": "random"}, "crop must be center or squash"),
+        ({"resize": 0}, "resize must be an integer >= 1"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            build_data("folder", root, **kwargs)
 
 
 def test_preprocess_image_follows_interpolation_and_crop_mode(tmp_path):
