@@ -283,4 +283,5 @@ def test_user_overrides_beat_the_weights_preprocessing(tmp_path):
                           batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run"), progress="none")  # fmt: skip
     info = load_checkpoint(result.run_dir / "last.pt")["data_info"]
     assert info["input_size"] == [3, 8, 8] and info["resize"] == 10  # the weights' crop fraction, 16 of 20
-    assert info["mean"] == [0.5] * 3 and info["interpolation"] == "nearest" and info["preprocessing"]["mode"] == "reslab"
+    assert info["mean"] == [0.5] * 3 and info["interpolation"] == "nearest"
+    assert info["preprocessing"]["mode"] == "reslab"  # the user's statistics, not the weights' any more
