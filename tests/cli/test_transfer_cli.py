@@ -178,14 +178,20 @@ def test_predict_with_published_weights_prints_their_class_names(tmp_path, monke
     [
         (["eval", "--data", "cifar10"], "give --checkpoint CKPT, or --model MODEL --pretrained WEIGHTS"),
         (["predict", "--pretrained", "tv_in1k", "x.jpg"], "--pretrained tv_in1k needs --model"),
-        (["predict", "--checkpoint", "a.pt", "--model", "resnet20", "--pretrained", "x", "y.jpg"],
-         "give --checkpoint or --pretrained, not both"),
+        (
+            ["predict", "--checkpoint", "a.pt", "--model", "resnet20", "--pretrained", "x", "y.jpg"],
+            "give --checkpoint or --pretrained, not both",
+        ),
         (["train", "--model", "resnet20", "--freeze", "stages:zero"], "freeze must be none, backbone or stages:N"),
         (["train", "--model", "resnet20", "--backbone-lr-scale", "0"], "use freeze: backbone (--freeze backbone)"),
-        (["train", "--model", "resnet20", "--pretrained", "no_such_tag", "--data", "synthetic"],
-         "unknown weights 'resnet20.no_such_tag'"),
-        (["train", "--model", "resnet20", "--pretrained", "resnet56.some_tag", "--data", "synthetic"],
-         "names weights of another model"),
+        (
+            ["train", "--model", "resnet20", "--pretrained", "no_such_tag", "--data", "synthetic"],
+            "unknown weights 'resnet20.no_such_tag'",
+        ),
+        (
+            ["train", "--model", "resnet20", "--pretrained", "resnet56.some_tag", "--data", "synthetic"],
+            "names weights of another model",
+        ),
         (["train", "--model", "resnet20", "--pretrained", "missing.pth", "--data", "synthetic"], "missing.pth"),
     ],
 )
