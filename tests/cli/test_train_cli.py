@@ -140,13 +140,17 @@ def test_bad_arguments_are_one_line_errors(run_dir, tmp_path, capsys):
 def test_bad_flags_are_one_line_errors(capsys):
     for argv, match in ((["train", "--optimizer", "lion"], "invalid choice: 'lion'"),
                         (["train", "--lr", "abc"], "invalid float value: 'abc'"),
-                        (["eval"], "required: --checkpoint"),
                         (["train", "--model-arg", "widths"], "expected KEY=VALUE")):  # fmt: skip
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0], err
+    # eval and predict take --checkpoint or --model with --pretrained: main() reports the missing one
+    assert main(["eval"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "reslab: error: give --checkpoint CKPT, or --model MODEL --pretrained WEIGHTS (published weights)"
+    )
 
 
 def test_compile_without_a_compiler_is_refused(tmp_path, capsys, monkeypatch):

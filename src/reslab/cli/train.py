@@ -138,6 +138,12 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--model", default=S, help="registered model name (`reslab list`)")
     g.add_argument("--model-arg", dest="model_args", action="append", type=_key_value, default=S,
                    metavar="KEY=VALUE", help="constructor override, e.g. widths=[8,16,32] (repeatable)")  # fmt: skip
+    g.add_argument("--pretrained", default=S, metavar="WEIGHTS",
+                   help="start from weights: default, a tag (tv_in1k), MODEL.TAG or a file; applies the fine-tuning "
+                   "defaults (configs/finetune.yaml) and the weights' preprocessing")  # fmt: skip
+    g.add_argument("--freeze", default=S, metavar="none|backbone|stages:N",
+                   help="freeze all but the classifier (backbone) or the stem and first N stages (eval mode, "
+                   "no gradients)")  # fmt: skip
 
     _add_data_options(p)
     g = p.add_argument_group("data options")
@@ -155,6 +161,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=S)
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
     g.add_argument("--lr", type=float, default=S, help="peak / initial learning rate")
+    g.add_argument("--head-lr", type=float, default=S, help="the classifier's learning rate (default: --lr)")
+    g.add_argument("--backbone-lr-scale", type=float, default=S, metavar="SCALE",
+                   help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip
     g.add_argument("--momentum", type=float, default=S)
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=S, help="Nesterov momentum (SGD)")
     g.add_argument("--betas", type=float, nargs=2, default=S, metavar=("B1", "B2"), help="Adam/AdamW betas")
@@ -221,10 +230,12 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="evaluate a checkpoint: loss, top-1/5, per-class accuracy, confusion matrix",
         description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, top5, loss, n}.",
     )
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
+    p.add_argument("--pretrained", metavar="WEIGHTS",
+                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--model", help="the model you expect the checkpoint to hold (checked)")
+    p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--device", default="auto")
@@ -240,9 +251,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         _output_dir(args.out, "--out")
+    _checkpoint_or_pretrained(args)
     result = evaluate(
         args.checkpoint,
         getattr(args, "data", None),
+        pretrained=args.pretrained,
         data_dir=getattr(args, "data_dir", None),
         download=getattr(args, "download", False),
         split=args.split,
@@ -261,7 +274,8 @@ def run_eval(args: argparse.Namespace) -> int:
     width = max((len(n) for n in result.class_names), default=5)
     for name, acc, n in result.per_class():
         print(f"  {name:<{width}}  {acc:.4f}  (n={n})")
-    print(f"confusion matrix: {result.files['confusion_csv']}  {result.files['confusion_png']}")
+    if result.files:
+        print(f"confusion matrix: {result.files['confusion_csv']}  {result.files['confusion_png']}")
     print(json.dumps({"top1": m.top1, "top5": m.top5, "loss": m.loss, "n": m.n}))
     return 0
 
@@ -274,7 +288,10 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Classify images. An unreadable image is reported on stderr (one line naming it) and "
         "the others are still classified; the exit status is then 1 (2 if no image could be read).",
     )
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .pt file (or a run directory)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
+    p.add_argument("--model", help="with --pretrained: the model; with --checkpoint: the model you expect (checked)")
+    p.add_argument("--pretrained", metavar="WEIGHTS",
+                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
@@ -289,8 +306,9 @@ def run_predict(args: argparse.Namespace) -> int:
     images could not be read, 2 when none could."""
     from ..training import predict
 
+    _checkpoint_or_pretrained(args)
     results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema,
-                      on_error="skip")  # fmt: skip
+                      on_error="skip", model=args.model, pretrained=args.pretrained)  # fmt: skip
     failed = 0
     for image, top in zip(args.images, results):
         if isinstance(top, Exception):
@@ -306,6 +324,16 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"reslab: {failed} of {len(results)} images could not be read (listed above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _checkpoint_or_pretrained(args: argparse.Namespace) -> None:
+    """``--checkpoint`` or ``--model M --pretrained WEIGHTS``: exactly one of the two."""
+    if args.checkpoint is None and args.pretrained is None:
+        raise ConfigError("give --checkpoint CKPT, or --model MODEL --pretrained WEIGHTS (published weights)")
+    if args.checkpoint is not None and args.pretrained is not None:
+        raise ConfigError("give --checkpoint or --pretrained, not both (a checkpoint holds its own weights)")
+    if args.pretrained is not None and not args.model:
+        raise ConfigError(f"--pretrained {args.pretrained} needs --model (the network the weights fit)")
 
 
 # -- show-data ---------------------------------------------------------------------------------------

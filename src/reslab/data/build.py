@@ -35,6 +35,9 @@ _APPLIES_TO: dict[str, tuple[str, ...]] = {
     "pad_to_32": ("mnist", "fashion_mnist"),
     "cache": ("folder",),
     "cache_dir": ("folder",),
+    "resize": ("folder",),
+    "interpolation": ("folder",),
+    "crop": ("folder",),
 }
 
 
@@ -77,6 +80,11 @@ def build_data(
     cache: bool | str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     image_size_reason: str | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    resize: int | None = None,
+    interpolation: str | None = None,
+    crop: str | None = None,
 ) -> DataBundle:
     """Load a data set and wrap it in training and evaluation loaders.
 
@@ -122,6 +130,13 @@ def build_data(
         cache_dir: folder: the array cache's directory (default ``$RESLAB_CACHE_DIR``, else
             ``~/.cache/reslab/arrays``).
         image_size_reason: folder: why the caller chose ``image_size``, for ``bundle.notes``.
+        mean, std: per-channel normalisation in [0, 1] pixel units (e.g. pretrained weights'); default:
+            the training split's own statistics (folder: ImageNet's).
+        resize: folder: the shorter side before the evaluation centre crop (default: the image size for
+            images up to 64 px, else ``size / 0.875``).
+        interpolation: folder: ``bilinear`` (default), ``bicubic`` or ``nearest``, for every resize.
+        crop: folder: ``center`` (default: resize the shorter side, centre crop) or ``squash`` (resize the
+            whole image to the size, as Keras's preprocessing does).
 
     Returns:
         A :class:`DataBundle`.
@@ -142,6 +157,9 @@ def build_data(
         "pad_to_32": pad_to_32 or None,
         "cache": cache,
         "cache_dir": cache_dir,
+        "resize": resize,
+        "interpolation": interpolation,
+        "crop": crop,
     }
     if name in NATIVE_SIZE and image_size == NATIVE_SIZE[name] + (4 if pad_to_32 else 0):
         given["image_size"] = None  # asking for the size the data already has
@@ -150,6 +168,11 @@ def build_data(
             applies = ", ".join(_APPLIES_TO[option])
             native = f" ({name} images are {NATIVE_SIZE[name]} px)" if option == "image_size" else ""
             raise ConfigError(f"option {option}={value!r} does not apply to {name}{native}; it applies to {applies}")
+    norm = _check_norm(mean, std)
+    if interpolation is not None and interpolation not in ("nearest", "bilinear", "bicubic"):
+        raise ConfigError(f"interpolation must be one of nearest, bilinear, bicubic, got {interpolation!r}")
+    if crop is not None and crop not in ("center", "squash"):
+        raise ConfigError(f"crop must be center or squash, got {crop!r}")
     if cifar100_labels not in ("fine", "coarse"):
         raise ConfigError(f"cifar100_labels must be 'fine' or 'coarse', got {cifar100_labels!r}")
     if cifar100_labels != "fine" and name != "cifar100":
@@ -166,6 +189,7 @@ def build_data(
         ("seed", seed, 0),
         ("workers", workers, 0),
         ("crop_padding", crop_padding, 0),
+        ("resize", resize, 1),
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise ConfigError(f"{option} must be an integer >= {low}, got {value!r}")
@@ -203,7 +227,8 @@ def build_data(
 
         bundle = build_folder_bundle(root, options, image_size=image_size, channels=channels, workers=workers,
                                      strict=strict, image_size_reason=image_size_reason, cache=cache,
-                                     cache_dir=cache_dir)  # fmt: skip
+                                     cache_dir=cache_dir, norm=norm, resize=resize,
+                                     interpolation=interpolation or "bilinear", crop=crop or "center")  # fmt: skip
     else:
         data = _load_arrays(
             name,
@@ -218,7 +243,7 @@ def build_data(
             pad_to_32=pad_to_32,
             seed=seed,
         )
-        bundle = array_bundle(name, data, options)
+        bundle = array_bundle(name, data, options, norm=norm)
     if split_for_eval is not None:
         bundle.val = bundle.loader(split_for_eval)
     return bundle
@@ -248,8 +273,47 @@ def _load_arrays(name: str, root: Path, *, download: bool, url: str | None, **kw
     return load_mnist(name, root, download=download, url=url, pad_to_32=kw["pad_to_32"])
 
 
-def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
-    """Split, move to ``opts.device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s."""
+def _check_norm(mean: Any, std: Any) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` as tuples of floats, or None when neither is given.
+
+    Raises:
+        ConfigError: only one of them, not lists of numbers, different lengths, or a std <= 0.
+    """
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        given, missing = ("mean", "std") if std is None else ("std", "mean")
+        raise ConfigError(f"{given} was given without {missing}: give both (one value per channel)")
+    values = []
+    for key, value in (("mean", mean), ("std", std)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise ConfigError(f"{key} must be a list of numbers, one per channel (e.g. [0.485, 0.456, 0.406]), "
+                              f"got {value!r}")  # fmt: skip
+        values.append(tuple(float(v) for v in value))
+    if len(values[0]) != len(values[1]):
+        raise ConfigError(f"mean has {len(values[0])} values but std has {len(values[1])}: one per channel each")
+    if any(not (v > 0) for v in values[1]):
+        raise ConfigError(f"std values must be > 0, got {list(values[1])}")
+    return values[0], values[1]
+
+
+def check_norm_channels(norm: tuple[tuple[float, ...], tuple[float, ...]] | None, channels: int, name: str) -> None:
+    """Refuse mean / std of another channel count than the data's ``channels``."""
+    if norm is not None and len(norm[0]) != channels:
+        raise ConfigError(f"mean/std have {len(norm[0])} values, but {name} images have {channels} channel(s)")
+
+
+def array_bundle(
+    name: str, data: ArrayData, opts: LoaderOptions, *, norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+) -> DataBundle:
+    """Split, move to ``opts.device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s (normalised
+    with ``norm = (mean, std)`` if given, else the training split's statistics)."""
     train_x, train_y = data.train_images, data.train_labels
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if opts.val_split > 0:
@@ -263,8 +327,9 @@ def array_bundle(name: str, data: ArrayData, opts: LoaderOptions) -> DataBundle:
         train_x, train_y = train_x[: opts.limit], train_y[: opts.limit]
     splits["train"] = (train_x, train_y)
     tensors = to_device(splits, opts.device)
-    mean, std = channel_stats(tensors["train"][0])
     c, h, w = data.input_size
+    check_norm_channels(norm, c, name)
+    mean, std = norm if norm is not None else channel_stats(tensors["train"][0])
     factories, train = device_loaders(tensors, opts, mean, std, flip=data.flip)
     bundle = DataBundle(
         train=train,

@@ -100,8 +100,13 @@ def make_info(
     std: tuple[float, ...],
     *,
     resize: int,
+    interpolation: str = "bilinear",
+    crop_mode: str = "center",
 ) -> dict[str, Any]:
-    """The checkpoint-ready description of the preprocessing (plain lists, ints, floats, strings)."""
+    """The checkpoint-ready description of the preprocessing (plain lists, ints, floats, strings).
+
+    ``preprocessing`` repeats it in the form weights describe theirs (input_size, resize, crop,
+    interpolation, mean, std, mode, channel_order), so a checkpoint fine-tuned further carries it on."""
     c, h, w = input_size
     return {
         "name": name,
@@ -112,4 +117,16 @@ def make_info(
         "std": [float(s) for s in std],
         "resize": int(resize),
         "crop": [int(h), int(w)],
+        "interpolation": str(interpolation),
+        "crop_mode": str(crop_mode),
+        "preprocessing": {
+            "input_size": [int(c), int(h), int(w)],
+            "resize": int(resize),
+            "crop": str(crop_mode),
+            "interpolation": str(interpolation),
+            "mean": [float(m) for m in mean],
+            "std": [float(s) for s in std],
+            "mode": "reslab",
+            "channel_order": "RGB",
+        },
     }

@@ -23,6 +23,14 @@ from ..errors import ConfigError, DataError
 CROP_RATIO = 0.875
 #: Pillow modes for a channel count
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+#: Pillow's resampling filters by name (the preprocessing's ``interpolation``)
+INTERPOLATIONS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+#: "center": shorter side resized, then the centre crop; "squash": the whole image resized to the size
+CROP_MODES = ("center", "squash")
 #: what Pillow raises on files it cannot decode
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
 
@@ -32,14 +40,38 @@ def eval_resize_for(size: int) -> int:
     return int(math.floor(size / CROP_RATIO + 0.5))
 
 
-def resize_shorter(img: Image.Image, size: int) -> Image.Image:
-    """Resize so the shorter side is ``size`` pixels, keeping the aspect ratio (bilinear, antialiased)."""
+def resample_filter(interpolation: str) -> Image.Resampling:
+    """Pillow's filter for ``"nearest"``, ``"bilinear"`` or ``"bicubic"``.
+
+    Raises:
+        ConfigError: another name.
+    """
+    try:
+        return INTERPOLATIONS[interpolation]
+    except (KeyError, TypeError):
+        raise ConfigError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}") from None
+
+
+def resize_shorter(img: Image.Image, size: int, interpolation: str = "bilinear") -> Image.Image:
+    """Resize so the shorter side is ``size`` pixels, keeping the aspect ratio (antialiased)."""
     w, h = img.size
     if min(w, h) == size:
         return img
     scale = size / min(w, h)
     new = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
-    return img.resize(new, Image.Resampling.BILINEAR)
+    return img.resize(new, resample_filter(interpolation))
+
+
+def eval_view(img: Image.Image, height: int, width: int, resize: int, interpolation: str = "bilinear",
+              crop: str = "center") -> Image.Image:  # fmt: skip
+    """The evaluation view of an image: ``crop="center"``: the shorter side resized to ``resize`` (at least
+    the crop), then the centre ``height`` x ``width``; ``crop="squash"``: the whole image resized to
+    ``width`` x ``height`` (aspect ratio not kept, as Keras's ``load_img(target_size=...)``)."""
+    if crop == "squash":
+        return img if img.size == (width, height) else img.resize((width, height), resample_filter(interpolation))
+    if crop != "center":
+        raise ConfigError(f"crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
+    return center_crop(resize_shorter(img, max(resize, height, width), interpolation), height, width)
 
 
 def center_crop(img: Image.Image, height: int, width: int) -> Image.Image:
@@ -56,6 +88,7 @@ def random_resized_crop(
     rng: np.random.Generator,
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    interpolation: str = "bilinear",
 ) -> Image.Image:
     """A random region of ``scale`` x the area and aspect ``ratio`` (log-uniform), resized to ``size``.
 
@@ -84,7 +117,7 @@ def random_resized_crop(
             cw, ch = w, h
         left, top = (w - cw) // 2, (h - ch) // 2
     # ``box`` makes the crop and the resize one resampling step.
-    return img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + cw, top + ch))
+    return img.resize((size, size), resample_filter(interpolation), box=(left, top, left + cw, top + ch))
 
 
 def to_uint8_chw(img: Image.Image) -> torch.Tensor:
@@ -98,26 +131,31 @@ def to_uint8_chw(img: Image.Image) -> torch.Tensor:
 class TrainTransform:
     """Random-resized crop to ``size`` plus optional horizontal flip; returns uint8 (C, H, W)."""
 
-    def __init__(self, size: int, flip: bool = True) -> None:
+    def __init__(self, size: int, flip: bool = True, interpolation: str = "bilinear") -> None:
         self.size = size
         self.flip = flip
+        self.interpolation = interpolation
 
     def __call__(self, img: Image.Image, rng: np.random.Generator) -> torch.Tensor:
-        out = random_resized_crop(img, self.size, rng)
+        out = random_resized_crop(img, self.size, rng, interpolation=self.interpolation)
         if self.flip and rng.random() < 0.5:
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return to_uint8_chw(out)
 
 
 class EvalTransform:
-    """Resize the shorter side to ``resize``, then centre-crop ``size``; returns uint8 (C, H, W)."""
+    """Resize the shorter side to ``resize``, then centre-crop ``size`` (or, ``crop="squash"``, resize the
+    whole image to ``size``); returns uint8 (C, H, W)."""
 
-    def __init__(self, size: int, resize: int | None = None) -> None:
+    def __init__(self, size: int, resize: int | None = None, interpolation: str = "bilinear",
+                 crop: str = "center") -> None:  # fmt: skip
         self.size = size
         self.resize = resize if resize is not None else eval_resize_for(size)
+        self.interpolation = interpolation
+        self.crop = crop
 
     def __call__(self, img: Image.Image, rng: np.random.Generator | None = None) -> torch.Tensor:
-        return to_uint8_chw(center_crop(resize_shorter(img, self.resize), self.size, self.size))
+        return to_uint8_chw(eval_view(img, self.size, self.size, self.resize, self.interpolation, self.crop))
 
 
 #: Pillow's 16-bit greyscale modes (16-bit PNG, TIFF and PGM files) and "I" (32-bit int, which Pillow
@@ -183,8 +221,9 @@ def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -
     """Turn an image file (or Pillow image) into the model's input, as at evaluation time.
 
     Converts to grey or RGB per ``info["input_size"]``, resizes the shorter side to ``info["resize"]``
-    (default: the input height), centre-crops to the input size and normalises with ``info["mean"]``
-    and ``info["std"]``.
+    (default: the input height) with ``info["interpolation"]`` (default bilinear), centre-crops to the
+    input size (or, ``info["crop_mode"] == "squash"``, resizes the whole image to it) and normalises with
+    ``info["mean"]`` and ``info["std"]``.
 
     Args:
         image: a path or a ``PIL.Image.Image``.
@@ -213,8 +252,9 @@ def preprocess_image(image: str | Path | Image.Image, info: Mapping[str, Any]) -
     else:
         img = open_image(image, mode)
     resize = int(info.get("resize") or h)
-    # the shorter side must cover the crop in both directions
-    img = center_crop(resize_shorter(img, max(resize, h, w)), h, w)
+    # the shorter side must cover the crop in both directions (eval_view takes the larger)
+    interpolation, crop = str(info.get("interpolation") or "bilinear"), str(info.get("crop_mode") or "center")
+    img = eval_view(img, h, w, resize, interpolation, crop)
     x = to_uint8_chw(img).to(torch.float32).div_(255.0)
     x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
     return x.unsqueeze(0)

@@ -57,11 +57,112 @@ def _folder_image_size(config: TrainConfig) -> tuple[int | None, dict[str, Any]]
     return size, {"image_size_reason": f"the input size registered for model {entry.name} (--image-size overrides)"}
 
 
-def _build_data(config: TrainConfig, device: torch.device):
+#: file extensions that make a ``pretrained`` value a path even though it has a dot (``MODEL.TAG`` has one too)
+WEIGHT_FILE_SUFFIXES = frozenset({".pt", ".pth", ".th", ".bin", ".h5", ".keras", ".safetensors", ".ckpt", ".tar",
+                                  ".pkl", ".npz"})  # fmt: skip
+#: data sets of grey images (pretrained RGB statistics are averaged for them)
+GREY_DATA = ("mnist", "fashion_mnist", "digits")
+#: build_data options that make up the preprocessing (a user's data_args give them: --data-arg mean=[...])
+PREPROCESSING_ARGS = ("mean", "std", "resize", "interpolation", "crop")
+
+
+def weights_source(model: str, pretrained: bool | str) -> tuple[str, bool | str]:
+    """Where ``pretrained`` points: ``("entry", True | TAG)`` for the registry, ``("file", PATH)`` for a file.
+
+    A full name ``MODEL.TAG`` of this model becomes its tag; an existing file, a value with a path
+    separator or a weight file's extension (``.pth``, ``.h5``, ...) is a file.
+
+    Raises:
+        ConfigError: ``MODEL.TAG`` of another model.
+    """
+    if pretrained is True:
+        return "entry", True
+    text = str(pretrained).strip()
+    path = Path(text).expanduser()
+    if path.exists() or "/" in text or os.sep in text or path.suffix.lower() in WEIGHT_FILE_SUFFIXES:
+        return "file", str(path)
+    tag = text.lower()
+    if tag.startswith(f"{model}."):
+        return "entry", tag[len(model) + 1 :]
+    if "." in tag:
+        raise ConfigError(f"pretrained={text!r} names weights of another model; {model} takes its own "
+                          f"(`reslab weights list {model}`)")  # fmt: skip
+    return "entry", tag
+
+
+def weights_preprocessing(model: str, pretrained: bool | str) -> tuple[dict[str, Any] | None, str]:
+    """The preprocessing pretrained weights expect (a ``Preprocessing`` dict, or None where a file says
+    nothing) and the weights' name (``MODEL.TAG`` or the path), resolved before anything is built or fetched
+    (a tag: its registry entry; a file: what the file records about itself).
+
+    Raises:
+        ConfigError: unknown weights. CheckpointError: a missing or unreadable file.
+    """
+    from ..models import get_model_entry
+
+    name = get_model_entry(model).name
+    kind, value = weights_source(name, pretrained)
+    if kind == "entry":
+        from ..weights.registry import get_weights
+
+        entry = get_weights(name, value)
+        return entry.preprocessing.to_dict(), entry.name
+    from ..weights.layouts import read_weights
+
+    return read_weights(value).meta.get("preprocessing"), str(value)
+
+
+def preprocessing_data_args(
+    config: TrainConfig, prep: dict[str, Any] | None, source: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The ``build_data`` options that apply the weights' preprocessing ``prep`` to ``config``'s data, where
+    the user did not set them (``--image-size``, ``--data-arg mean=[...] std=[...] resize= interpolation=
+    crop=``), and notes for the run's log."""
+    if prep is None:
+        return {}, [
+            f"pretrained weights {source} record no preprocessing: the data's own normalisation is used "
+            "(set it with --data-arg mean=[...] --data-arg std=[...])"
+        ]
+    given = config.data_args
+    out: dict[str, Any] = {}
+    notes = []
+    _, h, _ = (int(v) for v in prep["input_size"])
+    if config.data == "folder":
+        size = config.image_size or given.get("image_size")
+        if size is None:
+            size = out["image_size"] = h
+            out["image_size_reason"] = f"the input size of the weights {source} (--image-size overrides)"
+        if "resize" not in given:
+            # another size keeps the weights' crop fraction (224 of 256 -> 64 of 73), as timm's crop_pct
+            out["resize"] = int(prep["resize"]) if size == h else max(int(size), round(size * prep["resize"] / h))
+        for key in ("interpolation", "crop"):
+            if key not in given:
+                out[key] = prep[key]
+    elif config.image_size is None and "image_size" not in given and config.data in ("digits", "synthetic"):
+        out["image_size"] = h
+    if "mean" not in given and "std" not in given:
+        mean, std = list(prep["mean"]), list(prep["std"])
+        if (config.data in GREY_DATA or given.get("channels") == 1) and len(mean) > 1:
+            mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]  # as the input convolution is summed
+        out["mean"], out["std"] = mean, std
+    applied = ", ".join(f"{k}={v}" for k, v in out.items() if k != "image_size_reason")
+    notes.append(f"preprocessing of the weights {source} applied to the data: {applied or 'nothing (all overridden)'}")
+    return out, notes
+
+
+def _build_data(config: TrainConfig, device: torch.device, weights_prep: tuple[dict | None, str] | None = None):
+    """The run's data; ``weights_prep`` = (the weights' preprocessing, their name) when ``pretrained``."""
     from ..data import build_data
 
     image_size, extra = _folder_image_size(config)
-    return build_data(
+    notes: list[str] = []
+    if weights_prep is not None:
+        prep_args, notes = preprocessing_data_args(config, *weights_prep)
+        if "image_size" in prep_args:
+            image_size = prep_args.pop("image_size")
+            extra = {"image_size_reason": prep_args.pop("image_size_reason")} if config.data == "folder" else {}
+        extra.update(prep_args)
+    bundle = build_data(
         config.data,
         config.data_dir,
         download=config.download,
@@ -78,17 +179,47 @@ def _build_data(config: TrainConfig, device: torch.device):
         **extra,
         **config.data_args,
     )
+    if weights_prep is not None:
+        prep, source = weights_prep
+        bundle.info["weights_preprocessing"] = prep
+        bundle.info["preprocessing_source"] = source
+        if prep is not None and "mean" not in config.data_args:
+            bundle.info["preprocessing"]["mode"] = prep["mode"]
+        bundle.notes.extend(notes)
+    return bundle
 
 
-def _build_model(config: TrainConfig, bundle) -> nn.Module:
+def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | None = None) -> nn.Module:
+    """The run's network: with ``pretrained``, built with the weights (``create_model(pretrained=...)``);
+    resuming (``checkpoint``), rebuilt from the checkpoint's model_args (the weights' own arguments
+    included) without fetching the weights again -- the trainer loads the checkpoint's. Then frozen as
+    ``config.freeze`` says."""
     from ..models import create_model
+    from .freeze import freeze_model
 
-    model = create_model(config.model, num_classes=bundle.num_classes, in_chans=bundle.input_size[0],
-                         **config.model_args)  # fmt: skip
+    shape = {"num_classes": bundle.num_classes, "in_chans": bundle.input_size[0]}
+    if checkpoint is not None:
+        args = dict(checkpoint.get("model_args") or config.model_args)
+        model = create_model(config.model, **shape, **args)
+        model.model_args = args
+    elif config.pretrained is not None:
+        _, value = weights_source(_registry_name(config.model), config.pretrained)
+        model = create_model(config.model, pretrained=value, **shape, **config.model_args)
+    else:
+        model = create_model(config.model, **shape, **config.model_args)
+    frozen = freeze_model(model, config.freeze)
+    if config.freeze != "none":
+        bundle.notes.append(frozen.describe())
     check = getattr(model, "check_input", None)
     if check is not None:  # refuse an image size the network cannot take now, not mid-epoch
         check(torch.empty((1, *bundle.input_size), device="meta"))
     return model
+
+
+def _registry_name(model: str) -> str:
+    from ..models import get_model_entry
+
+    return get_model_entry(model).name
 
 
 def _default_out(config: TrainConfig) -> Path:
@@ -137,11 +268,16 @@ def train(
     """
     if resume is not None:
         return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides)
-    cfg = resolve_config(config, **overrides)
+    notes: list[str] = []
+    cfg = resolve_config(config, notes=notes, **overrides)
     if network is None:  # a bad model name or model argument fails before any data is read
         from ..models.registry import check_overrides
 
         check_overrides(cfg.model, cfg.model_args)
+    elif cfg.pretrained is not None or cfg.freeze != "none":
+        raise ConfigError("pretrained and freeze apply to networks reslab builds, not to a network passed in")
+    # the weights' preprocessing is known (and unknown weights are refused) before any data is read
+    weights_prep = weights_preprocessing(cfg.model, cfg.pretrained) if cfg.pretrained is not None else None
     device = resolve_device(cfg.device)
     check_amp(cfg.amp, device)
     if cfg.compile:
@@ -154,11 +290,11 @@ def train(
         check_writable(out.parent, what="the default run directory")
     _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
-    bundle = bundle if bundle is not None else _build_data(cfg, device)
+    bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
     net = network if network is not None else _build_model(cfg, bundle)
     run_dir = RunDir(out, eval_split=_eval_split(bundle))
     trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
-                      progress=progress)  # fmt: skip
+                      progress=progress, notes=notes)  # fmt: skip
     run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
     cfg.out = str(run_dir.path)
     try:
@@ -180,10 +316,18 @@ def _eval_split(bundle: Any) -> str:
 def _model_spec(cfg: TrainConfig, net: nn.Module, bundle) -> dict[str, Any]:
     return {
         "model_name": getattr(net, "model_name", cfg.model),
-        "model_args": cfg.to_dict()["model_args"],
+        # the network's own record where it has one: pretrained weights add the arguments they need
+        # (shortcut_pad, transform_input, ...), so eval / predict rebuild the same network without them
+        "model_args": _plain_args(getattr(net, "model_args", None), cfg.to_dict()["model_args"]),
         "num_classes": int(bundle.num_classes),
         "in_chans": int(bundle.input_size[0]),
     }
+
+
+def _plain_args(model_args: Any, fallback: dict[str, Any]) -> dict[str, Any]:
+    from .config import _plain
+
+    return _plain(dict(model_args)) if isinstance(model_args, Mapping) else fallback
 
 
 def _resume(
@@ -248,7 +392,11 @@ def _resume(
         check_compile(device)
     _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
-    bundle = bundle if bundle is not None else _build_data(cfg, device)
+    info = ckpt.get("data_info") or {}
+    weights_prep = None
+    if cfg.pretrained is not None:  # the run's own record: the weights are not looked up again
+        weights_prep = (info.get("weights_preprocessing"), str(info.get("preprocessing_source") or cfg.pretrained))
+    bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
     if int(bundle.num_classes) != int(ckpt["num_classes"]):
         raise CheckpointError(
             f"{ckpt['path']} was trained for {ckpt['num_classes']} classes, but the data has {bundle.num_classes}"
@@ -258,7 +406,7 @@ def _resume(
             f"--resume {run_path}: the training split now has {len(bundle.train)} batches per epoch, the run had "
             f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
         )
-    net = network if network is not None else _build_model(cfg, bundle)
+    net = network if network is not None else _build_model(cfg, bundle, checkpoint=ckpt)
     run_dir = RunDir(run_path, eval_split=_eval_split(bundle))
     run_dir.clean_temporaries()
     run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
@@ -282,15 +430,18 @@ ON_ERROR = ("raise", "skip")
 
 
 def predict(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     images: Sequence[Any],
     *,
     topk: int = 5,
     device: str = "auto",
     ema: bool = False,
     on_error: str = "raise",
+    model: str | None = None,
+    pretrained: Any = None,
 ) -> list[list[tuple[str, float]] | DataError]:
-    """Classify images with a checkpoint: the ``topk`` (class name, probability) pairs per image.
+    """Classify images with a checkpoint -- or, with ``checkpoint=None``, with ``model`` and its
+    ``pretrained`` weights as published: the ``topk`` (class name, probability) pairs per image.
 
     Args:
         checkpoint: a ``.pt`` written by :func:`train` (or a run directory: its ``best.pt``).
@@ -301,6 +452,9 @@ def predict(
         on_error: ``"raise"`` (default): an unreadable image raises :class:`DataError`, nothing is
             returned. ``"skip"``: the other images are still classified, and the unreadable image's
             entry in the result is the :class:`DataError` saying why (test with ``isinstance``).
+        model, pretrained: with ``checkpoint=None``: the network and its weights (``True``, a tag such as
+            ``"tv_in1k"``, ``MODEL.TAG`` or a file); images get the weights' preprocessing and the
+            classes are the weights' class names (ImageNet's for ``tv_in1k``).
 
     Returns:
         One entry per image, in order: a list of ``(class name, probability)``, best first (or, with
@@ -316,14 +470,25 @@ def predict(
         raise ConfigError(f"topk must be a whole number >= 1, got {topk!r}")
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
-    ckpt = load_checkpoint(path)
+    if (checkpoint is None) == (pretrained is None):
+        raise ConfigError("predict with a checkpoint or with pretrained weights (--model M --pretrained TAG), not both")
     dev = resolve_device(device)
-    net = model_from_checkpoint(ckpt, ema=ema).to(dev)
-    info = ckpt.get("data_info") or {}
-    names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
+    if checkpoint is None:
+        from .evaluation import pretrained_model
+
+        if ema:
+            raise ConfigError("--ema applies to checkpoints reslab trained; published weights have no EMA copy")
+        net, info, _ = pretrained_model(model, pretrained)
+        net = net.to(dev)
+        names = list(info["class_names"] or [str(i) for i in range(info["num_classes"])])
+    else:
+        path = Path(checkpoint)
+        if path.is_dir():
+            path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
+        ckpt = load_checkpoint(path)
+        net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
+        info = ckpt.get("data_info") or {}
+        names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
     k = min(topk, len(names))
     results: list[list[tuple[str, float]] | DataError] = []
     for image in images:

@@ -40,6 +40,12 @@ class TrainConfig:
     Model:
         model: registry name (``reslab list``). model_args: constructor overrides, e.g.
         ``{"widths": [8, 16, 32]}`` (stored in checkpoints so eval/predict rebuild the same network).
+        pretrained: start from published or local weights (``reslab.weights``): ``True`` / ``"default"``
+        (the model's default weights), a tag (``"tv_in1k"``), a full name (``"resnet50.tv_in1k"``) or a
+        file path; the fine-tuning recipe (``configs/finetune.yaml``) then sits between the defaults and
+        the user's recipe, and the data take the weights' preprocessing. freeze: ``none``, ``backbone``
+        (all but the classifier) or ``stages:N`` (the stem and the first N stages), see
+        :mod:`reslab.training.freeze`.
     Data (passed to ``reslab.data.build_data``):
         data, data_dir, download, val_split, augment, cutout, image_size, batch_size,
         eval_batch_size, workers; data_args: any further ``build_data`` keyword (``limit``,
@@ -47,6 +53,8 @@ class TrainConfig:
     Optimisation:
         epochs; optimizer (sgd | adam | adamw), lr, momentum, nesterov (SGD), betas (Adam/AdamW),
         weight_decay, decay_norm_and_bias (False exempts BN parameters and biases from weight decay);
+        head_lr (the classifier's learning rate; default ``lr``), backbone_lr_scale (the rest of the
+        network trains at head_lr x this; to stop it training use ``freeze``);
         schedule (multistep | cosine | onecycle | constant), milestones (multistep: epochs, e.g.
         ``[82, 123]``) or milestone_fractions (fractions of the run, e.g. ``[0.5, 0.75]``, so the recipe
         keeps its shape at any ``epochs``; give one or the other; neither: 50% and 75% of the run, as
@@ -65,6 +73,8 @@ class TrainConfig:
 
     model: str = "resnet20"
     model_args: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool | str | None = None
+    freeze: str = "none"
 
     data: str = "cifar10"
     data_dir: str | None = None
@@ -95,6 +105,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     onecycle_pct: float = 0.25
     onecycle_div: float = 25.0
+    head_lr: float | None = None  # the classifier's lr (None: lr)
+    backbone_lr_scale: float = 1.0  # the backbone's lr = head lr x this
     label_smoothing: float = 0.1
     grad_clip: float = 0.0
     aux_weight: float = 0.3
@@ -133,6 +145,19 @@ class TrainConfig:
             _check_float(key, getattr(self, key), minimum=0.0)
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.head_lr is not None and _check_float("head_lr", self.head_lr, minimum=0.0) <= 0:
+            raise ConfigError(f"head_lr must be > 0, got {self.head_lr}")
+        _check_float("backbone_lr_scale", self.backbone_lr_scale, minimum=0.0)
+        if self.backbone_lr_scale == 0:
+            raise ConfigError(
+                "backbone_lr_scale 0 would still compute the backbone's gradients and update its BatchNorm "
+                "statistics; to keep the backbone fixed use freeze: backbone (--freeze backbone)"
+            )
+        from .freeze import parse_freeze
+
+        mode, stages = parse_freeze(self.freeze)
+        self.freeze = mode if mode != "stages" else f"stages:{stages}"
+        self.pretrained = normalize_pretrained(self.pretrained)
         if not 0.0 <= self.val_split < 1.0:
             raise ConfigError(f"val_split must be in [0, 1), got {self.val_split}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -207,6 +232,31 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def normalize_pretrained(value: Any) -> bool | str | None:
+    """``pretrained`` as stored: None (no weights), True (the model's default weights; ``"default"``,
+    ``"true"`` and ``"yes"`` say the same) or a non-empty string (a tag, ``MODEL.TAG`` or a path).
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return True
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.lower() in ("default", "true", "yes"):
+            return True
+        if text.lower() in ("none", "false", "no"):
+            return None
+        return os.path.expanduser(text) if text.startswith("~") else text
+    raise ConfigError(
+        f"pretrained must be true / default, a weights tag (tv_in1k), a MODEL.TAG name or a file path, got {value!r}"
+    )
 
 
 def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -324,9 +374,15 @@ def check_data_args(data_args: Mapping[str, Any]) -> None:
 SHIPPED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+#: shipped files that are layers under a recipe, not recipes of their own
+LAYER_CONFIGS = ("finetune",)
+#: the fine-tuning layer: applied between the defaults and the user's recipe when ``pretrained`` is given
+FINETUNE_CONFIG = SHIPPED_CONFIG_DIR / "finetune.yaml"
+
+
 def shipped_configs() -> list[str]:
     """The names of the recipes shipped with reslab (``--config NAME`` finds them)."""
-    return sorted(p.stem for p in SHIPPED_CONFIG_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in SHIPPED_CONFIG_DIR.glob("*.yaml") if p.stem not in LAYER_CONFIGS)
 
 
 def find_config(config: str | Path) -> Path:
@@ -406,9 +462,16 @@ def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
 _MILESTONE_FORMS = {"milestones": "milestone_fractions", "milestone_fractions": "milestones"}
 
 
-def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Merge defaults < ``config`` (a TrainConfig, mapping, YAML path or shipped recipe name) <
-    ``overrides`` (see :func:`merge_overrides`); validate.
+def resolve_config(
+    config: TrainConfig | Mapping[str, Any] | str | Path | None = None,
+    *,
+    notes: list[str] | None = None,
+    **overrides: Any,
+) -> TrainConfig:
+    """Merge defaults < the fine-tuning layer (``configs/finetune.yaml``, only when ``pretrained`` is given
+    and ``config`` is not a resolved TrainConfig) < ``config`` (a TrainConfig, mapping, YAML path or shipped
+    recipe name) < ``overrides`` (see :func:`merge_overrides`); validate. ``notes`` (a list) receives a line
+    saying which fine-tuning defaults applied.
 
     Raises:
         ConfigError: an unknown key (naming it and where it came from) or a bad value.
@@ -431,7 +494,22 @@ def resolve_config(config: TrainConfig | Mapping[str, Any] | str | Path | None =
     for key in overrides:
         if key not in FIELDS:
             raise unknown_key_error(key, "the overrides")
+    if not isinstance(config, TrainConfig):
+        values = _finetune_layer(values, overrides, notes)
     return config_from_dict(merge_overrides(values, overrides))
+
+
+def _finetune_layer(values: dict[str, Any], overrides: Mapping[str, Any], notes: list[str] | None) -> dict[str, Any]:
+    """``values`` on top of the fine-tuning layer when ``pretrained`` is given (else ``values``)."""
+    pretrained = overrides["pretrained"] if "pretrained" in overrides else values.get("pretrained")
+    if normalize_pretrained(pretrained) is None:
+        return values
+    layer = load_config_file(FINETUNE_CONFIG)
+    applied = {k: v for k, v in layer.items() if k not in values and k not in overrides}
+    if notes is not None and applied:
+        shown = ", ".join(f"{k}={v}" for k, v in applied.items())
+        notes.append(f"fine-tuning defaults ({FINETUNE_CONFIG.name}, since pretrained is given): {shown}")
+    return {**layer, **values}
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

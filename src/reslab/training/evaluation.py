@@ -136,6 +136,12 @@ def build_eval_data(
         data_dir = data_dir if data_dir is not None else cfg.data_dir
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])
+    if info.get("weights_preprocessing") is not None:
+        # the run applied pretrained weights' preprocessing: evaluate with exactly what it recorded
+        kwargs.update({k: v for k, v in (("mean", info.get("mean")), ("std", info.get("std"))) if v is not None})
+        if name == "folder":
+            kwargs.update({k: info[v] for k, v in (("resize", "resize"), ("interpolation", "interpolation"),
+                                                  ("crop", "crop_mode")) if info.get(v) is not None})  # fmt: skip
     try:
         bundle = build_data(name, data_dir, **kwargs)
     except ConfigError:
@@ -152,6 +158,71 @@ def build_eval_data(
     if in_chans is not None and bundle.input_size[0] != in_chans:
         raise CheckpointError(
             f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
+        )
+    return bundle
+
+
+def pretrained_model(model: str | None, pretrained: Any) -> tuple[nn.Module, dict[str, Any], str]:
+    """A network with published or local weights and no training (``create_model(model, pretrained=...)``),
+    in eval mode on the CPU, with the data ``info`` its preprocessing makes (input_size, mean, std, resize,
+    interpolation, crop_mode) and the weights' name.
+
+    Raises:
+        ConfigError: no ``model``, or unknown weights. CheckpointError: a missing or unfitting file.
+    """
+    from ..models import create_model, get_model_entry
+    from .api import weights_source
+    from .config import normalize_pretrained
+
+    if not model:
+        raise ConfigError("pretrained weights need the model they fit: give --model (e.g. --model resnet50)")
+    pretrained = normalize_pretrained(pretrained)
+    entry = get_model_entry(model)
+    _, value = weights_source(entry.name, pretrained)
+    net = create_model(entry.name, pretrained=value)
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    prep = cfg.get("preprocessing")
+    source = str(cfg.get("source") or value)
+    if prep is None:
+        c, h, w = (int(v) for v in entry.input_size)
+        grey = c == 1
+        prep = {"input_size": [c, h, w], "resize": h if h <= 64 else int(h / 0.875 + 0.5), "crop": "center",
+                "interpolation": "bilinear", "mean": [0.449] if grey else [0.485, 0.456, 0.406],
+                "std": [0.226] if grey else [0.229, 0.224, 0.225]}  # fmt: skip
+        logger.warning("%s records no preprocessing: using %s's input size %dx%d and ImageNet's mean/std",
+                       source, entry.name, h, w)  # fmt: skip
+    info = {
+        "input_size": [int(v) for v in prep["input_size"]],
+        "mean": [float(v) for v in prep["mean"]],
+        "std": [float(v) for v in prep["std"]],
+        "resize": int(prep["resize"]),
+        "interpolation": str(prep.get("interpolation", "bilinear")),
+        "crop_mode": str(prep.get("crop", "center")),
+        "class_names": cfg.get("class_names"),
+        "num_classes": int(getattr(net, "num_classes", cfg.get("num_classes", 0)) or 0),
+    }
+    return net.eval(), info, source
+
+
+def _pretrained_eval_data(info: dict[str, Any], source: str, *, data: str | None, data_dir: str | None,
+                          download: bool, batch_size: int | None, device: torch.device):  # fmt: skip
+    """The data to evaluate pretrained weights on, with the weights' preprocessing."""
+    from ..data import build_data
+
+    if not data:
+        raise ConfigError(f"evaluating {source} needs the data to evaluate on: give --data (and --data-dir)")
+    c, h, _ = info["input_size"]
+    kwargs: dict[str, Any] = {"mean": info["mean"], "std": info["std"]}
+    if data == "folder":
+        kwargs.update(image_size=h, resize=info["resize"], interpolation=info["interpolation"],
+                      crop=info["crop_mode"], image_size_reason=f"the input size of the weights {source}")  # fmt: skip
+    if data in ("mnist", "fashion_mnist", "digits") and c != 1:
+        raise CheckpointError(f"{source} takes {c}-channel images, but {data} has 1 channel")
+    bundle = build_data(data, data_dir, download=download, batch_size=batch_size or 256, device=device,
+                        augment=False, **kwargs)  # fmt: skip
+    if info["num_classes"] and bundle.num_classes != info["num_classes"]:
+        raise CheckpointError(
+            f"{source} classifies {info['num_classes']} classes, but {bundle.name} has {bundle.num_classes}"
         )
     return bundle
 
@@ -211,7 +282,7 @@ class RelabelledLoader:
 
 
 def evaluate(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     data: str | None = None,
     *,
     data_dir: str | Path | None = None,
@@ -223,8 +294,11 @@ def evaluate(
     amp: str | None = None,
     download: bool = False,
     out: str | Path | None = None,
+    pretrained: Any = None,
 ) -> EvalResult:
-    """Evaluate a checkpoint: loss, top-1, top-5, per-class accuracy and confusion matrix.
+    """Evaluate a checkpoint -- or, with ``checkpoint=None``, ``model`` with ``pretrained`` weights as
+    published (the torchvision reference scripts' ``--test-only --weights``): loss, top-1, top-5,
+    per-class accuracy and confusion matrix.
 
     Args:
         checkpoint: a ``.pt`` file written by :func:`reslab.train` (or a run directory: its
@@ -238,7 +312,9 @@ def evaluate(
         device, batch_size, amp: execution options (``amp``: None, ``"bf16"`` or ``"fp16"``).
         download: fetch the data set if it is missing.
         out: where to write ``eval_<split>_confusion.csv/.png`` and ``eval_<split>_per_class.csv``;
-            default: next to the checkpoint. ``False``-y strings are not special: pass a directory.
+            default: next to the checkpoint (pretrained weights: nowhere unless ``out`` is given).
+        pretrained: with ``checkpoint=None``: ``True`` (the default weights), a tag (``"akamaster_cifar10"``),
+            ``MODEL.TAG`` or a weights file, for ``model``; the data get the weights' preprocessing.
 
     Returns:
         :class:`EvalResult` (``.top1``, ``.top5``, ``.loss``, ``.n``, ``.per_class()``, ``.files``).
@@ -247,11 +323,16 @@ def evaluate(
         CheckpointError: a missing/corrupt checkpoint, another model than ``model``, or data whose
             class count differs. ConfigError / DataError: bad options or unreadable data.
     """
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got {split!r}")
+    if (checkpoint is None) == (pretrained is None):
+        raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
+    if checkpoint is None:
+        return _evaluate_pretrained(model, pretrained, data, data_dir=data_dir, split=split, device=device,
+                                    batch_size=batch_size, amp=amp, download=download, out=out)  # fmt: skip
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
-    if split not in ("train", "val", "test"):
-        raise ConfigError(f"split must be train, val or test, got {split!r}")
     out_dir = Path(out).expanduser() if out is not None else path.parent
     if out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
         raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
@@ -276,6 +357,33 @@ def evaluate(
     result = EvalResult(metrics, split, bundle.name, class_names, str(path))
     out_dir.mkdir(parents=True, exist_ok=True)
     result.files = write_eval_files(result, out_dir)
+    return result
+
+
+def _evaluate_pretrained(model: str | None, pretrained: Any, data: str | None, *, data_dir: Any, split: str,
+                         device: str, batch_size: int | None, amp: str | None, download: bool,
+                         out: str | Path | None) -> EvalResult:  # fmt: skip
+    out_dir = Path(out).expanduser() if out is not None else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
+    dev = resolve_device(device)
+    amp_dtype = check_amp(amp, dev)
+    net, info, source = pretrained_model(model, pretrained)
+    bundle = _pretrained_eval_data(info, source, data=data, data_dir=None if data_dir is None else str(data_dir),
+                                   download=download, batch_size=batch_size, device=dev)  # fmt: skip
+    net = net.to(dev)
+    loader = bundle.loader(split)
+    class_names = list(bundle.class_names)
+    order = match_class_names(info["class_names"], class_names, checkpoint=source, data=bundle.name)
+    if order is not None:
+        loader = RelabelledLoader(loader, order)
+        class_names = [str(n) for n in info["class_names"]]
+        logger.warning("%s lists the weights' classes in another order; labels are mapped by class name", bundle.name)
+    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    result = EvalResult(metrics, split, bundle.name, class_names, source)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result.files = write_eval_files(result, out_dir)
     return result
 
 

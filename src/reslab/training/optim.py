@@ -31,13 +31,43 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias:
     return groups
 
 
+def _split_decay(params: list[nn.Parameter], weight_decay: float, decay_norm_and_bias: bool, **extra) -> list[dict]:
+    if decay_norm_and_bias or weight_decay == 0:
+        return [{"params": params, "weight_decay": weight_decay, **extra}] if params else []
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **extra},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **extra}]  # fmt: skip
+    return [g for g in groups if g["params"]]
+
+
+def discriminative_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """Parameter groups with the head at ``head_lr`` (default ``lr``) and the backbone at
+    ``head_lr x backbone_lr_scale``, each split by the no-weight-decay-on-BN/bias rule; the head's groups
+    come first (the trainer logs the first group's rate). Frozen parameters are left out.
+
+    Raises:
+        ConfigError: a network without ``get_classifier`` (its head cannot be told apart).
+    """
+    from .freeze import split_head_backbone
+
+    head, backbone = split_head_backbone(model)
+    head_lr = config.head_lr if config.head_lr is not None else config.lr
+    wd, rule = config.weight_decay, config.decay_norm_and_bias
+    return (_split_decay(head, wd, rule, lr=head_lr, name="head")
+            + _split_decay(backbone, wd, rule, lr=head_lr * config.backbone_lr_scale, name="backbone"))  # fmt: skip
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser the configuration names, over ``model``'s trainable parameters.
+    """The optimiser the configuration names, over ``model``'s trainable parameters (frozen ones are left
+    out); with ``head_lr`` or ``backbone_lr_scale`` set, the head and the backbone get their own rates
+    (:func:`discriminative_groups`); schedules scale every group by the same factor.
 
     Raises:
         ConfigError: an unknown optimiser name or a model without trainable parameters.
     """
-    groups = parameter_groups(model, config.weight_decay, config.decay_norm_and_bias)
+    if config.head_lr is not None or config.backbone_lr_scale != 1.0:
+        groups = discriminative_groups(model, config)
+    else:
+        groups = parameter_groups(model, config.weight_decay, config.decay_norm_and_bias)
     if not any(g["params"] for g in groups):
         raise ConfigError("the model has no trainable parameters")
     name = config.optimizer

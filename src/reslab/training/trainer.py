@@ -158,6 +158,7 @@ class Trainer:
         model_spec: ``{"model_name", "model_args", "num_classes", "in_chans"}`` for the checkpoints.
         progress: ``auto`` | ``bar`` | ``plain`` | ``none``.
         resume: a checkpoint (from :func:`reslab.training.checkpoint.load_checkpoint`) to continue.
+        notes: lines for the run's log at the start (e.g. which fine-tuning defaults applied).
     """
 
     def __init__(
@@ -171,8 +172,10 @@ class Trainer:
         model_spec: dict[str, Any],
         progress: str = "auto",
         resume: dict[str, Any] | None = None,
+        notes: list[str] | None = None,
     ):
         self.config = config
+        self.notes = list(notes or [])
         self.bundle = bundle
         self.run_dir = run_dir
         self.device = device
@@ -359,7 +362,7 @@ class Trainer:
         if self.run_dir.eval_split == "test":
             logger.info("no validation split held out: per-epoch figures and best.pt use the test split; hold one "
                         "out with --val-split 0.1 (the ResNet paper's 45k/5k)")  # fmt: skip
-        for note in getattr(self.bundle, "notes", None) or []:
+        for note in [*self.notes, *(getattr(self.bundle, "notes", None) or [])]:
             logger.info("%s", note)
 
     def _finish_or_stop(self, signals: StopSignals) -> TrainResult:

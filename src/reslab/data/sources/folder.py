@@ -54,7 +54,7 @@ import torch.utils.data
 from PIL import Image
 
 from ...errors import ConfigError, DataError
-from ..build import device_loaders, to_device
+from ..build import check_norm_channels, device_loaders, to_device
 from ..bundle import DataBundle, LoaderOptions, make_info
 from ..cache import cache_stem, default_cache_dir, load_entry, save_entry
 from ..loader import BatchLoader, FolderLoader
@@ -355,6 +355,10 @@ def build_folder_bundle(
     image_size_reason: str | None = None,
     cache: bool | str | None = None,
     cache_dir: str | Path | None = None,
+    norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    resize: int | None = None,
+    interpolation: str = "bilinear",
+    crop: str = "center",
 ) -> DataBundle:
     """Scan ``root`` (a directory or an archive) and build the folder :class:`DataBundle` (see the
     module docstring for layouts, sizes and the two loading paths)."""
@@ -374,7 +378,7 @@ def build_folder_bundle(
     size, size_reason, sizes = _choose_size(layout, image_size, image_size_reason, strict=strict)
     notes = [f"image size {size}x{size}: {size_reason}"]
     mode = MODES[channels]
-    resize = folder_eval_resize(size)
+    resize = resize if resize is not None else folder_eval_resize(size)
     count = sum(len(s) for s in layout.splits.values())
     array_bytes = count * channels * size * size
     if cache == "auto":
@@ -391,8 +395,9 @@ def build_folder_bundle(
             "crop_padding applies to array data sets; per-sample folder training uses random-resized crops "
             "(the array cache, --data-arg cache=true, uses padded crops)"
         )
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (GREY_MEAN, GREY_STD)
-    eval_transform = EvalTransform(size, resize)
+    check_norm_channels(norm, channels, "folder")
+    mean, std = norm or ((IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (GREY_MEAN, GREY_STD))
+    eval_transform = EvalTransform(size, resize, interpolation, crop)
     if use_cache:
         arrays, path_note = _cached_arrays(
             layout, eval_transform, mode, channels, workers=workers, strict=strict, cache_dir=cache_dir
@@ -407,7 +412,8 @@ def build_folder_bundle(
     splits = _make_splits(layout, opts, str(root))
 
     name = "folder"
-    info = make_info(name, layout.class_names, (channels, size, size), mean, std, resize=resize)
+    info = make_info(name, layout.class_names, (channels, size, size), mean, std, resize=resize,
+                     interpolation=interpolation, crop_mode=crop)  # fmt: skip
     if use_cache:
         factories, train_loader = _array_loaders(splits, arrays, opts, mean, std, size)
     else:
@@ -446,6 +452,8 @@ def _cached_arrays(
     rels = [rel for samples in layout.splits.values() for rel, _ in samples]
     listing = {rel: tree.files[rel] for rel in rels}
     options = {"size": transform.size, "resize": transform.resize, "mode": mode, "pillow": PIL.__version__}
+    if (transform.interpolation, transform.crop) != ("bilinear", "center"):  # earlier caches keep their names
+        options.update(interpolation=transform.interpolation, crop=transform.crop)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     stem = cache_stem(tree.root, listing, options)
     start = time.perf_counter()
@@ -551,7 +559,9 @@ def _file_loaders(
         return make
 
     train_transform = (
-        TrainTransform(size, flip=True if opts.flip is None else opts.flip) if opts.augment else eval_transform
+        TrainTransform(size, flip=True if opts.flip is None else opts.flip, interpolation=eval_transform.interpolation)
+        if opts.augment
+        else eval_transform
     )
     train = FolderLoader(
         ImageFolderDataset(tree, splits["train"], train_transform, mode=mode, seed=opts.seed, strict=strict),

@@ -1,0 +1,201 @@
+"""Transfer learning through the command line: the tutorials' workflow end to end (the issue's proof),
+published weights evaluated and used for prediction without training, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reslab.cli import main
+from reslab.models import create_model
+from reslab.training.checkpoint import load_checkpoint
+from reslab.weights import hub, registry
+from reslab.weights.classes import CIFAR10
+from reslab.weights.preprocessing import Preprocessing
+
+CIFAR10_MINI = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-mini"
+needs_cifar = pytest.mark.skipif(
+    not (CIFAR10_MINI / "cifar-10-batches-py").is_dir(), reason=f"real data {CIFAR10_MINI} is absent"
+)
+
+
+def _error(capsys, argv: list[str], match: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("reslab: error: ") and match in err[-1], err
+    assert not any("Traceback" in e for e in err)
+    return err[-1]
+
+
+def _register(monkeypatch, model: str, tag: str, path: Path, preprocessing: Preprocessing, classes: str):
+    """A registry entry for ``path`` (a torchvision-layout file the test wrote), served without a network."""
+    entry = registry.WeightsEntry(model=model, tag=tag, url=f"https://example.invalid/{path.name}",
+                                  hash="sha256:" + "0" * 64, layout="torchvision", preprocessing=preprocessing,
+                                  classes=classes)  # fmt: skip
+    registry._ensure_registered()
+    monkeypatch.setitem(registry._WEIGHTS, entry.name, entry)
+    real_fetch = hub.fetch
+    monkeypatch.setattr(hub, "fetch", lambda e, **kw: path if e.name == entry.name else real_fetch(e, **kw))
+    return entry
+
+
+def _image_folder(root: Path, classes=("cardinal", "jay"), n: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, size=(72, 88, 3), dtype=np.uint8)
+            pixels[..., c] = 255 - 40 * i  # a colour cue per class
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+# -- the proof ---------------------------------------------------------------------------------------
+def test_tutorial_workflow_frozen_resnet50_new_head_and_recorded_preprocessing(tmp_path, monkeypatch, capsys):
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet50-test.pth"
+    reference = create_model("resnet50")  # 1000 classes, as torchvision's file
+    torch.save(reference.state_dict(), weights)  # torchvision's layout: a flat state dict
+    original = reference.state_dict()
+    # the weights' entry says what torchvision's do, with a distinctive interpolation and statistics
+    prep = Preprocessing(interpolation="bicubic", mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    _register(monkeypatch, "resnet50", "test_in1k", weights, prep, "cifar10")  # names unused: the head is new
+    root = _image_folder(tmp_path / "birds")
+    out = tmp_path / "run"
+    argv = ["train", "--model", "resnet50", "--pretrained", "test_in1k", "--data", "folder", "--data-dir", str(root),
+            "--freeze", "backbone", "--image-size", "64", "--epochs", "1", "--batch-size", "4", "--val-split", "0.25",
+            "--device", "cpu", "--out", str(out), "--progress", "plain"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "fine-tuning defaults" in err and "optimizer=adam, lr=0.0001" in err  # Adam 1e-4, as the tutorials
+    assert "classifier 1000 -> 2 classes" in err
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["config"]["optimizer"] == "adam" and ckpt["config"]["lr"] == 1e-4
+    assert ckpt["model"]["fc.weight"].shape == (2, 2048)  # head 2048 -> n
+    for key, value in original.items():
+        if not key.startswith("fc."):
+            assert torch.equal(ckpt["model"][key], value), key  # bit-identical, BN running statistics included
+    fresh = create_model("resnet50", num_classes=2)  # the head the run started from is random: compare
+    assert not torch.equal(ckpt["model"]["fc.weight"], fresh.fc.weight)  # with its recorded start instead
+    optimizer_state = ckpt["optimizer"]["state"]
+    assert optimizer_state and all(s["exp_avg"].shape in ((2, 2048), (2,)) for s in optimizer_state.values())
+    info = ckpt["data_info"]  # the weights' preprocessing at the chosen size: their crop fraction kept
+    assert info["mean"] == [0.5, 0.4, 0.3] and info["std"] == [0.2, 0.25, 0.3]
+    assert (info["input_size"], info["resize"], info["interpolation"]) == ([3, 64, 64], 73, "bicubic")
+
+    # predict uses the recorded preprocessing, not the defaults
+    image = root / "jay" / "1.png"
+    assert main(["predict", "--checkpoint", str(out), "--device", "cpu", "--json", str(image)]) == 0
+    got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    net = create_model("resnet50", num_classes=2)
+    net.load_state_dict(load_checkpoint(out / "best.pt")["model"])
+    net.eval()
+    img = Image.open(image).convert("RGB")
+    w, h = img.size
+    img = img.resize((round(w * 73 / h), 73), Image.Resampling.BICUBIC)  # shorter side (height) to 73
+    left, top = round((img.size[0] - 64) / 2), round((73 - 64) / 2)
+    x = torch.from_numpy(np.array(img.crop((left, top, left + 64, top + 64)))).permute(2, 0, 1).float() / 255
+    x = (x - torch.tensor([0.5, 0.4, 0.3]).view(3, 1, 1)) / torch.tensor([0.2, 0.25, 0.3]).view(3, 1, 1)
+    with torch.no_grad():
+        probs = torch.softmax(net(x[None]), 1)[0]
+    assert {t["class"]: t["probability"] for t in got["top"]} == pytest.approx(
+        {"cardinal": float(probs[0]), "jay": float(probs[1])}, abs=1e-5
+    )
+
+
+# -- published weights without training -------------------------------------------------------------
+def _cifar_weights(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(1)
+    model = create_model("resnet20")
+    path = tmp_path / "resnet20-cifar.pth"
+    torch.save(model.state_dict(), path)
+    return path, model.eval()
+
+
+def _mini_test_top1(model: torch.nn.Module, mean, std) -> float:
+    from reslab.data.sources.cifar import load_cifar
+
+    data = load_cifar("cifar10", CIFAR10_MINI)
+    x = torch.from_numpy(data.test_images).float() / 255
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        pred = torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
+    return float((pred == torch.from_numpy(np.asarray(data.test_labels))).float().mean())
+
+
+@pytest.mark.slow  # ResNet-20 over the 10,000 test images: about 11 s
+@needs_cifar
+def test_eval_published_cifar_weights_by_tag_uses_their_preprocessing(tmp_path, monkeypatch, capsys):
+    path, model = _cifar_weights(tmp_path)
+    prep = Preprocessing(input_size=(3, 32, 32), resize=32)  # akamaster's: 32 px, ImageNet mean / std
+    _register(monkeypatch, "resnet20", "test_cifar10", path, prep, "cifar10")
+    argv = ["eval", "--model", "resnet20", "--pretrained", "test_cifar10", "--data", "cifar10", "--data-dir",
+            str(CIFAR10_MINI), "--split", "test", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert out[0] == "checkpoint: resnet20.test_cifar10"
+    # the same figure as the network run by hand on the ImageNet-normalised images, not the data's own statistics
+    assert result["top1"] == pytest.approx(_mini_test_top1(model, prep.mean, prep.std), abs=1e-9)
+    assert not list(tmp_path.glob("eval_*"))  # nothing written unless --out is given
+
+
+@pytest.mark.slow  # about 11 s
+@needs_cifar
+def test_eval_a_weights_file_as_path(tmp_path, capsys):
+    path, model = _cifar_weights(tmp_path)
+    argv = ["eval", "--model", "resnet20", "--pretrained", str(path), "--data", "cifar10", "--data-dir",
+            str(CIFAR10_MINI), "--device", "cpu", "--out", str(tmp_path / "ev")]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "records no preprocessing" in captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert result["top1"] == pytest.approx(_mini_test_top1(model, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)))
+    assert (tmp_path / "ev" / "eval_test_confusion.csv").is_file()
+
+
+def test_predict_with_published_weights_prints_their_class_names(tmp_path, monkeypatch, capsys):
+    path, model = _cifar_weights(tmp_path)
+    _register(monkeypatch, "resnet20", "test_cifar10", path, Preprocessing(input_size=(3, 32, 32), resize=32),
+              "cifar10")  # fmt: skip
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(image)
+    assert main(["predict", "--model", "resnet20", "--pretrained", "resnet20.test_cifar10", "--topk", "3",
+                 "--device", "cpu", str(image)]) == 0  # fmt: skip
+    line = capsys.readouterr().out.strip()
+    names = [part.rsplit(" ", 1)[0] for part in line.split(": ", 1)[1].split(", ")]
+    assert len(names) == 3 and set(names) <= set(CIFAR10)
+
+
+# -- errors ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["eval", "--data", "cifar10"], "give --checkpoint CKPT, or --model MODEL --pretrained WEIGHTS"),
+        (["predict", "--pretrained", "tv_in1k", "x.jpg"], "--pretrained tv_in1k needs --model"),
+        (
+            ["predict", "--checkpoint", "a.pt", "--model", "resnet20", "--pretrained", "x", "y.jpg"],
+            "give --checkpoint or --pretrained, not both",
+        ),
+        (["train", "--model", "resnet20", "--freeze", "stages:zero"], "freeze must be none, backbone or stages:N"),
+        (["train", "--model", "resnet20", "--backbone-lr-scale", "0"], "use freeze: backbone (--freeze backbone)"),
+        (
+            ["train", "--model", "resnet20", "--pretrained", "no_such_tag", "--data", "synthetic"],
+            "unknown weights 'resnet20.no_such_tag'",
+        ),
+        (
+            ["train", "--model", "resnet20", "--pretrained", "resnet56.some_tag", "--data", "synthetic"],
+            "names weights of another model",
+        ),
+        (["train", "--model", "resnet20", "--pretrained", "missing.pth", "--data", "synthetic"], "missing.pth"),
+    ],
+)
+def test_transfer_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    _error(capsys, argv, match)
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
