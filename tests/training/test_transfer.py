@@ -285,3 +285,26 @@ def test_user_overrides_beat_the_weights_preprocessing(tmp_path):
     assert info["input_size"] == [3, 8, 8] and info["resize"] == 10  # the weights' crop fraction, 16 of 20
     assert info["mean"] == [0.5] * 3 and info["interpolation"] == "nearest"
     assert info["preprocessing"]["mode"] == "reslab"  # the user's statistics, not the weights' any more
+
+
+def test_weights_of_other_classes_at_the_same_count_get_a_new_head(tmp_path):
+    """A 2-class checkpoint fine-tuned on 2 other classes: the old head would start each new class from an
+    old class's evidence, so it is replaced (and said); the same classes keep it."""
+    first = reslab.train(model="resnet20", model_args=NARROW, data="folder", data_dir=str(_folder(tmp_path / "ab")),
+                         image_size=16, batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run1"),
+                         progress="none")  # fmt: skip
+    source = load_checkpoint(first.run_dir / "last.pt")
+    other = tmp_path / "cd"
+    for old, new in (("a", "c"), ("b", "d")):
+        (other / new).mkdir(parents=True)
+        for f in (tmp_path / "ab" / old).iterdir():
+            (other / new / f.name).write_bytes(f.read_bytes())
+    kw = dict(model="resnet20", pretrained=str(first.run_dir / "last.pt"), data="folder", image_size=16,
+              batch_size=4, device="cpu", epochs=1, lr=1e-12, progress="none")  # fmt: skip
+    moved = reslab.train(data_dir=str(other), out=str(tmp_path / "run2"), **kw)
+    assert "new classifier: the weights' classes (a, b) are not the data's" in (moved.run_dir / "train.log").read_text()
+    old_head = source["model"]["fc.weight"]  # Adam at lr 1e-12 moves nothing visibly: the head is what was built
+    assert not torch.allclose(load_checkpoint(moved.run_dir / "last.pt")["model"]["fc.weight"], old_head, atol=1e-3)
+    same = reslab.train(data_dir=str(tmp_path / "ab"), out=str(tmp_path / "run3"), **kw)
+    assert "new classifier" not in (same.run_dir / "train.log").read_text()
+    assert torch.allclose(load_checkpoint(same.run_dir / "last.pt")["model"]["fc.weight"], old_head, atol=1e-6)

@@ -57,59 +57,19 @@ def _folder_image_size(config: TrainConfig) -> tuple[int | None, dict[str, Any]]
     return size, {"image_size_reason": f"the input size registered for model {entry.name} (--image-size overrides)"}
 
 
-#: file extensions that make a ``pretrained`` value a path even though it has a dot (``MODEL.TAG`` has one too)
-WEIGHT_FILE_SUFFIXES = frozenset({".pt", ".pth", ".th", ".bin", ".h5", ".keras", ".safetensors", ".ckpt", ".tar",
-                                  ".pkl", ".npz"})  # fmt: skip
 #: data sets of grey images (pretrained RGB statistics are averaged for them)
 GREY_DATA = ("mnist", "fashion_mnist", "digits")
 #: build_data options that make up the preprocessing (a user's data_args give them: --data-arg mean=[...])
 PREPROCESSING_ARGS = ("mean", "std", "resize", "interpolation", "crop")
 
 
-def weights_source(model: str, pretrained: bool | str) -> tuple[str, bool | str]:
-    """Where ``pretrained`` points: ``("entry", True | TAG)`` for the registry, ``("file", PATH)`` for a file.
-
-    A full name ``MODEL.TAG`` of this model becomes its tag; an existing file, a value with a path
-    separator or a weight file's extension (``.pth``, ``.h5``, ...) is a file.
-
-    Raises:
-        ConfigError: ``MODEL.TAG`` of another model.
-    """
-    if pretrained is True:
-        return "entry", True
-    text = str(pretrained).strip()
-    path = Path(text).expanduser()
-    if path.exists() or "/" in text or os.sep in text or path.suffix.lower() in WEIGHT_FILE_SUFFIXES:
-        return "file", str(path)
-    tag = text.lower()
-    if tag.startswith(f"{model}."):
-        return "entry", tag[len(model) + 1 :]
-    if "." in tag:
-        raise ConfigError(f"pretrained={text!r} names weights of another model; {model} takes its own "
-                          f"(`reslab weights list {model}`)")  # fmt: skip
-    return "entry", tag
-
-
 def weights_preprocessing(model: str, pretrained: bool | str) -> tuple[dict[str, Any] | None, str]:
-    """The preprocessing pretrained weights expect (a ``Preprocessing`` dict, or None where a file says
-    nothing) and the weights' name (``MODEL.TAG`` or the path), resolved before anything is built or fetched
-    (a tag: its registry entry; a file: what the file records about itself).
-
-    Raises:
-        ConfigError: unknown weights. CheckpointError: a missing or unreadable file.
-    """
+    """The preprocessing ``pretrained`` weights of the registry model ``model`` expect, and their name
+    (:func:`reslab.weights.builder.pretrained_preprocessing`)."""
     from ..models import get_model_entry
+    from ..weights.builder import pretrained_preprocessing
 
-    name = get_model_entry(model).name
-    kind, value = weights_source(name, pretrained)
-    if kind == "entry":
-        from ..weights.registry import get_weights
-
-        entry = get_weights(name, value)
-        return entry.preprocessing.to_dict(), entry.name
-    from ..weights.layouts import read_weights
-
-    return read_weights(value).meta.get("preprocessing"), str(value)
+    return pretrained_preprocessing(get_model_entry(model).name, pretrained)
 
 
 def preprocessing_data_args(
@@ -203,8 +163,8 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
         model = create_model(config.model, **shape, **args)
         model.model_args = args
     elif config.pretrained is not None:
-        _, value = weights_source(_registry_name(config.model), config.pretrained)
-        model = create_model(config.model, pretrained=value, **shape, **config.model_args)
+        model = create_model(config.model, pretrained=config.pretrained, **shape, **config.model_args)
+        _new_head_for_other_classes(model, bundle)
     else:
         model = create_model(config.model, **shape, **config.model_args)
     frozen = freeze_model(model, config.freeze)
@@ -216,10 +176,18 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
     return model
 
 
-def _registry_name(model: str) -> str:
-    from ..models import get_model_entry
-
-    return get_model_entry(model).name
+def _new_head_for_other_classes(model: nn.Module, bundle) -> None:
+    """Weights whose classifier knows other classes than the data's -- at the same count (a 5-class
+    checkpoint fine-tuned on 5 other classes) -- get a new classifier: the old one would start every
+    class from another class's evidence. The same names in the same order keep it (training goes on)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    names = cfg.get("class_names")
+    if cfg.get("head_replaced") or not names or list(names) == list(bundle.class_names):
+        return
+    model.reset_classifier(bundle.num_classes)
+    cfg.update(head_replaced=True, class_names=None)
+    shown = ", ".join(map(str, names[:3])) + (", ..." if len(names) > 3 else "")
+    bundle.notes.append(f"new classifier: the weights' classes ({shown}) are not the data's")
 
 
 def _default_out(config: TrainConfig) -> Path:

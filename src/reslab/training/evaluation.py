@@ -171,18 +171,16 @@ def pretrained_model(model: str | None, pretrained: Any) -> tuple[nn.Module, dic
         ConfigError: no ``model``, or unknown weights. CheckpointError: a missing or unfitting file.
     """
     from ..models import create_model, get_model_entry
-    from .api import weights_source
     from .config import normalize_pretrained
 
     if not model:
         raise ConfigError("pretrained weights need the model they fit: give --model (e.g. --model resnet50)")
     pretrained = normalize_pretrained(pretrained)
     entry = get_model_entry(model)
-    _, value = weights_source(entry.name, pretrained)
-    net = create_model(entry.name, pretrained=value)
+    net = create_model(entry.name, pretrained=pretrained)
     cfg = getattr(net, "pretrained_cfg", None) or {}
     prep = cfg.get("preprocessing")
-    source = str(cfg.get("source") or value)
+    source = str(cfg.get("source") or pretrained)
     if prep is None:
         c, h, w = (int(v) for v in entry.input_size)
         grey = c == 1

@@ -26,42 +26,81 @@ logger = logging.getLogger("reslab.weights")
 
 
 #: file name endings of weight files: a name with one of them is a path, even where the file is missing
-WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".th", ".tar", ".bin", ".ckpt", ".h5", ".hdf5", ".safetensors", ".pkl")
+WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".th", ".tar", ".bin", ".ckpt", ".h5", ".hdf5", ".keras", ".safetensors",
+                        ".pkl", ".npz")  # fmt: skip
 
 
-def _looks_like_path(value: str, model: str) -> bool:
-    # "resnet50.tv_in1k" has a suffix too: a name is a path only where it exists, has a directory part
-    # or ends like a weight file, and never when it is the model's own MODEL.TAG
-    if Path(value).expanduser().exists() or os.sep in value or "/" in value:
-        return True
-    return not value.lower().startswith(f"{model}.") and value.lower().endswith(WEIGHT_FILE_SUFFIXES)
+def weights_source(model: str, pretrained: bool | str | os.PathLike[str]) -> tuple[str, bool | str]:
+    """Where ``pretrained`` points, without reading or fetching anything: ``("entry", True | TAG)`` for the
+    registry (``True``: the model's default; a tag, or this model's full ``MODEL.TAG``), ``("file", PATH)``
+    for an existing path, a value with a directory part, or a name ending like a weight file (``.pth``,
+    ``.h5``, ...). ``"resnet50.tv_in1k"`` has a suffix too: a name is never a path because of its dot alone.
+
+    Raises:
+        ConfigError: an empty value, or ``MODEL.TAG`` of another model.
+    """
+    if pretrained is True:
+        return "entry", True
+    if isinstance(pretrained, os.PathLike):
+        return "file", str(Path(pretrained).expanduser())
+    if not isinstance(pretrained, str) or not pretrained.strip():
+        raise ConfigError(f"pretrained must be True, a weights tag or a file path, got {pretrained!r}")
+    text = pretrained.strip()
+    tag = text.lower()
+    own = tag.startswith(f"{model}.")
+    if (
+        Path(text).expanduser().exists()
+        or os.sep in text
+        or "/" in text
+        or (not own and tag.endswith(WEIGHT_FILE_SUFFIXES))
+    ):
+        return "file", str(Path(text).expanduser())
+    if own:
+        return "entry", tag[len(model) + 1 :]
+    if "." in tag:
+        raise ConfigError(
+            f"pretrained={text!r} names weights of another model; {model} takes its own (`reslab weights list {model}`)"
+        )
+    return "entry", tag
 
 
 def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike[str]) -> tuple[WeightsEntry | None, Path]:
-    """``pretrained`` as (registry entry or None, local file): ``True`` is the model's default weights,
-    a tag (``"tv_in1k"``) or full name (``"resnet50.tv_in1k"``) a registry entry (fetched into the cache),
-    anything else a path to a local file."""
+    """``pretrained`` (see :func:`weights_source`) as (registry entry or None, local file); a registry entry's
+    file is fetched into the cache (hash-checked) where it is not there yet.
+
+    Raises:
+        ConfigError: unknown weights. CheckpointError: a missing file, or a directory.
+        DataError: the file cannot be downloaded (offline: the message says where to put it).
+    """
     from .hub import fetch
 
-    if pretrained is True:
-        entry = get_weights(model, True)
-        return entry, fetch(entry)
-    if isinstance(pretrained, os.PathLike) or (isinstance(pretrained, str) and _looks_like_path(pretrained, model)):
-        path = Path(pretrained).expanduser()
+    kind, value = weights_source(model, pretrained)
+    if kind == "file":
+        path = Path(value)
         if path.is_dir():
             raise CheckpointError(f"pretrained weights {path} is a directory; give the weights file in it")
         if not path.is_file():
             raise CheckpointError(f"pretrained weights file {path} not found")
         return None, path
-    if not isinstance(pretrained, str) or not pretrained.strip():
-        raise ConfigError(f"pretrained must be True, a weights tag or a file path, got {pretrained!r}")
-    tag = pretrained.strip().lower()
-    if tag.startswith(f"{model}."):
-        tag = tag[len(model) + 1 :]
-    elif "." in tag:
-        raise ConfigError(f"pretrained={pretrained!r} names weights of another model; {model} takes its own tags")
-    entry = get_weights(model, tag)
+    entry = get_weights(model, value)
     return entry, fetch(entry)
+
+
+def pretrained_preprocessing(
+    model: str, pretrained: bool | str | os.PathLike[str]
+) -> tuple[dict[str, Any] | None, str]:
+    """The preprocessing ``pretrained`` weights expect (a :class:`Preprocessing` dict, or None where a file
+    says nothing) and the weights' name (``MODEL.TAG`` or the path), known before anything is built or
+    fetched: a registry entry's, or what a file records about itself.
+
+    Raises:
+        ConfigError: unknown weights. CheckpointError: a missing or unreadable file.
+    """
+    kind, value = weights_source(model, pretrained)
+    if kind == "entry":
+        entry = get_weights(model, value)
+        return entry.preprocessing.to_dict(), entry.name
+    return read_weights(value).meta.get("preprocessing"), str(value)
 
 
 def classifier_keys(model: nn.Module) -> list[str]:
