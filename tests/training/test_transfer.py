@@ -246,12 +246,17 @@ def test_weights_arguments_are_recorded_for_eval_and_predict(tmp_path):
     assert ckpt["model_args"] == NARROW  # the weights' own arguments, although the run gave none
 
 
-def test_predict_uses_the_weights_preprocessing_recorded_in_the_checkpoint(tmp_path):
+def _weights_with_preprocessing(tmp_path):
+    """A reslab checkpoint recording a distinctive preprocessing (bicubic, odd mean / std), and an image folder."""
     prep = {"input_size": [3, 16, 16], "resize": 20, "crop": "center", "interpolation": "bicubic",
             "mean": [0.2, 0.3, 0.4], "std": [0.3, 0.2, 0.1], "mode": "torch", "channel_order": "RGB"}  # fmt: skip
     weights = tmp_path / "w.pt"
     _reslab_weights(weights, prep)
-    root = _folder(tmp_path / "imgs")
+    return prep, weights, _folder(tmp_path / "imgs")
+
+
+def test_predict_uses_the_weights_preprocessing_recorded_in_the_checkpoint(tmp_path):
+    prep, weights, root = _weights_with_preprocessing(tmp_path)
     result = reslab.train(model="resnet20", pretrained=str(weights), data="folder", data_dir=str(root),
                           batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run"), progress="none")  # fmt: skip
     info = load_checkpoint(result.run_dir / "last.pt")["data_info"]
@@ -273,11 +278,7 @@ def test_predict_uses_the_weights_preprocessing_recorded_in_the_checkpoint(tmp_p
 
 
 def test_user_overrides_beat_the_weights_preprocessing(tmp_path):
-    prep = {"input_size": [3, 16, 16], "resize": 20, "crop": "center", "interpolation": "bicubic",
-            "mean": [0.2, 0.3, 0.4], "std": [0.3, 0.2, 0.1], "mode": "torch", "channel_order": "RGB"}  # fmt: skip
-    weights = tmp_path / "w.pt"
-    _reslab_weights(weights, prep)
-    root = _folder(tmp_path / "imgs")
+    prep, weights, root = _weights_with_preprocessing(tmp_path)
     result = reslab.train(model="resnet20", pretrained=str(weights), data="folder", data_dir=str(root),
                           image_size=8, data_args={"mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "nearest"},
                           batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run"), progress="none")  # fmt: skip
