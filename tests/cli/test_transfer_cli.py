@@ -199,3 +199,31 @@ def test_transfer_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, match
     monkeypatch.chdir(tmp_path)
     _error(capsys, argv, match)
     assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_predict_with_imagenet_weights_from_the_cache_prints_imagenet_names(tmp_path, monkeypatch, capsys):
+    """`reslab predict --model resnet18 --pretrained tv_in1k photo.jpg`: the registry's real entry, its file
+    found in reslab's cache (a file the test writes, so its hash is the test's), ImageNet's names printed."""
+    import dataclasses
+    import hashlib
+    import os
+
+    from reslab.weights.classes import class_names
+
+    torch.manual_seed(0)
+    net = create_model("resnet18")
+    with torch.no_grad():
+        net.fc.bias[207] = 1e4  # every image is a golden retriever
+    cache = Path(os.environ["RESLAB_HOME"]) / "weights"
+    cache.mkdir(parents=True)
+    real = registry.get_weights("resnet18", "tv_in1k")
+    path = cache / real.file_name
+    torch.save(net.state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(registry._WEIGHTS, real.name, dataclasses.replace(real, hash=f"sha256:{digest}"))
+    image = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(image)
+    assert main(["predict", "--model", "resnet18", "--pretrained", "tv_in1k", "--topk", "2", str(image)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.split(": ", 1)[1].startswith("golden retriever 1.0000"), out
+    assert class_names("imagenet")[207] == "golden retriever"
