@@ -64,7 +64,7 @@ def test_tutorial_workflow_frozen_resnet50_new_head_and_recorded_preprocessing(t
     original = reference.state_dict()
     # the weights' entry says what torchvision's do, with a distinctive interpolation and statistics
     prep = Preprocessing(interpolation="bicubic", mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
-    _register(monkeypatch, "resnet50", "test_in1k", weights, prep, "cifar10")  # names unused: the head is new
+    _register(monkeypatch, "resnet50", "test_in1k", weights, prep, "imagenet")  # replaced by the new head
     root = _image_folder(tmp_path / "birds")
     out = tmp_path / "run"
     argv = ["train", "--model", "resnet50", "--pretrained", "test_in1k", "--data", "folder", "--data-dir", str(root),
