@@ -125,15 +125,15 @@ def test_finetune_defaults_apply_under_the_recipe_and_flags_only_when_pretrained
     assert (plain.optimizer, plain.freeze, plain.pretrained) == ("sgd", "none", None)
     notes: list[str] = []
     ft = resolve_config(None, notes=notes, pretrained="tv_in1k", epochs=3)
-    assert (ft.optimizer, ft.lr, ft.freeze, ft.schedule, ft.label_smoothing, ft.ema, ft.nesterov) == (
-        "adam", 1e-4, "backbone", "constant", 0.0, False, False)  # fmt: skip
+    assert (ft.optimizer, ft.lr, ft.backbone_lr_scale, ft.freeze, ft.schedule, ft.label_smoothing, ft.ema,
+            ft.nesterov) == ("adam", 1e-3, 0.1, "none", "constant", 0.0, False, False)  # fmt: skip
     assert ft.epochs == 3  # a flag wins over the layer
     assert len(notes) == 1 and "finetune.yaml" in notes[0] and "optimizer=adam" in notes[0]
     assert "epochs" not in notes[0]  # the note lists only the defaults that applied
     recipe = tmp_path / "r.yaml"
     recipe.write_text("pretrained: default\noptimizer: sgd\nlr: 0.01\n")
     mine = resolve_config(recipe)
-    assert (mine.pretrained, mine.optimizer, mine.lr, mine.freeze) == (True, "sgd", 0.01, "backbone")
+    assert (mine.pretrained, mine.optimizer, mine.lr, mine.freeze) == (True, "sgd", 0.01, "none")
     assert "finetune" not in reslab.training.config.shipped_configs()
 
 
@@ -209,7 +209,7 @@ def test_frozen_run_keeps_the_backbone_and_resumes_without_the_weights(tmp_path,
     original = torch.load(weights)
     cfg = dict(model="resnet20", model_args=NARROW, pretrained=str(weights), data="synthetic", image_size=8,
                data_args={"num_samples": 64, "num_classes": 4}, batch_size=16, device="cpu", epochs=2,
-               ema=True, out=str(tmp_path / "run"))  # fmt: skip
+               freeze="backbone", ema=True, out=str(tmp_path / "run"))  # fmt: skip
     train_epoch = Trainer._train_epoch
 
     def interrupted_in_epoch_2(self, *args):
