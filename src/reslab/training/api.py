@@ -101,10 +101,11 @@ def preprocessing_data_args(
     elif config.image_size is None and "image_size" not in given and config.data in ("digits", "synthetic"):
         out["image_size"] = h
     if "mean" not in given and "std" not in given:
-        mean, std = list(prep["mean"]), list(prep["std"])
-        if (config.data in GREY_DATA or given.get("channels") == 1) and len(mean) > 1:
-            mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]  # as the input convolution is summed
-        out["mean"], out["std"] = mean, std
+        from ..weights.preprocessing import channel_stats_for
+
+        grey = config.data in GREY_DATA or given.get("channels") == 1
+        channels = 1 if grey else len(prep["mean"])
+        out["mean"], out["std"] = channel_stats_for(prep["mean"], prep["std"], channels)
     applied = ", ".join(f"{k}={v}" for k, v in out.items() if k != "image_size_reason")
     notes.append(f"preprocessing of the weights {source} applied to the data: {applied or 'nothing (all overridden)'}")
     return out, notes

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from .layouts import Loaded, describe_mismatch, read_weights
-from .preprocessing import Preprocessing
+from .preprocessing import channel_stats_for
 from .registry import WeightsEntry, get_weights
 
 logger = logging.getLogger("reslab.weights")
@@ -253,10 +253,8 @@ def pretrained_cfg(
     elif loaded.meta.get("class_names"):
         names = list(loaded.meta["class_names"])
     if prep is not None and in_chans != src_chans:
-        p = Preprocessing.from_dict(prep)
-        mean, std = sum(p.mean) / len(p.mean), sum(p.std) / len(p.std)
-        prep = {**prep, "input_size": [in_chans, *prep["input_size"][1:]], "mean": [mean] * in_chans,
-                "std": [std] * in_chans}  # fmt: skip
+        mean, std = channel_stats_for(prep["mean"], prep["std"], in_chans)
+        prep = {**prep, "input_size": [in_chans, *prep["input_size"][1:]], "mean": mean, "std": std}
     return {
         "source": source,
         "layout": loaded.layout,

@@ -99,6 +99,16 @@ class Preprocessing:
         )
 
 
+def channel_stats_for(mean, std, channels: int) -> tuple[list[float], list[float]]:
+    """``mean`` / ``std`` for ``channels`` input channels: unchanged at their own count, else each the average
+    over the weights' channels, repeated -- the statistics of an input convolution adapted by summing
+    (1 channel) or repeating (more) the pretrained one's channels."""
+    mean, std = [float(m) for m in mean], [float(s) for s in std]
+    if channels == len(mean):
+        return mean, std
+    return [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
+
+
 def imagenet(resize: int = 256, size: int = 224, interpolation: str = "bilinear") -> Preprocessing:
     """torchvision's ImageNet evaluation preprocessing (``resize`` then a ``size`` centre crop)."""
     return Preprocessing(input_size=(3, size, size), resize=resize, interpolation=interpolation)
