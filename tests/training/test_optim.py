@@ -95,6 +95,25 @@ def test_linear_warmup_ramps_then_hands_over():
     assert combined(4) == pytest.approx(0.5) and combined(20) == 1.0 and combined(60) == pytest.approx(0.1)
 
 
+def test_constant_warmup_trains_at_warmup_lr_then_jumps_to_lr():
+    # the ResNet paper's ResNet-110: 0.01 for ~400 iterations, then 0.1 and the multistep schedule
+    config = TrainConfig(epochs=4, lr=0.1, schedule="multistep", milestones=[3], warmup_epochs=1,
+                         warmup_lr=0.01).validate()  # fmt: skip
+    lrs = _lrs(config, steps_per_epoch=4)
+    assert lrs[:4] == pytest.approx([0.01] * 4)
+    assert lrs[4:12] == pytest.approx([0.1] * 8)
+    assert lrs[12:] == pytest.approx([0.01] * 4)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"warmup_lr": 0.01}, "needs warmup_epochs > 0"), ({"warmup_lr": -1, "warmup_epochs": 1}, "warmup_lr must be")],
+)
+def test_constant_warmup_refuses_bad_values(values, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(epochs=4, **values).validate()
+
+
 def test_onecycle_rises_linearly_then_anneals():
     config = TrainConfig(epochs=4, lr=1.0, schedule="onecycle", onecycle_pct=0.25, onecycle_div=25).validate()
     lrs = _lrs(config, steps_per_epoch=10)  # 40 iterations, 10 rising

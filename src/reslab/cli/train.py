@@ -176,7 +176,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--milestone-fractions", type=float, nargs="+", default=S, metavar="FRACTION",
                    help="multistep: milestones as fractions of the run, e.g. 0.5 0.75 (follow --epochs)")  # fmt: skip
     g.add_argument("--gamma", type=float, default=S, help="multistep factor (default 0.1)")
-    g.add_argument("--warmup-epochs", type=float, default=S, help="linear warm-up length (epochs)")
+    g.add_argument("--warmup-epochs", type=float, default=S, help="warm-up length (epochs; linear unless --warmup-lr)")
+    g.add_argument("--warmup-lr", type=float, default=S,
+                   help="constant warm-up: train at this rate for --warmup-epochs, then at --lr")  # fmt: skip
     g.add_argument("--onecycle-pct", type=float, default=S, help="one-cycle: fraction of the run rising")
     g.add_argument("--onecycle-div", type=float, default=S, help="one-cycle: initial lr = lr / this")
     g.add_argument("--label-smoothing", type=float, default=S)

@@ -58,8 +58,9 @@ class TrainConfig:
         schedule (multistep | cosine | onecycle | constant), milestones (multistep: epochs, e.g.
         ``[82, 123]``) or milestone_fractions (fractions of the run, e.g. ``[0.5, 0.75]``, so the recipe
         keeps its shape at any ``epochs``; give one or the other; neither: 50% and 75% of the run, as
-        the ResNet paper), gamma (multi-step factor), warmup_epochs (linear warm-up,
-        combinable with any schedule), onecycle_pct (fraction of the run rising to ``lr``),
+        the ResNet paper), gamma (multi-step factor), warmup_epochs (warm-up length, combinable with
+        any schedule; linear from 0 to ``lr``), warmup_lr (instead a constant warm-up: train at this rate
+        for ``warmup_epochs``, then go to ``lr``, as the ResNet paper's 0.01 for 400 iterations), onecycle_pct (fraction of the run rising to ``lr``),
         onecycle_div (one-cycle starts at ``lr / onecycle_div``); label_smoothing; grad_clip (max
         gradient norm, 0: off); aux_weight (weight of auxiliary-classifier losses, 0.3 as GoogLeNet);
         ema, ema_decay (an exponential moving average of the weights, evaluated alongside).
@@ -103,6 +104,7 @@ class TrainConfig:
     milestone_fractions: list[float] | None = None
     gamma: float = 0.1
     warmup_epochs: float = 0.0
+    warmup_lr: float | None = None  # None: linear warm-up; a rate: constant warm-up at it
     onecycle_pct: float = 0.25
     onecycle_div: float = 25.0
     head_lr: float | None = None  # the classifier's lr (None: lr)
@@ -169,6 +171,11 @@ class TrainConfig:
         if not 0.0 < self.onecycle_pct < 1.0:
             raise ConfigError(f"onecycle_pct must be in (0, 1), got {self.onecycle_pct}")
         _check_float("onecycle_div", self.onecycle_div, minimum=1.0)
+        if self.warmup_lr is not None:
+            if _check_float("warmup_lr", self.warmup_lr, minimum=0.0) <= 0:
+                raise ConfigError(f"warmup_lr must be > 0, got {self.warmup_lr}")
+            if self.warmup_epochs <= 0:
+                raise ConfigError(f"warmup_lr ({self.warmup_lr}) needs warmup_epochs > 0 (how long to train at it)")
         if self.warmup_epochs >= self.epochs:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be shorter than the run ({self.epochs})")
         if self.nesterov is None:  # resolved here, so config.yaml and checkpoints hold what ran

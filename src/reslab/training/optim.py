@@ -92,7 +92,9 @@ class LRSchedule:
       - ``onecycle``: a linear rise from ``1/div`` to 1 over the first ``pct`` of the run, then a
         cosine decay to 0 (Smith & Topin, super-convergence; momentum is not cycled).
     A linear warm-up of ``warmup`` iterations multiplies any of them by ``(it + 1) / warmup`` at
-    first, so the first step already trains and the schedule is reached at the end of the warm-up.
+    first, so the first step already trains and the schedule is reached at the end of the warm-up. A
+    constant warm-up (``warmup_factor``, e.g. 0.1 for the ResNet paper's 0.01 before 0.1) replaces the
+    factor by ``warmup_factor`` for the first ``warmup`` iterations, then hands over to the schedule.
 
     Only plain numbers are attributes, so a ``LambdaLR``'s state dict stays loadable with
     ``torch.load(weights_only=True)``.
@@ -106,6 +108,7 @@ class LRSchedule:
         milestones: Sequence[int] = (),
         gamma: float = 0.1,
         warmup: int = 0,
+        warmup_factor: float | None = None,
         pct: float = 0.25,
         div: float = 25.0,
     ):
@@ -116,6 +119,7 @@ class LRSchedule:
         self.milestones = [int(m) for m in milestones]
         self.gamma = float(gamma)
         self.warmup = int(warmup)
+        self.warmup_factor = None if warmup_factor is None else float(warmup_factor)
         self.pct = float(pct)
         self.div = float(div)
 
@@ -136,6 +140,8 @@ class LRSchedule:
         return 0.5 * (1.0 + math.cos(math.pi * t))
 
     def __call__(self, it: int) -> float:
+        if it < self.warmup and self.warmup_factor is not None:
+            return self.warmup_factor
         factor = self.main(it)
         if it < self.warmup:
             factor *= (it + 1) / self.warmup
@@ -152,6 +158,7 @@ def build_schedule(config: TrainConfig, steps_per_epoch: int) -> LRSchedule:
         milestones=[round(m * steps_per_epoch) for m in milestones],
         gamma=config.gamma,
         warmup=round(config.warmup_epochs * steps_per_epoch),
+        warmup_factor=None if config.warmup_lr is None else config.warmup_lr / config.lr,
         pct=config.onecycle_pct,
         div=config.onecycle_div,
     )
