@@ -60,7 +60,8 @@ class TrainConfig:
         keeps its shape at any ``epochs``; give one or the other; neither: 50% and 75% of the run, as
         the ResNet paper), gamma (multi-step factor), warmup_epochs (warm-up length, combinable with
         any schedule; linear from 0 to ``lr``), warmup_lr (instead a constant warm-up: train at this rate
-        for ``warmup_epochs``, then go to ``lr``, as the ResNet paper's 0.01 for 400 iterations), onecycle_pct (fraction of the run rising to ``lr``),
+        for ``warmup_epochs``, then go to ``lr``, as the ResNet paper's 0.01 for 400 iterations),
+        onecycle_pct (fraction of the run rising to ``lr``),
         onecycle_div (one-cycle starts at ``lr / onecycle_div``); label_smoothing; grad_clip (max
         gradient norm, 0: off); aux_weight (weight of auxiliary-classifier losses, 0.3 as GoogLeNet);
         ema, ema_decay (an exponential moving average of the weights, evaluated alongside).
