@@ -223,7 +223,7 @@ def test_unit_variants_differ_in_the_stem_and_head():
 def test_preact_bottleneck_projection_sees_the_preactivation():
     model = reslab.create_model("preact_resnet164").eval()
     first = model.layer1[0]
-    assert isinstance(first.downsample, torch.nn.Sequential) and first.project_preact
+    assert isinstance(first.downsample, torch.nn.Sequential) and first.shortcut_sees_preactivation
     x = torch.randn(1, 16, 8, 8)
     with torch.no_grad():
         pre = F.relu(_bn(x, first.bn1))
