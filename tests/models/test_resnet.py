@@ -183,17 +183,48 @@ def _conv(x, conv):
     return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
 
 
-def _reference_unit(unit: ResidualUnit, x: torch.Tensor) -> torch.Tensor:
-    """Figure 4 of "Identity Mappings", written out for a basic unit with an identity shortcut."""
+def _reference_shortcut(unit: ResidualUnit, x: torch.Tensor) -> torch.Tensor:
+    """Option A written out: subsample by the unit's stride, append zero channels; or the identity."""
+    if unit.downsample is None:
+        return x
+    assert isinstance(unit.downsample, ZeroPadShortcut)
+    sub = x[:, :, :: unit.conv1.stride[0], :: unit.conv1.stride[0]]
+    return F.pad(sub, (0, 0, 0, 0, 0, unit.conv2.out_channels - sub.shape[1]))
+
+
+def _reference_unit(unit: ResidualUnit, x: torch.Tensor, *, first_of_stage: bool) -> torch.Tensor:
+    """Figure 4 of "Identity Mappings", written out for a basic unit with an identity or option-A shortcut.
+
+    A pre-activation unit that starts a stage activates before splitting (resnet-pre-act.lua's common
+    BN-ReLU): its shortcut takes the activated input; the other units' shortcut takes the raw input."""
     c1, b1, c2, b2 = unit.conv1, unit.bn1, unit.conv2, unit.bn2
     r = F.relu
+
+    def conv(t, c):
+        return _conv(t, c)
+
+    if unit.unit == "full_preact":
+        pre = r(_bn(x, b1))
+        return conv(r(_bn(conv(pre, c1), b2)), c2) + _reference_shortcut(unit, pre if first_of_stage else x)
+    if unit.unit == "relu_only_preact":
+        pre = r(x)
+        return _bn(conv(r(_bn(conv(pre, c1), b1)), c2), b2) + _reference_shortcut(unit, pre if first_of_stage else x)
+    h = _reference_shortcut(unit, x)
+    f = conv(r(_bn(conv(x, c1), b1)), c2)
     return {
-        "original": lambda: r(_bn(_conv(r(_bn(_conv(x, c1), b1)), c2), b2) + x),
-        "bn_after_add": lambda: r(_bn(_conv(r(_bn(_conv(x, c1), b1)), c2) + x, b2)),
-        "relu_before_add": lambda: r(_bn(_conv(r(_bn(_conv(x, c1), b1)), c2), b2)) + x,
-        "relu_only_preact": lambda: _bn(_conv(r(_bn(_conv(r(x), c1), b1)), c2), b2) + x,
-        "full_preact": lambda: _conv(r(_bn(_conv(r(_bn(x, b1)), c1), b2)), c2) + x,
+        "original": lambda: r(_bn(f, b2) + h),
+        "bn_after_add": lambda: r(_bn(f + h, b2)),
+        "relu_before_add": lambda: r(_bn(f, b2)) + h,
     }[unit.unit]()
+
+
+UNIT_CLASS_NAMES = {
+    "original": "OriginalUnit",
+    "bn_after_add": "BnAfterAddUnit",
+    "relu_before_add": "ReluBeforeAddUnit",
+    "relu_only_preact": "ReluOnlyPreactUnit",
+    "full_preact": "FullPreactUnit",
+}
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -206,12 +237,60 @@ def test_residual_unit_variants_follow_figure_4(unit):
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.5, 0.5)
-    block = model.layer1[1]
-    x = torch.randn(2, 16, 8, 8)
+    # the first unit of every stage (identity, then option A twice) and a later unit
+    checks = [(model.layer1[0], 16, True), (model.layer2[0], 16, True), (model.layer3[0], 32, True)]
+    checks.append((model.layer1[1], 16, False))
+    for block, chs, first in checks:
+        assert type(block).__name__ == UNIT_CLASS_NAMES[unit] and isinstance(block, ResidualUnit)
+        x = torch.randn(2, chs, 8, 8)
+        with torch.no_grad():
+            assert torch.allclose(block(x.clone()), _reference_unit(block, x, first_of_stage=first), atol=1e-5)
     with torch.no_grad():
-        assert torch.allclose(block(x.clone()), _reference_unit(block, x), atol=1e-5)
         out = model(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 10)
+
+
+def test_unit_orders_keep_their_parameter_names():
+    # every order (and the plain stack) has the same names, so checkpoints of one layout load strictly
+    keys = {unit: list(reslab.create_model("resnet20", unit=unit).state_dict()) for unit in UNITS}
+    assert keys["original"] == list(reslab.create_model("plain20").state_dict())
+    assert keys["original"] == keys["bn_after_add"] == keys["relu_before_add"] == keys["relu_only_preact"]
+    assert [k for k in keys["original"] if k.startswith("layer1.0.")] == [
+        f"layer1.0.{m}.{p}"
+        for m, ps in (("conv1", ["weight"]), ("bn1", BN_KEYS), ("conv2", ["weight"]), ("bn2", BN_KEYS))
+        for p in ps
+    ]
+    assert set(keys["full_preact"]) == set(keys["original"]) - {f"bn1.{p}" for p in BN_KEYS} | {
+        f"post_bn.{p}" for p in BN_KEYS
+    }
+
+
+BN_KEYS = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+
+
+def test_plain_network_is_the_plain_stack():
+    from reslab.models.residual_units import PlainUnit
+
+    model = reslab.create_model("plain20").eval()
+    units = [u for u in model.modules() if isinstance(u, ResidualUnit)]
+    assert len(units) == 9 and all(type(u) is PlainUnit and u.downsample is None for u in units)
+    unit = model.layer2[0]
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        f = _conv(F.relu(_bn(_conv(x, unit.conv1), unit.bn1)), unit.conv2)
+        assert torch.allclose(unit(x), F.relu(_bn(f, unit.bn2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("unit", ["bn_after_add", "full_preact"])
+def test_plain_network_has_no_unit_order(unit):
+    with pytest.raises(ConfigError, match=f"shortcut='none' builds the plain network .* got unit='{unit}'"):
+        reslab.create_model("plain20", unit=unit)
+
+
+def test_zero_init_last_is_refused_for_the_plain_network():
+    # with no shortcut, a zeroed branch would make every unit output a constant
+    with pytest.raises(ConfigError, match="zero_init_last has no meaning for a plain network"):
+        reslab.create_model("plain20", zero_init_last=True)
 
 
 def test_unit_variants_differ_in_the_stem_and_head():
@@ -223,7 +302,7 @@ def test_unit_variants_differ_in_the_stem_and_head():
 def test_preact_bottleneck_projection_sees_the_preactivation():
     model = reslab.create_model("preact_resnet164").eval()
     first = model.layer1[0]
-    assert isinstance(first.downsample, torch.nn.Sequential) and first.project_preact
+    assert isinstance(first.downsample, torch.nn.Sequential) and first.shortcut_sees_preactivation
     x = torch.randn(1, 16, 8, 8)
     with torch.no_grad():
         pre = F.relu(_bn(x, first.bn1))

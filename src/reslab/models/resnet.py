@@ -20,11 +20,11 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel, make_classifier
-from .layers import SHORTCUT_PADS, SHORTCUTS, check_positive_ints, conv1x1, conv3x3, init_weights, make_shortcut
+from .layers import SHORTCUT_PADS, SHORTCUTS, check_positive_ints, conv3x3, init_weights, make_shortcut
 from .registry import register_model
+from .residual_units import PREACTIVATION_UNITS, UNIT_CLASSES, UNITS, PlainUnit, ResidualUnit
+from .shortcut_variants import check_shortcut_variant, make_combine
 
-#: the residual-unit variants of "Identity Mappings", Figure 4 (a)-(e)
-UNITS = ("original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact")
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 CONV_BIAS = ("none", "all", "unnormalised")
@@ -37,109 +37,6 @@ IMAGENET_DEPTHS = {
     101: ("bottleneck", (3, 4, 23, 3)),
     152: ("bottleneck", (3, 8, 36, 3)),
 }
-
-
-class ResidualUnit(nn.Module):
-    """One residual unit: a basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1) branch plus a shortcut.
-
-    ``unit`` orders the branch as in "Identity Mappings" Figure 4 (``shortcut`` = s, branch = F):
-      - ``original`` (a):          relu(BN(F(x)) + s(x)), BN-ReLU between the convolutions
-      - ``bn_after_add`` (b):      relu(BN(F(x) + s(x)))
-      - ``relu_before_add`` (c):   relu(BN(F(x))) + s(x)
-      - ``relu_only_preact`` (d):  each convolution preceded by ReLU and followed by BN; add
-      - ``full_preact`` (e):       each convolution preceded by BN-ReLU; add (the v2 unit)
-    A projection shortcut of a pre-activation unit takes the pre-activated input (as in the paper's
-    code and Keras's ResNetV2); a parameter-free one takes the raw input. Without a shortcut
-    (``shortcut=None``) the unit is a plain, shortcut-free stack of the same layers.
-    """
-
-    def __init__(
-        self,
-        in_chs: int,
-        width: int,
-        out_chs: int,
-        stride: int,
-        *,
-        bottleneck: bool,
-        unit: str,
-        shortcut: nn.Module | None,
-        plain: bool = False,
-        stride_in: str = "3x3",
-        conv_bias: str = "none",
-        bn_eps: float = 1e-5,
-    ):
-        super().__init__()
-        self.unit = unit
-        self.bottleneck = bottleneck
-        self.plain = plain
-        preact = unit == "full_preact"
-        if bottleneck:
-            s1, s2 = (stride, 1) if stride_in == "first_1x1" else (1, stride)
-            shapes = [(in_chs, width, 1, s1), (width, width, 3, s2), (width, out_chs, 1, 1)]
-        else:
-            shapes = [(in_chs, width, 3, stride), (width, out_chs, 3, 1)]
-        last = len(shapes) - 1
-        for i, (cin, cout, k, s) in enumerate(shapes, start=1):
-            # Which convolutions carry a bias: none (the papers), all (keras ResNet50), or those not
-            # followed by a BN (keras ResNetV2: the last conv of a pre-activation branch).
-            followed_by_bn = not (preact and i == last + 1)
-            bias = conv_bias == "all" or (conv_bias == "unnormalised" and not followed_by_bn)
-            conv = conv3x3(cin, cout, s, bias=bias) if k == 3 else conv1x1(cin, cout, s, bias=bias)
-            setattr(self, f"conv{i}", conv)
-            setattr(self, f"bn{i}", nn.BatchNorm2d(cin if preact else cout, eps=bn_eps))
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = shortcut
-        # a projection (conv) shortcut of a pre-activation unit sees the pre-activated input
-        self.project_preact = isinstance(shortcut, nn.Sequential)
-
-    def _layers(self) -> list[tuple[nn.Module, nn.Module]]:
-        pairs = [(self.conv1, self.bn1), (self.conv2, self.bn2)]
-        if self.bottleneck:
-            pairs.append((self.conv3, self.bn3))
-        return pairs
-
-    def _shortcut(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-        if self.downsample is None:
-            return x
-        return self.downsample(pre if self.project_preact else x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pairs = self._layers()
-        unit = self.unit
-        if unit == "full_preact":
-            pre = self.relu(pairs[0][1](x))
-            out = pre
-            for i, (conv, bn) in enumerate(pairs):
-                out = conv(out if i == 0 else self.relu(bn(out)))
-            return out if self.plain else out + self._shortcut(x, pre)
-        if unit == "relu_only_preact":
-            pre = torch.relu(x)  # not in place: x may be the shortcut
-            out = pre
-            for i, (conv, bn) in enumerate(pairs):
-                out = bn(conv(out if i == 0 else self.relu(out)))
-            return out if self.plain else out + self._shortcut(x, pre)
-        out = x
-        for conv, bn in pairs[:-1]:
-            out = self.relu(bn(conv(out)))
-        conv, bn = pairs[-1]
-        out = conv(out)
-        if self.plain:
-            return self.relu(bn(out))
-        if unit == "original":
-            return self.relu(bn(out) + self._shortcut(x, x))
-        if unit == "relu_before_add":
-            return self.relu(bn(out)) + self._shortcut(x, x)
-        return self.relu(bn(out + self._shortcut(x, x)))  # bn_after_add
-
-    def zero_init_last(self) -> None:
-        """Make the branch start as zero, so the unit starts as its shortcut (Goyal et al., 2017)."""
-        conv, bn = self._layers()[-1]
-        if self.unit == "full_preact":
-            nn.init.zeros_(conv.weight)
-        elif self.unit == "bn_after_add":
-            raise ConfigError("zero_init_last has no meaning for unit='bn_after_add' (its last BN follows the add)")
-        else:
-            nn.init.zeros_(bn.weight)
 
 
 def _resolve_stages(depth, layers, block, stem) -> tuple[str, tuple[int, ...]]:
@@ -189,8 +86,9 @@ class ResNet(ReslabModel):
         shortcut_pad: where option A's zero channels go: ``"append"`` (after the input's channels, as
             fb.resnet.torch) or ``"split"`` (half before, half after, as akamaster's
             pytorch_resnet_cifar10, whose weights need it). Only used with ``shortcut="A"``.
-        stride_in: ``"3x3"`` (v1.5, torchvision's default) or ``"first_1x1"`` (the paper's v1, Keras)
-            for where a strided bottleneck puts its stride.
+        stride_in: ``"3x3"`` (v1.5, torchvision's default) or ``"first_1x1"`` (the paper's v1, Keras
+            ResNet50, the pre-activation authors' resnet-pre-act.lua) for where a strided bottleneck
+            puts its stride.
         downsample_at: ``"first"`` unit of a stage is strided (the papers) or ``"last"`` (the
             keras.applications ResNetV2 layout, whose strided identity units subsample with a 1x1
             max-pool; stage strides 2-2-2-1 instead of 1-2-2-2).
@@ -198,7 +96,23 @@ class ResNet(ReslabModel):
             (keras ResNetV2: convolutions not followed by BN).
         bn_eps: batch-norm epsilon (Keras uses 1.001e-5).
         zero_init_last: start each residual branch at zero (last BN gamma = 0).
+        shortcut_variant: how the identity shortcuts join their branch, one of
+            :data:`~reslab.models.shortcut_variants.SHORTCUT_VARIANTS` ("Identity Mappings", Fig. 2 /
+            Table 1): ``"identity"`` (addition), ``"scaling"``, ``"exclusive_gating"``,
+            ``"shortcut_gating"``, ``"conv1x1"``, ``"dropout"``. It applies to the units whose
+            shortcut is the identity (shape-preserving); units that change shape keep ``shortcut``'s
+            option. The paper measured them with the original unit (a); with another unit order the
+            variant takes the place of that order's addition. Refused with ``shortcut="C"`` or
+            ``"none"`` (no identity shortcut left).
+        shortcut_scale, branch_scale: ``"scaling"``: ``shortcut_scale * x + branch_scale * F(x)``.
+        gate_bias: the gating variants' initial gate bias b_g (the paper's best, -6).
+        shortcut_dropout: ``"dropout"``: the rate of the dropout on the shortcut.
         num_classes: classifier outputs (0: no classifier). in_chans: input channels.
+
+    Pre-activation networks (``unit="full_preact"`` / ``"relu_only_preact"``) follow the paper's
+    appendix and its authors' ``resnet-pre-act.lua``: the first unit of every stage activates before
+    splitting into branch and shortcut (so the network's first shortcut carries BN-ReLU of conv1,
+    whose BN is that unit's ``bn1``), and the network ends in BN-ReLU (``post_bn``) before pooling.
     """
 
     def __init__(
@@ -218,6 +132,11 @@ class ResNet(ReslabModel):
         conv_bias: str = "none",
         bn_eps: float = 1e-5,
         zero_init_last: bool = False,
+        shortcut_variant: str = "identity",
+        shortcut_scale: float = 0.5,
+        branch_scale: float = 0.5,
+        gate_bias: float = -6.0,
+        shortcut_dropout: float = 0.5,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
@@ -233,6 +152,18 @@ class ResNet(ReslabModel):
         ):
             if value not in allowed:
                 raise ConfigError(f"{arg} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        if shortcut == "none" and unit != "original":
+            raise ConfigError(
+                f"shortcut='none' builds the plain network (conv-BN-ReLU layers), which has no unit order; "
+                f"leave unit='original', got unit={unit!r}"
+            )
+        variant_args = dict(
+            shortcut_scale=shortcut_scale,
+            branch_scale=branch_scale,
+            gate_bias=gate_bias,
+            shortcut_dropout=shortcut_dropout,
+        )
+        check_shortcut_variant(shortcut_variant, shortcut=shortcut, **variant_args)
         block, stages = _resolve_stages(depth, layers, block, stem)
         default_widths = (64, 128, 256, 512) if stem == "imagenet" else (16, 32, 64)
         widths = check_positive_ints("widths", widths if widths is not None else default_widths[: len(stages)])
@@ -245,10 +176,12 @@ class ResNet(ReslabModel):
 
         self.num_classes, self.in_chans = num_classes, in_chans
         self.unit, self.shortcut, self.block = unit, shortcut, block
-        preact = unit in ("relu_only_preact", "full_preact")
+        self.shortcut_variant = shortcut_variant
+        preact = unit in PREACTIVATION_UNITS
         bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in both layouts
 
-        # Stem. A pre-activation network leaves the normalisation / activation to its first unit.
+        # Stem. A pre-activation network leaves the normalisation / activation to its first unit, which
+        # activates before splitting: the same as conv1-BN-ReLU feeding both paths (the paper's appendix).
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=bias)
             stem_stride = 4
@@ -278,8 +211,11 @@ class ResNet(ReslabModel):
             units = []
             for i in range(n_units):
                 unit_stride = stride if i == (0 if downsample_at == "first" else n_units - 1) else 1
+                identity = unit_stride == 1 and in_chs == out_chs
+                # Table 1's 1x1-convolution shortcut is a projection on every identity unit (option C there)
+                option = "C" if identity and shortcut_variant == "conv1x1" else shortcut
                 sc = make_shortcut(
-                    shortcut,
+                    option,
                     in_chs,
                     out_chs,
                     unit_stride,
@@ -289,16 +225,18 @@ class ResNet(ReslabModel):
                     subsample_by_pool=downsample_at == "last",
                     pad=shortcut_pad,
                 )
+                unit_class = PlainUnit if shortcut == "none" else UNIT_CLASSES[unit]
+                combine = make_combine(shortcut_variant if identity else "identity", out_chs, **variant_args)
                 units.append(
-                    ResidualUnit(
+                    unit_class(
                         in_chs,
                         width,
                         out_chs,
                         unit_stride,
                         bottleneck=block == "bottleneck",
-                        unit=unit,
                         shortcut=sc,
-                        plain=shortcut == "none",
+                        combine=combine,
+                        split_after_preactivation=i == 0,  # the stage's first unit: 'both_preact'
                         stride_in=stride_in,
                         conv_bias=conv_bias,
                         bn_eps=bn_eps,
@@ -318,6 +256,9 @@ class ResNet(ReslabModel):
         self.min_input_size = reduction
 
         init_weights(self)
+        for m in self.modules():
+            if hasattr(m, "reset_gate"):  # init_weights zeroed the gates' biases
+                m.reset_gate()
         if zero_init_last:
             for m in self.modules():
                 if isinstance(m, ResidualUnit):
@@ -330,7 +271,7 @@ class ResNet(ReslabModel):
         x = self.conv1(x)
         if self.unit != "full_preact":
             x = self.bn1(x)
-        if self.unit not in ("relu_only_preact", "full_preact"):
+        if self.unit not in PREACTIVATION_UNITS:
             x = self.relu(x)
         if hasattr(self, "maxpool"):
             x = self.maxpool(x)
@@ -419,13 +360,13 @@ register_model(
 register_model(
     "preact_resnet164", ResNet, **CIFAR, paper=PREACT_PAPER, params=1_700_000,
     params_source="Identity Mappings Table 3 (1.7M)", accuracy="CIFAR-10 test error 5.46% (paper, Table 3)",
-    description="Pre-activation ResNet-164 (bottleneck units), CIFAR", depth=164, block="bottleneck",
-    stem="cifar", shortcut="B", unit="full_preact",
+    description="Pre-activation ResNet-164 (bottleneck units, stride on the first 1x1), CIFAR", depth=164,
+    block="bottleneck", stem="cifar", shortcut="B", unit="full_preact", stride_in="first_1x1",
 )  # fmt: skip
 register_model(
     "preact_resnet1001", ResNet, **CIFAR, paper=PREACT_PAPER, params=10_200_000,
     params_source="Identity Mappings Table 3 (10.2M, conv + fc weights; 10.33M with BN)",
     accuracy="CIFAR-10 test error 4.92% (paper, Table 3)",
-    description="Pre-activation ResNet-1001 (bottleneck units), CIFAR", depth=1001, block="bottleneck",
-    stem="cifar", shortcut="B", unit="full_preact",
+    description="Pre-activation ResNet-1001 (bottleneck units, stride on the first 1x1), CIFAR", depth=1001,
+    block="bottleneck", stem="cifar", shortcut="B", unit="full_preact", stride_in="first_1x1",
 )  # fmt: skip
