@@ -11,7 +11,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..errors import ConfigError, InputShapeError
+from ..errors import CheckpointError, ConfigError, InputShapeError
+
+#: reslab's network revision: bumped when a fix changes what a network computes with the same weights
+#: (2: issue 9, pre-activation ResNets as the paper's code). Checkpoints record it (``arch_revision``).
+ARCH_REVISION = 2
 
 
 class ReslabModel(nn.Module):
@@ -25,6 +29,26 @@ class ReslabModel(nn.Module):
     #: a model that takes exactly one input size sets it here (LeNet's fully connected C5, say)
     fixed_input_size: int | None = None
     feature_info: list[dict[str, Any]]
+
+    def revision_change(self, saved: int) -> str | None:
+        """What changed in this network since reslab's revision ``saved`` (None: nothing that affects it)."""
+        return None
+
+    def check_weights_revision(self, saved: int | None, source: str) -> None:
+        """Refuse weights written by an older reslab for a network that computes differently now: they
+        have the same keys, so they would load strictly and silently compute another function.
+
+        Raises:
+            CheckpointError: naming ``source`` and what changed.
+        """
+        change = self.revision_change(1 if saved is None else int(saved))
+        if change:
+            name = getattr(self, "model_name", type(self).__name__)
+            raise CheckpointError(
+                f"{source} was written by an older reslab (network revision {saved or 1}, now {ARCH_REVISION}) "
+                f"and {name} has changed since: {change}; its weights would load but compute another function, "
+                "so retrain it"
+            )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -255,6 +255,13 @@ class ResNet(ReslabModel):
         self.fc = make_classifier(in_chs, num_classes)
         self.min_input_size = reduction
 
+        # Revision 2 (issue 9) changed pre-activation networks whose stage-first units have a
+        # parameter-free shortcut (it now carries the activated input) or whose bottlenecks take their
+        # stride on the first 1x1; the Keras v2 layout (projection first units, 3x3 stride) is as before.
+        self._changed_in_revision_2 = preact and (
+            (block == "bottleneck" and stride_in == "first_1x1")
+            or any(not isinstance(stage[0].downsample, nn.Sequential) for stage in self.stages())
+        )
         init_weights(self)
         for m in self.modules():
             if hasattr(m, "reset_gate"):  # init_weights zeroed the gates' biases
@@ -263,6 +270,14 @@ class ResNet(ReslabModel):
             for m in self.modules():
                 if isinstance(m, ResidualUnit):
                     m.zero_init_last()
+
+    def revision_change(self, saved: int) -> str | None:
+        if saved < 2 and self._changed_in_revision_2:
+            return (
+                "pre-activation units now activate before the first unit of a stage splits (the paper's appendix) "
+                "and bottlenecks with stride_in='first_1x1' stride their first 1x1 (issue 9)"
+            )
+        return None
 
     def stages(self) -> list[nn.Sequential]:
         return [getattr(self, f"layer{i}") for i in range(1, self.num_stages + 1)]

@@ -162,6 +162,8 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
     if checkpoint is not None:
         args = dict(checkpoint.get("model_args") or config.model_args)
         model = create_model(config.model, **shape, **args)
+        if hasattr(model, "check_weights_revision"):
+            model.check_weights_revision(checkpoint.get("arch_revision"), str(checkpoint.get("path", "the checkpoint")))
         model.model_args = args
     elif config.pretrained is not None:
         model = create_model(config.model, pretrained=config.pretrained, **shape, **config.model_args)
@@ -283,7 +285,10 @@ def _eval_split(bundle: Any) -> str:
 
 
 def _model_spec(cfg: TrainConfig, net: nn.Module, bundle) -> dict[str, Any]:
+    from ..models.base import ARCH_REVISION
+
     return {
+        "arch_revision": ARCH_REVISION,
         "model_name": getattr(net, "model_name", cfg.model),
         # the network's own record where it has one: pretrained weights add the arguments they need
         # (shortcut_pad, transform_input, ...), so eval / predict rebuild the same network without them

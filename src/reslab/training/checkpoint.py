@@ -233,6 +233,8 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None
         raise CheckpointError(f"{path} holds a {saved} model, not {model_name}; drop --model or pass its checkpoint")
     model = create_model(saved, num_classes=ckpt["num_classes"], in_chans=ckpt.get("in_chans"),
                          **ckpt.get("model_args", {}))  # fmt: skip
+    if hasattr(model, "check_weights_revision"):
+        model.check_weights_revision(ckpt.get("arch_revision"), str(path))
     if ema:
         if not ckpt.get("ema"):
             raise CheckpointError(f"{path} holds no EMA weights (the run was trained without --ema)")

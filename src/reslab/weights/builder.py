@@ -166,6 +166,8 @@ def create_pretrained(
         probe = create_model(model_entry.name, **args)
     src_classes, src_chans = _source_shape(loaded, probe, entry)
     model = create_model(model_entry.name, num_classes=src_classes, in_chans=src_chans, **args)
+    if "arch_revision" in loaded.meta and hasattr(model, "check_weights_revision"):  # reslab's own checkpoints
+        model.check_weights_revision(loaded.meta["arch_revision"], source)
     _load_strict(model, loaded, source)
 
     want_classes = src_classes if num_classes is None else num_classes
