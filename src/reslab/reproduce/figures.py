@@ -66,9 +66,10 @@ def degradation_figure(path: Path, records: Sequence[Any], curve_split: str) -> 
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(title="dashed: training, bold: test")
+            ax.legend(title=f"dashed: training, bold: {_held_out(curve_split)}")
     panels["plain"].set_ylabel("error (%)")
-    fig.suptitle(f"training and test error per epoch (mean over seeds); test = {_short(curve_split)}", fontsize=9)
+    fig.suptitle(f"training and {_held_out(curve_split)} error per epoch (mean over seeds); {_held_out(curve_split)} "
+                 f"= {_short(curve_split)}", fontsize=9)  # fmt: skip
     return _save(fig, path)
 
 
@@ -83,8 +84,9 @@ def curves_figure(path: Path, experiment: Any, records: Sequence[Any], curve_spl
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.grid(alpha=0.3)
-    ax.legend(title="dashed: training, bold: test", fontsize=8)
-    ax.set_title(f"{experiment.name}: error per epoch (mean over seeds)\ntest = {_short(curve_split)}", fontsize=9)
+    ax.legend(title=f"dashed: training, bold: {_held_out(curve_split)}", fontsize=8)
+    ax.set_title(f"{experiment.name}: error per epoch (mean over seeds)\n{_held_out(curve_split)} = "
+                 f"{_short(curve_split)}", fontsize=9)  # fmt: skip
     return _save(fig, path)
 
 
@@ -115,6 +117,11 @@ def bar_chart(path: Path, experiment: Any, arms: Sequence[Any], stats: Mapping[s
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(f"{experiment.name}: final test error, ours vs paper", fontsize=9)
     return _save(fig, path)
+
+
+def _held_out(curve_split: str) -> str:
+    """What the bold curves are: validation error where a split was held out, else test error."""
+    return "validation" if "validation" in curve_split else "test"
 
 
 def _short(text: str) -> str:

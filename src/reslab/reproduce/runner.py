@@ -244,7 +244,7 @@ def run_experiment(
                       threads=threads, overrides=overrides, on_gpu=on_gpu)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     result = ReproductionResult(out, plans)
-    _write_invocation(out, experiment, budget, seeds, data, device, epochs, limit, overrides)
+    _write_invocation(out, experiment, budget, seeds, data, device, epochs, limit, overrides, threads)
     counts = {s: sum(p.state == s for p in plans) for s in ("new", "restart", "resume", "done")}
     logger.info("%s (%s budget): %d runs in %s: %d to train, %d to restart, %d to resume, %d complete", name, budget,
                 len(plans), out, counts["new"], counts["restart"], counts["resume"], counts["done"])  # fmt: skip
@@ -281,14 +281,14 @@ def run_experiment(
 
 
 def _write_invocation(out: Path, experiment: Experiment, budget: str, seeds: int, data: DataChoice | None,
-                      device: str, epochs: int | None, limit: int | None,
-                      overrides: Mapping[str, Any] | None) -> None:  # fmt: skip
+                      device: str, epochs: int | None, limit: int | None, overrides: Mapping[str, Any] | None,
+                      threads: int | None) -> None:  # fmt: skip
     """``reproduction.json``: what was asked, on which hardware (kept across continuations: wall time adds)."""
     path = out / "reproduction.json"
     old = _read_json(path)
     info = {
         "experiment": experiment.name, "budget": budget, "seeds": seeds, "epochs_override": epochs,
-        "limit": limit, "device": device, "hardware": hardware(device),
+        "limit": limit, "device": device, "hardware": hardware(device, threads),
         "data": data.description if data is not None else str((overrides or {}).get("data")),
         "training_wall_s": old.get("training_wall_s", 0.0), "invocations_wall_s": old.get("invocations_wall_s", 0.0),
     }  # fmt: skip
@@ -310,8 +310,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def hardware(device: str) -> str:
-    """The device in words: the GPU's name, or the CPU model and core count."""
+def hardware(device: str, threads: int | None = None) -> str:
+    """The device in words: the GPU's name, or the CPU model, its cores and torch's threads (``threads``, else
+    torch's current count)."""
     import os
     import platform
 
@@ -331,4 +332,4 @@ def hardware(device: str) -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"CPU: {cpu}, {cores} cores, {torch.get_num_threads()} torch threads"
+    return f"CPU: {cpu}, {cores} cores, {threads or torch.get_num_threads()} torch threads"
