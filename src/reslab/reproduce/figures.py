@@ -59,9 +59,10 @@ def degradation_figure(path: Path, records: Sequence[Any], curve_split: str) -> 
             continue
         epochs, train, curve = _mean_curves(runs)
         name = f"{'plain' if arm.family == 'plain' else 'ResNet'}-{arm.depth}"
-        ax.plot(epochs, train, "--", lw=1, color=colours[arm.depth])
-        ax.plot(epochs, curve, "-", lw=2.5, color=colours[arm.depth], label=name)
+        ax.plot(epochs, train, "--", lw=1, marker=".", ms=4, color=colours[arm.depth])
+        ax.plot(epochs, curve, "-", lw=2.5, marker="o", ms=4, color=colours[arm.depth], label=name)
     for family, ax in panels.items():
+        _integer_epochs(ax)
         ax.set_title("plain networks" if family == "plain" else "residual networks")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -79,8 +80,9 @@ def curves_figure(path: Path, experiment: Any, records: Sequence[Any], curve_spl
     ax = fig.subplots()
     for i, (label, runs) in enumerate(_by_arm(records).items()):
         epochs, train, curve = _mean_curves(runs)
-        ax.plot(epochs, train, "--", lw=1, color=f"C{i % 10}")
-        ax.plot(epochs, curve, "-", lw=2.5, color=f"C{i % 10}", label=label)
+        ax.plot(epochs, train, "--", lw=1, marker=".", ms=4, color=f"C{i % 10}")
+        ax.plot(epochs, curve, "-", lw=2.5, marker="o", ms=4, color=f"C{i % 10}", label=label)
+    _integer_epochs(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.grid(alpha=0.3)
@@ -117,6 +119,12 @@ def bar_chart(path: Path, experiment: Any, arms: Sequence[Any], stats: Mapping[s
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(f"{experiment.name}: final test error, ours vs paper", fontsize=9)
     return _save(fig, path)
+
+
+def _integer_epochs(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _held_out(curve_split: str) -> str:
