@@ -57,9 +57,10 @@ def test_ordering_on_the_measured_arms_says_which_are_missing():
 
 def test_lowest():
     claim = Claim("e best", "lowest", ("e", "a", "b"))
-    assert judge(claim, {"e": stats(0.1), "a": stats(0.2), "b": stats(0.3)}).status == "holds"
+    v = judge(claim, {"e": stats(0.1), "a": stats(0.2), "b": stats(0.3)})
+    assert v.line() == "e best: holds (test error e 0.100, next best a 0.200)"
     v = judge(claim, {"e": stats(0.25), "a": stats(0.2), "b": stats(0.3)})
-    assert v.status == "does not hold" and "lowest a 0.200" in v.detail
+    assert v.line() == "e best: does not hold (test error e 0.250, lowest a 0.200)"
     assert judge(claim, {"a": stats(0.2), "b": stats(0.3)}).status == "not measured"  # the claimed arm is missing
 
 
@@ -77,3 +78,4 @@ def test_better_with_fewer_params():
     assert v.status == "holds" and "params 1.00M vs 1.70M" in v.detail
     assert judge(claim, {**good, "dense": stats(0.05, params=3_000_000)}).status == "does not hold"
     assert judge(claim, {**good, "dense": stats(0.07, params=1_000_000)}).status == "does not hold"
+    assert judge(claim, {**good, "dense": stats(0.05)}).status == "not measured"

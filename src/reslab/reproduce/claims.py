@@ -85,18 +85,21 @@ def judge(claim: Claim, stats: Mapping[str, ArmStats]) -> Verdict:
         first = claim.arms[0]
         best = min(have, key=lambda a: m[a])
         ok = best == first
-        detail = f"{what} {first} {fmt(first)}; lowest " + (f"{best} {fmt(best)}" if not ok else "of " + ", ".join(
-            f"{a} {fmt(a)}" for a in have if a != first))  # fmt: skip
-        pairs = [(first, best)] if not ok else [(first, min((a for a in have if a != first), key=lambda a: m[a]))]
+        runner_up = min((a for a in have if a != first), key=lambda a: m[a])
+        other = runner_up if ok else best
+        detail = f"{what} {first} {fmt(first)}, " + (f"next best {other} {fmt(other)}" if ok else
+                                                      f"lowest {other} {fmt(other)}")  # fmt: skip
+        pairs = [(first, other)]
         if missing:
             note = f"; {', '.join(missing)} not measured"
     elif kind == "better_fewer_params":
         a, b = claim.arms
         pa, pb = stats[a].params, stats[b].params
-        fewer = pa is not None and pb is not None and pa <= 1.1 * pb
+        if pa is None or pb is None:
+            return Verdict(claim, "not measured", f"the parameter count of {a if pa is None else b} is unknown")
+        fewer = pa <= 1.1 * pb
         ok = m[a] < m[b] and fewer
-        shown = f", params {pa / 1e6:.2f}M vs {pb / 1e6:.2f}M" if pa is not None and pb is not None else ""
-        detail = f"{what} {fmt(a)} vs {fmt(b)}{shown}"
+        detail = f"{what} {fmt(a)} vs {fmt(b)}, params {pa / 1e6:.2f}M vs {pb / 1e6:.2f}M"
         pairs = [(a, b)]
     else:
         raise ValueError(f"unknown claim kind {kind!r}")
