@@ -137,6 +137,19 @@ def test_run_killed_before_its_first_checkpoint_is_restarted(tmp_path):
     assert result.trained == 1 and (killed / "summary.json").is_file()
 
 
+def test_a_damaged_run_is_left_out_of_the_report_with_a_reason(tmp_path):
+    out = tmp_path / "r"
+    run(out, seeds=1)
+    (out / "runs" / "plain20-seed0" / "metrics.csv").write_text("epoch\n1\n")
+    again = run(out, seeds=1)
+    assert again.skipped == 2
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["label"] for r in rows] == ["resnet20"]
+    text = (out / "report.md").read_text()
+    assert "## Left out (records unreadable)" in text and "cannot read the records of" in text
+    assert "plain20-seed0 (KeyError: 'train_top1')" in text
+
+
 def test_a_users_folder_in_the_way_is_refused_and_kept(tmp_path):
     out = tmp_path / "r"
     mine = out / "runs" / "plain20-seed0"

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import DataError
 from .budgets import DataChoice
 from .claims import ArmStats, judge_all
 from .experiments import Arm, Experiment
 from .papers import figure
+
+logger = logging.getLogger("reslab.reproduce")
 
 COLUMNS = (
     "experiment", "label", "model", "variant", "seed", "epochs", "final_train_error", "final_test_error",
@@ -47,10 +51,21 @@ class RunRecord:
 
 
 def read_run(arm: Arm, seed: int, run_dir: Path) -> RunRecord | None:
-    """The records of a finished run (None if it has no summary.json yet)."""
+    """The records of a finished run (None if it has no summary.json yet).
+
+    Raises:
+        DataError: summary.json or metrics.csv cannot be read (naming the file).
+    """
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         return None
+    try:
+        return _read_run(arm, seed, run_dir, summary_path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"cannot read the records of {run_dir} ({type(e).__name__}: {e})") from None
+
+
+def _read_run(arm: Arm, seed: int, run_dir: Path, summary_path: Path) -> RunRecord:
     summary = json.loads(summary_path.read_text())
     epochs, train, curve, time_s = [], [], [], 0.0
     with open(run_dir / "metrics.csv", newline="") as f:
@@ -87,7 +102,16 @@ def _params(run_dir: Path) -> int | None:
 def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence[Any],
                  data: DataChoice | None) -> Path:  # fmt: skip
     """Write results.csv, the figures and report.md into ``out``; returns report.md's path."""
-    records = [r for p in plans if (r := read_run(p.arm, p.seed, p.run_dir)) is not None]
+    records, unreadable = [], []
+    for p in plans:
+        try:
+            record = read_run(p.arm, p.seed, p.run_dir)
+        except DataError as e:  # one damaged run must not cost the report of the others
+            logger.warning("%s; left out of the report", e)
+            unreadable.append(str(e))
+            continue
+        if record is not None:
+            records.append(record)
     curve_split, test_split = data.splits(budget) if data is not None else ("held-out split", "held-out split")
     _write_csv(out / "results.csv", experiment, budget, records, test_split, curve_split)
     arms = list({p.arm.label: p.arm for p in plans}.values())
@@ -112,8 +136,11 @@ def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence
             figures.append(bars)
     info = _read_json(out / "reproduction.json")
     path = out / "report.md"
-    path.write_text(_markdown(experiment, budget, arms, plans, records, stats, verdicts, figures, info, data,
-                              test_split, curve_split))  # fmt: skip
+    text = _markdown(experiment, budget, arms, plans, records, stats, verdicts, figures, info, data, test_split,
+                     curve_split)  # fmt: skip
+    if unreadable:
+        text += "\n## Left out (records unreadable)\n\n" + "".join(f"- {u}\n" for u in unreadable)
+    path.write_text(text)
     return path
 
 
