@@ -92,6 +92,27 @@ def test_detect_data_errors(tmp_path):
         detect_data(tmp_path)
 
 
+class _Boom:
+    def __reduce__(self):  # unpickling this would run code
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_detect_data_never_unpickles_code(tmp_path, monkeypatch):
+    import pickle
+
+    from reslab.errors import DataError
+
+    batches = tmp_path / "cifar-10-batches-py"
+    batches.mkdir()
+    (batches / "data_batch_1").write_bytes(pickle.dumps({"labels": [0, 1], "x": _Boom()}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="not allowed"):
+        detect_data(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
 @needs_mini
 def test_detect_cifar10_mini_and_what_its_test_is():
     data = detect_data(CIFAR10_MINI)

@@ -82,6 +82,15 @@ def _unpickle(path: Path) -> dict[str, Any]:
     return {k.decode("latin-1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
 
 
+def count_images(path: Path) -> int:
+    """How many images a CIFAR batch file holds (read with the same restricted unpickler)."""
+    batch = _unpickle(path)
+    labels = batch.get("labels", batch.get("fine_labels"))
+    if labels is None:
+        raise DataError(f"corrupt CIFAR file {path}: no 'labels' entry (found {sorted(batch)})")
+    return len(labels)
+
+
 def _names(values: Any, path: Path, key: str) -> list[str]:
     if not isinstance(values, (list, tuple)) or not values:
         raise DataError(f"corrupt CIFAR meta file {path}: {key!r} is not a non-empty list of names")
