@@ -178,3 +178,20 @@ def test_bad_arguments_fail_before_anything_trains(tmp_path, kwargs, match):
 def test_unknown_experiment_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown experiment 'degredation'; experiments: degradation, shortcuts"):
         run_experiment("degredation")
+
+
+def test_a_run_of_a_network_changed_since_is_not_reused(tmp_path):
+    # a complete preact run written before issue 9's fix has the same config but another network
+    import torch
+
+    from reslab.errors import CheckpointError
+
+    out = tmp_path / "units"
+    kw = dict(out=out, overrides=SYNTHETIC, progress="none", epochs=1, seeds=1, only="resnet20-e")
+    run_experiment("preact-units", **kw)
+    last = out / "runs" / "resnet20-e-seed0" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["arch_revision"]
+    torch.save(ckpt, last)
+    with pytest.raises(CheckpointError, match="resnet20-e-seed0 was written by an older reslab"):
+        run_experiment("preact-units", **kw)

@@ -148,12 +148,31 @@ def run_state(run_dir: Path, wanted: Mapping[str, Any]) -> str:
             detail = "; ".join(f"{k}: run has {old.get(k)!r}, grid asks {wanted.get(k)!r}" for k in diffs)
             raise ConfigError(f"{run_dir} holds a run of another configuration ({detail}); it is not reused: "
                               "move it away or choose another --out")  # fmt: skip
+        if has_last:
+            _check_network_revision(run_dir, wanted)
         return "done" if has_summary and has_last else "resume"
     if is_run_dir(run_dir):
         return "restart"
     shown = ", ".join(sorted(p.name for p in run_dir.iterdir())[:3])
     raise ConfigError(f"{run_dir} is not a reslab run directory ({shown}); the reproduction will not write into "
                       "it: move it away or choose another --out")  # fmt: skip
+
+
+def _check_network_revision(run_dir: Path, wanted: Mapping[str, Any]) -> None:
+    """Refuse a run whose network a later reslab computes differently (same configuration, same keys)."""
+    import torch
+
+    from ..models import create_model
+    from ..training.checkpoint import peek_checkpoint
+
+    ckpt = peek_checkpoint(run_dir / "last.pt")
+    if ckpt is None:
+        return
+    with torch.device("meta"):  # only its structure is needed
+        model = create_model(wanted["model"], num_classes=ckpt.get("num_classes"), in_chans=ckpt.get("in_chans"),
+                             **(ckpt.get("model_args") or wanted.get("model_args") or {}))  # fmt: skip
+    if hasattr(model, "check_weights_revision"):
+        model.check_weights_revision(ckpt.get("arch_revision"), str(run_dir))
 
 
 def _stored_config(run_dir: Path):
