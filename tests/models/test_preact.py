@@ -16,15 +16,7 @@ import torch.nn.functional as F
 import reslab
 from reslab.models.layers import ZeroPadShortcut
 
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Non-trivial BN statistics and affine parameters, so that every BN changes its input."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
+from .conftest import randomise_bn
 
 
 def _bn(x, bn):
@@ -52,7 +44,7 @@ def test_first_units_shortcut_carries_the_activated_conv1_output(name, overrides
     # which must be BN-ReLU of conv1's output (not conv1's raw output).
     torch.manual_seed(0)
     model = reslab.create_model(name, **overrides).eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     first = model.layer1[0]
     with torch.no_grad():
         first.conv2.weight.zero_()  # the branch's last layer: F(x) = 0
@@ -71,7 +63,7 @@ def test_relu_only_preact_first_unit_shortcut_carries_the_activated_conv1_output
     # (d): conv1 -> BN, then ReLU before every convolution: the first ReLU precedes the split.
     torch.manual_seed(0)
     model = reslab.create_model("resnet20", unit="relu_only_preact").eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     first = model.layer1[0]
     with torch.no_grad():
         first.bn2.weight.zero_()  # F(x) = BN(conv(...)) = 0
@@ -106,7 +98,7 @@ def _basic_preact_reference(unit, x: torch.Tensor, *, first_of_stage: bool) -> t
 def test_every_stages_first_unit_splits_after_its_preactivation(shortcut):
     torch.manual_seed(0)
     model = reslab.create_model("resnet20", unit="full_preact", shortcut=shortcut).eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     for stage, chs, size in ((model.layer1, 16, 8), (model.layer2, 16, 8), (model.layer3, 32, 8)):
         x = torch.randn(2, chs, size, size)
         with torch.no_grad():
@@ -129,7 +121,7 @@ def _bottleneck_preact_reference(unit, x: torch.Tensor) -> torch.Tensor:
 def test_preact_resnet164_first_units_follow_the_authors_code():
     torch.manual_seed(0)
     model = reslab.create_model("preact_resnet164").eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     for stage, chs in ((model.layer1, 16), (model.layer2, 64), (model.layer3, 128)):
         first = stage[0]
         assert isinstance(first.downsample, torch.nn.Sequential) and len(first.downsample) == 1  # no BN
@@ -174,7 +166,7 @@ def test_other_bottlenecks_keep_their_stride(name, strided_conv):
 def test_final_bn_relu_before_the_average_pool(name, overrides):
     torch.manual_seed(0)
     model = reslab.create_model(name, **overrides).eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     seen: dict = {}
     hooks = [_capture(model.layer3, seen, "last_stage"), _capture(model.avgpool, seen, "pooled_in", "input")]
     with torch.no_grad():

@@ -22,6 +22,8 @@ from reslab.models.shortcut_variants import (
     ShortcutGate,
 )
 
+from .conftest import randomise_bn
+
 
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -33,14 +35,7 @@ def _bn(x, bn):
 
 def _model(**variant) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = reslab.create_model("resnet20", **variant).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model
+    return randomise_bn(reslab.create_model("resnet20", **variant).eval())
 
 
 def _branch(unit, x):
