@@ -85,6 +85,7 @@ FAMILIES = [
     ("preact_resnet110", {"depth": 8, "widths": [4, 8, 8]}, 16, "layer3", GUIDED),
     ("plain20", {"widths": [4, 8, 8]}, 16, "layer3", GUIDED),
     ("alexnet", {}, 63, "features.7", DECONVNET),
+    ("zfnet", {}, 224, "features.5", DECONVNET),  # overlapping ceil-mode pools and response normalisation
     ("densenet40", {"growth_rate": 2, "depth": 10}, 16, "features.denseblock2", GUIDED),
     ("googlenet", {}, 32, "inception3b", GUIDED),
     ("lenet5", {}, 32, "c3", GUIDED),  # tanh + average pooling: not a deconvnet network
