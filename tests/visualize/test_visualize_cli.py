@@ -138,7 +138,7 @@ def test_a_previous_picture_survives_a_failed_command(tiny_run, png, tmp_path, c
 
 def test_subprocess_entry_point(tiny_run, png, tmp_path):
     out = tmp_path / "g.png"
-    proc = subprocess.run([sys.executable, "-m", "reslab", "visualize", "gradcam", "--checkpoint", str(tiny_run),
-                           "--image", str(png), "--out", str(out)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    argv = ["visualize", "gradcam", "--checkpoint", str(tiny_run), "--image", str(png), "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "reslab", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert_png(out)
