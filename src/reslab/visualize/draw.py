@@ -18,7 +18,7 @@ from .filters import grid
 #: how a method is named in the pictures' titles
 METHOD_TITLES = {
     "deconvnet": "deconvnet (Zeiler and Fergus 2014, Section 2.1)",
-    GUIDED: "guided backpropagation (batch norm / shortcuts / concatenation: no deconvnet for this network)",
+    GUIDED: "guided backpropagation (not a conv / ReLU / max-pool chain up to this layer: no deconvnet)",
 }
 
 
