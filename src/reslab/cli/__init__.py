@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ReslabError
 
-COMMAND_MODULES = ("models", "train", "weights", "reproduce")
+COMMAND_MODULES = ("models", "train", "weights", "reproduce", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

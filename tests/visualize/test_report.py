@@ -1,0 +1,197 @@
+"""``reslab report RUN_DIR``: the HTML page itself (no browser), its figures, and its refusals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from reslab.cli import main
+from reslab.errors import CheckpointError, ConfigError, DataError
+from reslab.visualize.report import REPORT_MARK, write_report
+
+from .report_helpers import SECTIONS, decode_png, mistakes_in, read_page, train_digits, train_synthetic
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    return train_digits(tmp_path_factory.mktemp("digits") / "run")
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    return train_synthetic(tmp_path_factory.mktemp("synthetic") / "run")
+
+
+@pytest.fixture(scope="module")
+def digits_report(digits_run, tmp_path_factory):
+    """The CLI's report of the digits run, written into a copy-free --out (the run dir stays as trained)."""
+    out = tmp_path_factory.mktemp("report") / "digits.html"
+    assert main(["report", str(digits_run), "--out", str(out), "--device", "cpu"]) == 0
+    return out
+
+
+def _one_line_error(capsys, argv, *needles):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslab: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# -- the page --------------------------------------------------------------------------------------------
+def test_report_is_one_self_contained_page_with_every_section(digits_report):
+    text = digits_report.read_text(encoding="utf-8")
+    page = read_page(digits_report)
+    assert text.startswith(REPORT_MARK)
+    for section in SECTIONS:
+        assert section in page.ids
+    # nothing fetched and nothing run: no script, no stylesheet link, no frame, no external source
+    assert not {"script", "link", "iframe", "object", "embed"} & set(page.tags)
+    assert page.links == []
+    assert not re.search(r"(?i)(https?:|//)[^\s\"'<>]*\.(css|js|woff2?|ttf|png|jpe?g)", text)
+    assert "url(" not in text
+    # every picture an embedded, valid PNG: curves, confusion, 10 mistakes x (image, Grad-CAM), filters
+    assert len(page.images) == 1 + 1 + 2 * 10 + 1
+    for img in page.images:
+        image = decode_png(img["src"])
+        assert image.width > 0 and image.height > 0 and img.get("alt")
+
+
+def test_report_figures_are_those_of_reslab_eval(digits_run, digits_report, tmp_path):
+    from reslab.training import evaluate
+
+    result = evaluate(digits_run / "best.pt", split="test", device="cpu", out=tmp_path)
+    page = read_page(digits_report).plain
+    assert f"{result.n} {result.top1:.4f} {result.top5:.4f} {result.loss:.4f}" in page
+    for name, acc, n in result.per_class():
+        assert f"{name} {acc:.4f} {n}" in page
+    # the digits run held out no validation split: the report says its test figures chose best.pt
+    assert "best.pt on the test split" in page and "optimistic" in page
+
+
+def test_report_shows_the_most_confident_mistakes_with_their_probabilities(digits_run, digits_report):
+    """An independent pass over the same split: the page's mistakes are exactly the 10 wrong predictions
+    with the highest probability, in that order, with the right classes and probabilities."""
+    from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from reslab.training.evaluation import build_eval_data
+
+    ckpt = load_checkpoint(digits_run / "best.pt")
+    net = model_from_checkpoint(ckpt)
+    bundle = build_eval_data(ckpt, device=torch.device("cpu"))
+    probs, labels = [], []
+    with torch.no_grad():
+        for x, y in bundle.loader("test"):
+            probs.append(torch.softmax(net(x), 1))
+            labels.append(y)
+    probs, labels = torch.cat(probs), torch.cat(labels)
+    confidence, predicted = probs.max(1)
+    wrong = [(-float(confidence[i]), i) for i in range(len(labels)) if predicted[i] != labels[i]]
+    expected = [i for _, i in sorted(wrong)[:10]]
+    shown = mistakes_in(read_page(digits_report))
+    assert [s[0] for s in shown] == expected
+    names = bundle.class_names
+    for index, true, pred, p_pred, p_true in shown:
+        assert (true, pred) == (names[labels[index]], names[predicted[index]]) and true != pred
+        assert p_pred == pytest.approx(float(confidence[index]), abs=6e-4)
+        assert p_true == pytest.approx(float(probs[index, labels[index]]), abs=6e-4)
+    assert f"10 of the {len(wrong)} wrong predictions" in read_page(digits_report).plain
+
+
+def test_report_of_a_run_with_a_validation_split_rgb(synthetic_run, capsys):
+    """Default split: the validation split the run held out; --split test gives the test split."""
+    assert main(["report", str(synthetic_run), "--mistakes", "3", "--device", "cpu"]) == 0
+    out = synthetic_run / "report.html"
+    assert capsys.readouterr().out.strip() == str(out)
+    page = read_page(out)
+    assert "best.pt on the val split" in page.plain and "optimistic" not in page.plain
+    assert len(mistakes_in(page)) <= 3
+    for img in page.images:
+        assert decode_png(img["src"]).mode in ("RGB", "RGBA", "L")
+    filters = decode_png(page.images[-1]["src"])
+    assert filters.mode == "RGB"  # RGB first-layer filters shown in colour
+    test_out = synthetic_run / "test.html"
+    assert main(["report", str(synthetic_run), "--split", "test", "--out", str(test_out), "--mistakes", "0"]) == 0
+    test_page = read_page(test_out)
+    assert "best.pt on the test split" in test_page.plain and "--mistakes 0" in test_page.plain
+    assert test_page.plain.count("images") >= 1 and "32 " in test_page.plain  # the synthetic test split: 32 images
+
+
+def test_report_python_api_returns_the_path(synthetic_run, tmp_path):
+    path = write_report(synthetic_run, tmp_path / "sub" / "r.html", device="cpu", mistakes=2)
+    assert path == tmp_path / "sub" / "r.html" and path.read_text(encoding="utf-8").startswith(REPORT_MARK)
+
+
+def test_report_replaces_its_own_report_but_never_a_users_file(synthetic_run, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    out.write_text("<html>my own notes</html>")
+    _one_line_error(capsys, ["report", str(synthetic_run), "--out", str(out)], str(out), "not a reslab report")
+    assert out.read_text() == "<html>my own notes</html>"
+    out.unlink()
+    assert main(["report", str(synthetic_run), "--out", str(out), "--mistakes", "1"]) == 0
+    first = out.read_text(encoding="utf-8")
+    assert main(["report", str(synthetic_run), "--out", str(out), "--mistakes", "2"]) == 0  # its own: replaced
+    assert out.read_text(encoding="utf-8") != first and not list(tmp_path.glob(".report.html.tmp*"))
+
+
+# -- refusals: one line, exit status 2, nothing of the user's touched -------------------------------------
+def test_report_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    _one_line_error(capsys, ["report", str(tmp_path / "missing")], "not found")
+    (tmp_path / "notes.txt").write_text("mine")
+    _one_line_error(capsys, ["report", str(tmp_path)], str(tmp_path), "not a reslab run directory")
+    _one_line_error(capsys, ["report", str(tmp_path / "notes.txt")], "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_report_refuses_a_run_without_a_checkpoint(tmp_path, capsys):
+    from reslab.training.run_dir import MARKER
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / MARKER).write_text("{}\n")
+    _one_line_error(capsys, ["report", str(run)], "holds no checkpoint yet")
+    with pytest.raises(CheckpointError):
+        write_report(run)
+    assert not (run / "report.html").exists()
+
+
+def test_report_refuses_unreadable_files_in_one_line(synthetic_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    (run / "report.html").unlink(missing_ok=True)
+    good_metrics = (run / "metrics.csv").read_bytes()
+    (run / "metrics.csv").write_bytes(b"\xff\xfe\x00garbage")
+    _one_line_error(capsys, ["report", str(run)], "metrics.csv", "not UTF-8")
+    (run / "metrics.csv").write_bytes(good_metrics.replace(b",", b",x", 1)[:-1] + b"\n1,oops\n")
+    with pytest.raises(DataError, match="metrics.csv"):
+        write_report(run)
+    (run / "metrics.csv").write_bytes(good_metrics)
+    (run / "summary.json").write_text("{not json")
+    _one_line_error(capsys, ["report", str(run)], "summary.json", "not valid JSON")
+    (run / "summary.json").unlink()
+    (run / "best.pt").write_bytes(b"PK\x03\x04 truncated")
+    _one_line_error(capsys, ["report", str(run)], "best.pt", "corrupt or truncated")
+    assert not (run / "report.html").exists()
+
+
+def test_report_refuses_a_bad_out_or_split(digits_run, synthetic_run, tmp_path, capsys):
+    _one_line_error(capsys, ["report", str(synthetic_run), "--out", str(tmp_path)], "is a directory")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_line_error(capsys, ["report", str(synthetic_run), "--out", str(blocker / "r.html")], "is a file")
+    # the digits run held out no validation split: "val" would silently be its test split
+    _one_line_error(capsys, ["report", str(digits_run), "--split", "val", "--out", str(tmp_path / "r.html")],
+                    "without a validation split", "--split test")  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(digits_run), "--split", "holdout"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="split"):
+        write_report(digits_run, tmp_path / "r.html", split="train")
+    with pytest.raises(ConfigError, match="mistakes"):
+        write_report(digits_run, tmp_path / "r.html", mistakes=-1)
+    assert not (tmp_path / "r.html").exists()
