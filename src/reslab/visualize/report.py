@@ -225,20 +225,6 @@ def cam_overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.nd
     return (1 - alpha) * _rgb(image) + alpha * heat
 
 
-def filter_grid(filters: np.ndarray, pad: int = 1) -> np.ndarray:
-    """Tile (N, kh, kw, C) filters in [0, 1] into one image, as square as possible, with white gaps."""
-    n, kh, kw, c = filters.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.ones((rows * (kh + pad) + pad, cols * (kw + pad) + pad, c), dtype=np.float64)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        grid[pad + r * (kh + pad) : pad + r * (kh + pad) + kh, pad + q * (kw + pad) : pad + q * (kw + pad) + kw] = (
-            filters[i]
-        )
-    return grid
-
-
 def curves_uri(rows: list[dict[str, float]], split: str) -> str:
     """Loss and top-1 per epoch (train and the per-epoch ``split``) and the learning rate, as one PNG URI."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -431,14 +417,13 @@ def _read_summary(path: Path) -> dict[str, Any] | None:
 
 def _mistakes(recorder: _MistakeRecorder, bundle, net: nn.Module, dev: torch.device) -> list[Mistake]:
     """The kept mistakes as pictures (un-normalised) with the Grad-CAM of the predicted class."""
-    from . import gradcam
+    from . import display_image, gradcam
 
-    mean = torch.tensor(bundle.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(bundle.std, dtype=torch.float32).view(-1, 1, 1)
+    norm = {"mean": list(bundle.mean), "std": list(bundle.std)}
     found = []
     for prob, index, x, true, predicted, true_prob in recorder.kept:
         x = x.clone()  # recorded under inference mode; Grad-CAM needs a tensor autograd may use
-        image = (x * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+        image = display_image(x, norm)
         with torch.enable_grad():
             cam = gradcam(net, x.unsqueeze(0).to(dev), target=predicted)
         found.append(Mistake(index, image, true, predicted, prob, true_prob, np.asarray(cam)))
@@ -446,12 +431,12 @@ def _mistakes(recorder: _MistakeRecorder, bundle, net: nn.Module, dev: torch.dev
 
 
 def _filters_section(net: nn.Module) -> str:
-    from . import filters
+    from . import filters, grid
 
     weights = np.asarray(filters(net))
     n, kh, kw, c = weights.shape
-    # each filter shown about 48 px wide, whatever its kernel size
-    shown = filter_grid(_enlarge_each(weights, 48))
+    # each filter shown about 64 px wide, whatever its kernel size
+    shown = grid(_enlarge_each(weights, 64), pad=4)
     return (
         f"<p>{n} filters of {kh}x{kw} pixels, {'RGB' if c == 3 else 'one channel'}, each scaled to its own range.</p>"
         + _img(png_data_uri(shown), "first-layer filters", "pixels")
@@ -525,10 +510,10 @@ def _page(*, run_dir, ckpt, ckpt_path, result, split_note, rows, eval_split, con
         parts.append('<div class="mistakes">')
         for k in mistakes:
             img = _enlarge(_rgb(k.image))
-            cam = cam_overlay(k.image, k.cam)
+            cam = cam_overlay(img, k.cam)  # the heat map resized smoothly to the enlarged image
             parts.append(
                 f'<div class="mistake">{_img(png_data_uri(img), f"image {k.index}")} '
-                f"{_img(png_data_uri(_enlarge(cam)), f'Grad-CAM of image {k.index}')}<br>"
+                f"{_img(png_data_uri(cam), f'Grad-CAM of image {k.index}')}<br>"
                 f"#{k.index}: true <b>{_e(names[k.true])}</b>, predicted <b>{_e(names[k.predicted])}</b><br>"
                 f"p(predicted) {k.probability:.3f}, p(true) {k.true_probability:.3f}</div>"
             )
