@@ -11,7 +11,15 @@ from reslab.cli import main
 from reslab.errors import CheckpointError, ConfigError, DataError
 from reslab.visualize.report import REPORT_MARK, write_report
 
-from .report_helpers import SECTIONS, decode_png, mistakes_in, read_page, train_digits, train_synthetic
+from .report_helpers import (
+    CIFAR10_MINI,
+    SECTIONS,
+    decode_png,
+    mistakes_in,
+    read_page,
+    train_digits,
+    train_synthetic,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +124,8 @@ def test_report_of_a_run_with_a_validation_split_rgb(synthetic_run, capsys):
     assert main(["report", str(synthetic_run), "--split", "test", "--out", str(test_out), "--mistakes", "0"]) == 0
     test_page = read_page(test_out)
     assert "best.pt on the test split" in test_page.plain and "--mistakes 0" in test_page.plain
-    assert test_page.plain.count("images") >= 1 and "32 " in test_page.plain  # the synthetic test split: 32 images
+    assert re.search(r"images top-1 top-4 loss 40 ", test_page.plain)  # the synthetic test split: 40 images
+    assert re.search(r"images top-1 top-4 loss 40 ", page.plain)  # val: 25 % of the 160 training images
 
 
 def test_report_python_api_returns_the_path(synthetic_run, tmp_path):
@@ -195,3 +204,70 @@ def test_report_refuses_a_bad_out_or_split(digits_run, synthetic_run, tmp_path, 
     with pytest.raises(ConfigError, match="mistakes"):
         write_report(digits_run, tmp_path / "r.html", mistakes=-1)
     assert not (tmp_path / "r.html").exists()
+
+
+# -- every kind of run directory -------------------------------------------------------------------------
+def test_report_of_an_image_folder_run(tmp_path, capsys):
+    """A run on the user's own class folders (RGB files, ROOT/train + ROOT/val): the report names the classes;
+    a report.html of the user's own in the run directory is refused, not replaced."""
+    from reslab.training import train
+
+    from ..data.fakes import make_image_folder
+    from .report_helpers import TINY
+
+    make_image_folder(tmp_path / "d", "train", per_class=4)
+    make_image_folder(tmp_path / "d", "val", per_class=3)
+    run = tmp_path / "run"
+    train(data="folder", data_dir=str(tmp_path / "d"), image_size=8, epochs=1, batch_size=4, out=str(run), **TINY)
+    (run / "report.html").write_text("my notes")
+    _one_line_error(capsys, ["report", str(run)], "not a reslab report")
+    assert (run / "report.html").read_text() == "my notes"
+    (run / "report.html").unlink()
+    assert main(["report", str(run), "--device", "cpu"]) == 0
+    page = read_page(run / "report.html")
+    names = sorted(p.name for p in (tmp_path / "d" / "train").iterdir())
+    for name in names:
+        assert f"{name} " in page.plain
+    assert "best.pt on the val split" in page.plain
+    assert re.search(r"images top-1 top-3 loss 9 ", page.plain)  # 3 classes x 3 validation images
+    for img in page.images:
+        decode_png(img["src"])
+
+
+def test_report_of_a_run_with_only_last_pt_and_no_records(synthetic_run, tmp_path):
+    """An interrupted run (no best.pt, no metrics.csv, config.yaml lost): the report uses last.pt, shows the
+    configuration the checkpoint stores and says that no epoch has finished."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    for name in ("best.pt", "metrics.csv", "config.yaml", "summary.json", "report.html", "test.html"):
+        (run / name).unlink(missing_ok=True)
+    path = write_report(run, device="cpu", mistakes=2)
+    page = read_page(path)
+    assert "last.pt on the val split" in page.plain and "No epoch has finished yet" in page.plain
+    assert "config.yaml is missing; this is the configuration stored in the checkpoint" in page.plain
+    assert "model: resnet20" in page.plain and len(page.images) == 1 + 2 * len(mistakes_in(page)) + 1
+
+
+NO_CIFAR = f"the CIFAR-10 subset is not at {CIFAR10_MINI} (a checkout without ../shared/data)"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CIFAR10_MINI / "cifar-10-batches-py").is_dir(), reason=NO_CIFAR)
+def test_report_of_a_real_cifar10_run(tmp_path):
+    """Real CIFAR-10 images (cifar10-mini, its 1,020-image split): RGB 32x32 mistakes and 3x3 RGB filters."""
+    from reslab.training import train
+
+    from .report_helpers import TINY
+
+    run = tmp_path / "run"
+    train(data="cifar10", data_dir=str(CIFAR10_MINI), epochs=1, batch_size=128, out=str(run), **TINY)
+    path = write_report(run, device="cpu")
+    page = read_page(path)
+    assert "best.pt on the test split" in page.plain and re.search(r"images top-1 top-5 loss 1020 ", page.plain)
+    shown = mistakes_in(page)
+    assert len(shown) == 10 and all(t != p for _, t, p, _, _ in shown)
+    assert [s[3] for s in shown] == sorted((s[3] for s in shown), reverse=True)
+    image = decode_png(page.images[2]["src"])
+    assert image.mode == "RGB" and image.size == (96, 96)  # 32x32 shown at 3x
