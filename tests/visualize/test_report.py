@@ -223,6 +223,9 @@ def test_report_of_an_image_folder_run(tmp_path, capsys):
     _one_line_error(capsys, ["report", str(run)], "not a reslab report")
     assert (run / "report.html").read_text() == "my notes"
     (run / "report.html").unlink()
+    # ROOT/train + ROOT/val and no ROOT/test: "test" would silently be the validation split
+    _one_line_error(capsys, ["report", str(run), "--split", "test"], "no test split", "--split val")
+    assert not (run / "report.html").exists()
     assert main(["report", str(run), "--device", "cpu"]) == 0
     page = read_page(run / "report.html")
     names = sorted(p.name for p in (tmp_path / "d" / "train").iterdir())

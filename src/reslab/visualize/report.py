@@ -365,6 +365,12 @@ def write_report(
             f"{run_dir} was trained without a validation split (val_split {cfg.val_split}): "
             "its report can show the test split (--split test)"
         )
+    elif split == "test" and not bundle.val_is_test and "test" not in bundle.eval_factories:
+        # bundle.loader("test") would quietly give the validation split
+        raise ConfigError(
+            f"{run_dir}'s data ({bundle.name}) has no test split, only a validation split: "
+            "its report can show that (--split val)"
+        )
     split_note = ""
     if split == "test" and bundle.val_is_test:
         split_note = "this run held out no validation split, so its per-epoch figures and its choice of best.pt used "
