@@ -274,3 +274,33 @@ def test_report_of_a_real_cifar10_run(tmp_path):
     assert [s[3] for s in shown] == sorted((s[3] for s in shown), reverse=True)
     image = decode_png(page.images[2]["src"])
     assert image.mode == "RGB" and image.size == (96, 96)  # 32x32 shown at 3x
+
+
+def test_report_grad_cam_is_that_of_the_network_in_eval_mode(synthetic_run, tmp_path):
+    """Each overlay is Grad-CAM of the predicted class on the network as evaluated (eval mode: BatchNorm's
+    running statistics), recomputed here independently; the network is not left in training mode."""
+    import numpy as np
+
+    from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from reslab.training.evaluation import build_eval_data
+    from reslab.visualize import gradcam
+    from reslab.visualize.report import _enlarge, _rgb, cam_overlay
+
+    path = write_report(synthetic_run, tmp_path / "r.html", device="cpu", mistakes=3)
+    page = read_page(path)
+    shown = mistakes_in(page)
+    assert shown
+    ckpt = load_checkpoint(synthetic_run / "best.pt")
+    net = model_from_checkpoint(ckpt).eval()
+    bundle = build_eval_data(ckpt, device=torch.device("cpu"))
+    images = torch.cat([x for x, _ in bundle.loader("val")])
+    mean = torch.tensor(bundle.mean).view(-1, 1, 1)
+    std = torch.tensor(bundle.std).view(-1, 1, 1)
+    overlays = [img for img in page.images if img["alt"].startswith("Grad-CAM")]
+    for (index, _, predicted, _, _), img in zip(shown, overlays):
+        x = images[index]
+        cam = gradcam(net, x, target=bundle.class_names.index(predicted))
+        picture = _enlarge(_rgb((x * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()))
+        expected = np.round(np.clip(cam_overlay(picture, cam), 0, 1) * 255)
+        got = np.asarray(decode_png(img["src"]).convert("RGB"), dtype=np.float64)
+        assert np.abs(got - expected).max() <= 1

@@ -382,7 +382,9 @@ def write_report(
         loader = RelabelledLoader(loader, order)
         class_names = [str(n) for n in ckpt["class_names"]]
 
-    recorder = _MistakeRecorder(net, mistakes)
+    # in eval mode already: evaluate_model restores the mode it finds, and a new Module is in training mode,
+    # which would leave the network's BatchNorm and dropout training for the Grad-CAM that follows
+    recorder = _MistakeRecorder(net, mistakes).eval()
     metrics = evaluate_model(recorder, recorder.loader(loader), bundle.num_classes, device=dev)
     result = EvalResult(metrics, split, bundle.name, class_names, str(ckpt_path))
     correct = int(metrics.confusion.diagonal().sum())
