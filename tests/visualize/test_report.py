@@ -304,3 +304,35 @@ def test_report_grad_cam_is_that_of_the_network_in_eval_mode(synthetic_run, tmp_
         expected = np.round(np.clip(cam_overlay(picture, cam), 0, 1) * 255)
         got = np.asarray(decode_png(img["src"]).convert("RGB"), dtype=np.float64)
         assert np.abs(got - expected).max() <= 1
+
+
+def test_report_command_in_a_subprocess_gives_one_line_not_a_traceback(tmp_path):
+    """As a user runs it: `python -m reslab report` on a folder that is not a run."""
+    import subprocess
+    import sys
+
+    (tmp_path / "photos").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "reslab", "report", str(tmp_path / "photos")], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"reslab: error: {tmp_path / 'photos'} is not a reslab run directory (no .reslab-run, best.pt or last.pt in it)"
+    ]
+
+
+def test_report_refuses_to_show_mistakes_that_disagree_with_the_evaluation(synthetic_run, tmp_path, monkeypatch):
+    """The guard against a silent mismatch: mistakes counted apart from the confusion matrix stop the report."""
+    from reslab.errors import TrainingError
+    from reslab.visualize import report
+
+    forward = report._MistakeRecorder.forward
+
+    def miscounting(self, x):
+        out = forward(self, x)
+        self.wrong += 1  # as an off-by-one in the bookkeeping would
+        return out
+
+    monkeypatch.setattr(report._MistakeRecorder, "forward", miscounting)
+    with pytest.raises(TrainingError, match="disagree with the evaluation"):
+        write_report(synthetic_run, tmp_path / "r.html", device="cpu")
+    assert not (tmp_path / "r.html").exists()
