@@ -229,13 +229,12 @@ def curves_uri(rows: list[dict[str, float]], split: str) -> str:
     """Loss and top-1 per epoch (train and the per-epoch ``split``) and the learning rate, as one PNG URI."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(12, 3.4), dpi=90)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
-    from matplotlib.ticker import MaxNLocator
-
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, metric, title in ((axes[0], "loss", "loss"), (axes[1], "top1", "top-1 accuracy")):
@@ -285,7 +284,7 @@ def _img(uri: str, alt: str, cls: str = "") -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)  # cells: ready-made <td> elements
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
