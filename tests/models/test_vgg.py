@@ -56,9 +56,7 @@ def torchvision_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
     for i, w in zip(CONV_INDICES[name], widths):
         keys += [(f"features.{i}.weight", (w, cin, 3, 3)), (f"features.{i}.bias", (w,))]
         if bn:
-            keys += [
-                (f"features.{i + 1}.{p}", (w,)) for p in ("weight", "bias", "running_mean", "running_var")
-            ]
+            keys += [(f"features.{i + 1}.{p}", (w,)) for p in ("weight", "bias", "running_mean", "running_var")]
             keys.append((f"features.{i + 1}.num_batches_tracked", ()))
         cin = w
     return keys + [
@@ -133,3 +131,34 @@ def test_summary_pickle_export_classifier():
         1,
         4096,
     )
+
+
+def test_hidden_width_and_pool_size_make_a_cifar_sized_vgg():
+    model = reslab.create_model("vgg11", num_classes=10, hidden=512, pool_size=1)
+    # 9,220,480 convolution parameters (configuration A) + 512*512+512 + 512*512+512 + 512*10+10
+    convs = sum(p.numel() for p in model.features.parameters())
+    assert convs == 9_220_480
+    assert sum(p.numel() for p in model.parameters()) == convs + 2 * (512 * 512 + 512) + 512 * 10 + 10
+    assert model.num_features == 512 and model.avgpool.output_size == (1, 1)
+    assert eval_logits(model, 32).shape == (1, 10)
+    assert model.forward_head(model.forward_features(torch.zeros(1, 3, 32, 32)), pre_logits=True).shape == (1, 512)
+    # the dense layers see width x pool_size^2 inputs
+    assert VGG(config=[8, "M"], hidden=16, pool_size=2, num_classes=3).classifier[0].in_features == 8 * 2 * 2
+    for bad in ({"hidden": 0}, {"hidden": 2.5}, {"pool_size": 0}, {"pool_size": True}):
+        ((key, value),) = bad.items()
+        with pytest.raises(ConfigError, match=f"{key} must be a whole number >= 1, got {value!r}"):
+            VGG(config="A", **bad)
+
+
+def test_cifar_sized_vgg_trains_from_the_command_line(tmp_path):
+    from reslab.cli import main
+    from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "run"
+    code = main(["train", "--model", "vgg11", "--model-arg", "hidden=32", "--model-arg", "pool_size=1",
+                 "--data", "synthetic", "--image-size", "32", "--data-arg", "num_samples=32", "--data-arg",
+                 "num_classes=3", "--batch-size", "16", "--epochs", "1", "--device", "cpu", "--progress", "none",
+                 "--out", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    model = model_from_checkpoint(load_checkpoint(out / "last.pt"))
+    assert model.classifier[0].in_features == 512 and model.num_features == 32

@@ -62,7 +62,7 @@ class QuadrantNet(nn.Module):
             self.conv.weight[0] = 1.0 / 27  # a blob detector
             self.conv.weight[1] = -1.0 / 27  # a dark detector, no evidence for class 1
             self.conv.bias.fill_(-0.2)
-            self.fc.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, -1.0]]))
+            self.fc.weight.copy_(torch.tensor([[0.0, 0.0], [50.0, -50.0]]))  # class 1: large logits
             self.fc.bias.zero_()
 
     def forward(self, x):

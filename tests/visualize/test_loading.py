@@ -52,3 +52,14 @@ def test_loading_errors(tiny_run, tmp_path):
     bad.write_text("not an image")
     with pytest.raises(DataError, match="bad.png"):
         loaded.image(bad)
+
+
+def test_published_style_weights_from_a_file_use_their_preprocessing(tiny_run, png):
+    from_ckpt = load_model(tiny_run)
+    as_weights = load_model(model="resnet20", pretrained=str(tiny_run / "best.pt"))
+    assert as_weights.class_names == from_ckpt.class_names and as_weights.checkpoint is None
+    assert as_weights.info["mean"] == pytest.approx(from_ckpt.info["mean"])
+    x = as_weights.image(png)
+    torch.testing.assert_close(x, from_ckpt.image(png))
+    with torch.no_grad():
+        torch.testing.assert_close(as_weights.net(x), from_ckpt.net(x))

@@ -86,14 +86,19 @@ class VGG(DenseHeadModel):
         batch_norm: add BN after every convolution (torchvision's ``vgg*_bn``).
         dropout: dropout rate of the two hidden dense layers.
         bn_eps: BN epsilon (with ``batch_norm``).
-        num_classes: classifier outputs (0: no classifier; ``model(x)`` gives fc7's 4096 features).
+        hidden: width of the two hidden dense layers (paper: 4096). A smaller one (512, say) with
+            ``pool_size=1`` makes a CIFAR-sized VGG that trains on a CPU.
+        pool_size: side of the adaptive average pool before the classifier (torchvision: 7; the dense
+            layers see ``width * pool_size**2`` inputs).
+        num_classes: classifier outputs (0: no classifier; ``model(x)`` gives fc7's ``hidden`` features).
         in_chans: input channels.
 
     Init: He-normal (fan-out) convolutions, N(0, 0.01) dense layers, zero biases (torchvision; the
     paper initialised A randomly and deeper nets from A, then noted Glorot init works as well).
 
     Raises:
-        ConfigError: an unknown configuration or a dropout rate outside [0, 1).
+        ConfigError: an unknown configuration, a dropout rate outside [0, 1), or a ``hidden`` /
+            ``pool_size`` that is not a whole number >= 1.
     """
 
     def __init__(
@@ -103,6 +108,8 @@ class VGG(DenseHeadModel):
         batch_norm: bool = False,
         dropout: float = 0.5,
         bn_eps: float = 1e-5,
+        hidden: int = 4096,
+        pool_size: int = 7,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
@@ -110,14 +117,16 @@ class VGG(DenseHeadModel):
         if isinstance(config, str):
             if config not in CONFIGS:
                 raise ConfigError(
-                    f"config must be one of {', '.join(CONFIGS)} (or a list of widths and 'M'), "
-                    f"got {config!r}"
+                    f"config must be one of {', '.join(CONFIGS)} (or a list of widths and 'M'), got {config!r}"
                 )
             table = CONFIGS[config]
         else:
             table = list(config)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+        for name, value in (("hidden", hidden), ("pool_size", pool_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         self.num_classes, self.in_chans = num_classes, in_chans
         self.features = make_vgg_features(table, in_chans, batch_norm=batch_norm, bn_eps=bn_eps)
         widths = [v for v in table if v != "M"]
@@ -135,16 +144,16 @@ class VGG(DenseHeadModel):
                 self.feature_info.append({"num_chs": chs, "reduction": reduction, "module": f"features.{i}"})
         self.min_input_size = smallest_input_size(m for m in self.features if isinstance(m, nn.MaxPool2d))
 
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.num_features = 4096
+        self.avgpool = nn.AdaptiveAvgPool2d((pool_size, pool_size))
+        self.num_features = hidden
         self.classifier = nn.Sequential(
-            nn.Linear(out_chs * 7 * 7, 4096),
+            nn.Linear(out_chs * pool_size * pool_size, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(4096, 4096),
+            nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity(),
+            nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity(),
         )
         init_weights(self, linear="normal")
 

@@ -36,6 +36,8 @@ class LoadedModel:
     class_names: list[str]
     source: str
     model_name: str
+    #: the checkpoint (from ``load_checkpoint``) where the network came from one
+    checkpoint: dict[str, Any] | None = None
 
     def image(self, image: str | Path | Any) -> torch.Tensor:
         """``image`` (a path or a PIL image) as the network's input (1, C, H, W), as ``predict`` makes it.
@@ -93,6 +95,7 @@ def load_model(
         info = dict(ckpt.get("data_info") or {})
         names = list(ckpt.get("class_names") or [str(i) for i in range(int(ckpt["num_classes"]))])
         source, name = str(path), str(ckpt["model_name"])
+        ckpt = {k: v for k, v in ckpt.items() if k not in ("model", "ema", "optimizer", "scheduler", "scaler")}
     elif model is None:
         raise ConfigError("say which network to look at: --checkpoint CKPT, or --model M [--pretrained TAG]")
     elif ema:
@@ -110,7 +113,7 @@ def load_model(
         source = f"untrained {name} (random initialisation)"
     if not info.get("input_size"):
         raise ConfigError(f"{source} records no input size; it cannot be fed images")
-    return LoadedModel(net.to(dev).eval(), info, names, source, name)
+    return LoadedModel(net.to(dev).eval(), info, names, source, name, ckpt if checkpoint is not None else None)
 
 
 def _untrained(model: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -175,3 +178,23 @@ def class_index(target: int | str | None, names: list[str]) -> int | None:
         shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         raise ConfigError(f"unknown class {target!r}: give a class name or an index 0-{len(names) - 1} ({shown})")
     return index
+
+
+def load_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None = None, *, download: bool = False,
+              batch_size: int | None = None):  # fmt: skip
+    """The data set to search for top activating images, preprocessed as the network expects: what
+    ``reslab eval`` evaluates on (a checkpoint: its own data set by default; published or untrained
+    weights: ``data`` with their preprocessing).
+
+    Raises:
+        ConfigError: no ``data`` where the network has none of its own. DataError: missing data.
+        CheckpointError: data whose class or channel count does not fit the network.
+    """
+    from ..training.evaluation import _pretrained_eval_data, build_eval_data
+
+    device = next(loaded.net.parameters()).device
+    if loaded.checkpoint is not None:
+        return build_eval_data(loaded.checkpoint, data=data, data_dir=data_dir, download=download,
+                               batch_size=batch_size, device=device)  # fmt: skip
+    return _pretrained_eval_data(loaded.info, loaded.source, data=data, data_dir=data_dir, download=download,
+                                 batch_size=batch_size, device=device)  # fmt: skip
