@@ -142,3 +142,12 @@ def test_subprocess_entry_point(tiny_run, png, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "reslab", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert_png(out)
+
+
+def test_titles_show_the_last_two_parts_of_long_paths():
+    # a full absolute path overflowed the pictures' titles
+    from reslab.cli.visualize import _short
+
+    assert _short("/work/vis-runs/resnet20-mini/best.pt") == "resnet20-mini/best.pt"
+    assert _short("photo.png") == "photo.png"
+    assert _short("C:\\data\\cats\\tom.png") == "cats/tom.png"

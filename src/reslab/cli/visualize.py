@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.set_defaults(func=run_visualize)
 
 
+def _short(path: object) -> str:
+    """A path as a title shows it: its last two parts (long absolute paths overflow the picture)."""
+    parts = str(path).replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
 def run_visualize(args: argparse.Namespace) -> int:
     from .. import visualize as vis
     from ..visualize import draw
@@ -85,7 +91,7 @@ def run_visualize(args: argparse.Namespace) -> int:
     loaded = vis.load_model(args.checkpoint, model=args.model, pretrained=args.pretrained, ema=args.ema,
                             device=args.device)  # fmt: skip
     net, what = loaded.net, args.what
-    head = f"{loaded.model_name} ({loaded.source})"
+    head = f"{loaded.model_name} ({_short(loaded.source)})"
     x = loaded.image(args.image) if getattr(args, "image", None) else None
     if what == "filters":
         layer = args.layer or vis.first_conv(net)
@@ -99,7 +105,7 @@ def run_visualize(args: argparse.Namespace) -> int:
 
             raise ConfigError(f"layer {args.layer!r} has {len(maps)} feature maps (0-{len(maps) - 1}), "
                               f"got --channels {max(args.channels)}")  # fmt: skip
-        draw.draw_feature_maps(maps, out, title=f"{head}\n{args.layer} of {args.image}",
+        draw.draw_feature_maps(maps, out, title=f"{head}\n{args.layer} of {_short(args.image)}",
                                image=vis.display_image(x, loaded.info), channels=args.channels)  # fmt: skip
         detail = f"{len(args.channels or maps)} of {len(maps)} maps of {args.layer}"
     elif what == "gradcam":
@@ -109,7 +115,7 @@ def run_visualize(args: argparse.Namespace) -> int:
         target, prob = _target_probability(net, x, target)
         cam = vis.gradcam(net, x, target=target, layer=layer)
         name = loaded.class_names[target]
-        title = f"{head}\n{args.image}: Grad-CAM of class {name} (p={prob:.3f}) at {layer}"
+        title = f"{head}\n{_short(args.image)}: Grad-CAM of class {name} (p={prob:.3f}) at {layer}"
         draw.draw_heatmap(vis.display_image(x, loaded.info), cam, out, title=title)
         detail = f"class {name} (p={prob:.3f}), layer {layer}"
     elif what == "occlusion":
@@ -122,7 +128,9 @@ def run_visualize(args: argparse.Namespace) -> int:
         grey = [(0.5 - m) / s for m, s in zip(mean, std)]  # mid-grey in the network's input units
         probs = vis.occlusion(net, x, target=target, patch=patch, stride=stride, fill=grey)
         name = loaded.class_names[target]
-        title = f"{head}\n{args.image}: occlusion, class {name} (p={prob:.3f} unoccluded, lowest {probs.min():.3f})"
+        title = (
+            f"{head}\n{_short(args.image)}: occlusion, class {name} (p={prob:.3f} unoccluded, lowest {probs.min():.3f})"
+        )
         draw.draw_occlusion(vis.display_image(x, loaded.info), probs, patch, stride, out, title=title)
         detail = f"class {name}: p={prob:.3f} unoccluded, {probs.min():.3f} at the most sensitive square"
     else:  # deconv
