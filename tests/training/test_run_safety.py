@@ -432,3 +432,20 @@ def test_train_log_on_a_full_disk_says_so_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err
     assert err.count("\n") == 1 and "train.log: no space left on device" in err
+
+
+def test_overwrite_replaces_the_previous_runs_report_but_keeps_a_users_report(tmp_path):
+    # a report of the previous run would otherwise sit in the new run's directory, describing another run
+    from reslab.visualize.report import REPORT_MARK
+
+    out = tmp_path / "ow"
+    _tiny_run(tmp_path, out)
+    (out / "report.html").write_text(REPORT_MARK + "\n<html>old run</html>\n")
+    _tiny_run(tmp_path, out, overwrite=True)
+    assert not (out / "report.html").exists()
+
+    users = tmp_path / "users"
+    _tiny_run(tmp_path, users)
+    (users / "report.html").write_text("<html>my own notes</html>\n")
+    _tiny_run(tmp_path, users, overwrite=True)
+    assert (users / "report.html").read_text() == "<html>my own notes</html>\n"

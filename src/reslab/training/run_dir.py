@@ -19,7 +19,8 @@ split was held out, ``test_*`` when there was none and the per-epoch figures (an
 ``best.pt``) used the test split.
 
 Nothing of a user's is lost: a new run only goes into an empty or new directory; ``--overwrite``
-replaces only a reslab run's own files (:attr:`RunDir.FILES`, ``eval_*`` outputs, ``tensorboard/``),
+replaces only a reslab run's own files (:attr:`RunDir.FILES`, ``eval_*`` outputs, ``tensorboard/``, a
+``report.html`` that ``reslab report`` wrote),
 and only once the new run has written its first checkpoint -- until then they wait in
 ``RUN_DIR/.replaced-<stamp>/`` and are put back if the new run fails (a kill in between leaves them
 there, recoverable by hand).
@@ -49,6 +50,19 @@ logger = logging.getLogger(__name__)
 
 #: the marker file a run directory holds from its creation on
 MARKER = ".reslab-run"
+#: the first line of a run report (``reslab report``): such a report.html belongs to the run
+REPORT_MARK = "<!-- reslab run report -->"
+#: how much of an existing report.html is read to look for the mark
+REPORT_MARK_WINDOW = 512
+
+
+def is_reslab_report(path: str | Path) -> bool:
+    """Whether ``path`` is a page ``reslab report`` wrote (its first line carries :data:`REPORT_MARK`)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(REPORT_MARK_WINDOW).lstrip().startswith(REPORT_MARK.encode())
+    except OSError:
+        return False
 #: where --overwrite keeps the previous run's files until the new run's first checkpoint
 REPLACED_PREFIX = ".replaced-"
 #: temporary files of interrupted writes (a kill, a full disk): removed when a run (re)starts
@@ -201,6 +215,8 @@ class RunDir:
             own.extend(sorted(self.path.glob(pattern)))
         if (self.path / "tensorboard").is_dir():
             own.append(self.path / "tensorboard")
+        if is_reslab_report(self.path / "report.html"):  # a user's own report.html stays
+            own.append(self.path / "report.html")
         return own
 
     def _move_aside(self) -> None:

@@ -30,11 +30,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError, TrainingError
+from ..training.run_dir import REPORT_MARK, is_reslab_report
 
 #: the first line of every page reslab writes; a file without it is never overwritten
-REPORT_MARK = "<!-- reslab run report -->"
-#: how much of an existing file is read to look for the mark
-_MARK_WINDOW = 512
 #: pictures smaller than this (pixels, longer side) are enlarged by a whole factor, pixels kept sharp
 DISPLAY_SIZE = 96
 
@@ -92,12 +90,6 @@ class _MistakeRecorder(nn.Module):
 
 
 # -- checks done before any work ----------------------------------------------------------------------
-def _is_report(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(_MARK_WINDOW).lstrip().startswith(REPORT_MARK.encode())
-    except OSError:
-        return False
 
 
 def check_report_out(out: Path) -> None:
@@ -111,7 +103,7 @@ def check_report_out(out: Path) -> None:
 
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory; --out takes a file name (e.g. {out}/report.html)")
-    if out.exists() and not _is_report(out):
+    if out.exists() and not is_reslab_report(out):
         raise ConfigError(f"{out} exists and is not a reslab report; it is left as it is: choose another --out")
     if out.exists() and not os.access(out, os.W_OK):
         raise ConfigError(f"{out} is not writable; choose another --out")
