@@ -63,6 +63,8 @@ def is_reslab_report(path: str | Path) -> bool:
             return f.read(REPORT_MARK_WINDOW).lstrip().startswith(REPORT_MARK.encode())
     except OSError:
         return False
+
+
 #: where --overwrite keeps the previous run's files until the new run's first checkpoint
 REPLACED_PREFIX = ".replaced-"
 #: temporary files of interrupted writes (a kill, a full disk): removed when a run (re)starts
@@ -76,7 +78,6 @@ def metric_columns(split: str = "val") -> tuple[str, ...]:
         "epoch", "lr", "train_loss", "train_top1", f"{split}_loss", f"{split}_top1", f"{split}_top5",
         f"ema_{split}_loss", f"ema_{split}_top1", f"ema_{split}_top5", "time", "images_per_s",
     )  # fmt: skip
-
 
 
 def quoted(path: str | Path) -> str:
