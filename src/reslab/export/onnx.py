@@ -88,8 +88,10 @@ def export_onnx_checked(
     model_args: dict[str, Any] | None,
     opset: int | None = None,
     batch: int = 1,
+    reference: nn.Module | None = None,
 ) -> tuple[Path, CheckResult]:
-    """:func:`export_onnx`, also returning the check's result (what ``reslab export`` prints)."""
+    """:func:`export_onnx`, also returning the check's result (what ``reslab export`` prints); the check
+    compares with ``reference`` (default ``model``; the unfolded network where ``model`` is BN-folded)."""
     onnx = _require("onnx")
     _require("onnxscript")
     _require("onnxruntime")
@@ -115,7 +117,8 @@ def export_onnx_checked(
         proto.doc_string = f"reslab {metadata['reslab_version']}: {model_name}"
         # one file: the weights inside the protobuf (these models are far below its 2 GB limit)
         onnx.save_model(proto, str(tmp), save_as_external_data=False)
-        result = check_onnx(tmp, net, input_size, what=f"ONNX export of {model_name}")
+        result = check_onnx(tmp, reference if reference is not None else net, input_size,
+                            what=f"ONNX export of {model_name}")  # fmt: skip
     return path, result
 
 
