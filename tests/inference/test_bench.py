@@ -36,7 +36,7 @@ def test_cli_inference_and_train_step(capsys):
     train = next(line for line in out if "reslab train step" in line)
     for line in (inference, train):
         assert float(line.split("images/s")[0].split()[-1]) > 0
-        assert "peak memory" in line and ("VmHWM" in line or "ru_maxrss" in line)
+        assert "peak memory" in line and ("process peak RSS in this phase" in line or "ru_maxrss" in line)
     if not HAS_TORCHVISION:
         assert any("torchvision not available" in line for line in out)
 

@@ -2,9 +2,11 @@
 the inference options (--amp, --channels-last, --compile, --fuse), and torchvision's same architecture
 measured in the same run where torchvision imports.
 
-CPU peak memory is the peak resident set size during the timed phase: the kernel's high-water mark
-(``VmHWM``) reset before each phase through ``/proc/self/clear_refs`` where Linux allows it, else the growth
-of ``resource.getrusage``'s ``ru_maxrss`` (which only grows past the process's earlier peak).
+Peak memory on CUDA is ``torch.cuda.max_memory_allocated`` during the timed phase (weights, activations,
+gradients, optimiser state). On the CPU it is the process's peak resident set size during the phase: the
+kernel's high-water mark (``VmHWM``) reset before each phase through ``/proc/self/clear_refs`` where Linux
+allows it, else ``resource.getrusage``'s ``ru_maxrss`` (the peak since the process started). Either CPU
+figure includes the Python interpreter and torch itself (a few hundred MiB); psutil is not used.
 """
 
 from __future__ import annotations
@@ -69,23 +71,21 @@ class _PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-            self.base = torch.cuda.memory_allocated(self.device)
         else:
             self.reset = _reset_hwm()
-            self.base = _rss() if self.reset else _maxrss()
         return self
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
-            self.how = "CUDA max_memory_allocated above the model's weights"
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+            self.how = "CUDA max_memory_allocated"
         elif self.reset:
-            self.peak = max(0, _hwm() - self.base)
-            self.how = "CPU peak RSS growth, VmHWM reset per phase"
+            self.peak = _hwm()
+            self.how = "process peak RSS in this phase"
         else:
-            self.peak = max(0, _maxrss() - self.base)
-            self.how = "CPU ru_maxrss growth (0 if below the earlier peak)"
+            self.peak = _maxrss()
+            self.how = "process peak RSS since start, ru_maxrss"
 
 
 def _status_kib(key: str) -> int:
