@@ -165,7 +165,7 @@ def check_onnx(path: str | Path, model: nn.Module, input_size, *, what: str | No
     """``onnx.checker`` on the file, then onnxruntime on random inputs (batch 2) against ``model`` in PyTorch.
 
     Raises:
-        ExportError: the checker refuses the file, or the outputs differ by more than 1e-4.
+        ExportError: the checker refuses the file, or the outputs differ beyond :func:`.checks.tolerance`.
     """
     onnx = _require("onnx")
     ort = _require("onnxruntime")

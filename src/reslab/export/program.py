@@ -33,7 +33,7 @@ def export_program(
     checked with ``torch.export.load`` against ``reference`` (default ``model``) before it is renamed into place.
 
     Raises:
-        ExportError: torch.export fails, or the loaded program differs from PyTorch by more than 1e-4.
+        ExportError: torch.export fails, or the loaded program differs from PyTorch beyond :func:`.checks.tolerance`.
     """
     metadata = build_metadata(model_name=model_name, model_args=model_args, class_names=class_names,
                               preprocessing=preprocessing, input_size=input_size)  # fmt: skip
@@ -71,7 +71,7 @@ def check_program(path: str | Path, model: nn.Module, input_size, *, what: str |
     """The saved program, loaded back (``torch.export.load``), against ``model`` on random inputs (batch 2).
 
     Raises:
-        ExportError: outputs that differ by more than 1e-4.
+        ExportError: outputs that differ beyond :func:`.checks.tolerance`.
     """
     x = check_inputs(input_size)
     with warnings.catch_warnings(), torch.no_grad():

@@ -33,7 +33,7 @@ def export_safetensors(
     ``batch`` is accepted for a uniform signature (weights have no batch).
 
     Raises:
-        ExportError: the rebuilt model differs from the original by more than 1e-4.
+        ExportError: the rebuilt model differs from the original beyond :func:`.checks.tolerance`.
     """
     from ..weights.layouts.safetensors import save_safetensors
 
@@ -52,7 +52,7 @@ def check_safetensors(path: str | Path, model: nn.Module, input_size, *, model_n
     """``create_model(model_name, pretrained=path)`` against ``model`` on random inputs (batch 2).
 
     Raises:
-        ExportError: the file does not rebuild the model, or outputs differ by more than 1e-4.
+        ExportError: the file does not rebuild the model, or outputs differ beyond :func:`.checks.tolerance`.
     """
     from ..errors import ReslabError
     from ..models import create_model
