@@ -146,16 +146,6 @@ def test_fuse_bn_calls_reslab_models_fuse_and_checks_against_the_unfolded_networ
     assert not bad.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx"]
 
 
-def test_fuse_bn_without_reslab_models_fuse_says_so(tiny_run, tmp_path, monkeypatch, capsys):
-    import reslab.models
-
-    monkeypatch.delattr(reslab.models, "fuse", raising=False)
-    monkeypatch.setattr(reslab.models, "__getattr__", lambda name: (_ for _ in ()).throw(AttributeError(name)),
-                        raising=False)  # fmt: skip
-    code, _, err = run(["export", str(tiny_run), "--fuse-bn", "--out", str(tmp_path / "m.onnx")], capsys)
-    assert code == 2 and "--fuse-bn needs reslab.models.fuse" in err
-
-
 def test_subprocess_one_line_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "reslab", "export", str(tmp_path / "nothing.pt")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -66,7 +66,8 @@ def run_export(args: argparse.Namespace) -> int:
         model_args = dict(getattr(net, "model_args", None) or {})
     reference = None
     if args.fuse_bn:
-        fuse = _fuse()
+        from ..models import fuse
+
         reference = net
         net = fuse(copy.deepcopy(net)).eval()  # checked against the unfolded network
     input_size = tuple(int(v) for v in preprocessing["input_size"])
@@ -79,16 +80,3 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({fmt.name}, {size:.1f} MB: {name} from {loaded.source}, input {c}x{h}x{w}{folded})")
     print(f"checked: {result.describe()}")
     return 0
-
-
-def _fuse():
-    """``reslab.models.fuse`` (conv-BN folding), where this reslab has it."""
-    from ..errors import ConfigError
-
-    try:
-        from ..models import fuse
-    except ImportError:
-        raise ConfigError(
-            "--fuse-bn needs reslab.models.fuse (conv-BN folding), which this reslab does not have"
-        ) from None
-    return fuse
