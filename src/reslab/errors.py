@@ -37,3 +37,7 @@ class CheckpointError(ReslabError, ValueError):
 
 class TrainingError(ReslabError, RuntimeError):
     """Training cannot go on (a non-finite loss, say); the last good checkpoint is kept."""
+
+
+class ExportError(ReslabError, RuntimeError):
+    """An exported model that fails its check against PyTorch, or a model a format cannot express."""

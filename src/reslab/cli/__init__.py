@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ReslabError
 
-COMMAND_MODULES = ("models", "train", "weights", "reproduce", "visualize", "report")
+COMMAND_MODULES = ("models", "train", "weights", "reproduce", "visualize", "report", "export", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -299,6 +299,11 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
+    p.add_argument("--batch-size", type=_positive_int, default=1,
+                   help="images per forward pass (default 1; the results are the same)")  # fmt: skip
+    p.add_argument("--onnx", type=_path, metavar="MODEL.onnx",
+                   help="instead of a checkpoint: an ONNX file from `reslab export` (onnxruntime, CPU); its "
+                   "preprocessing and class names come from the file")  # fmt: skip
     p.set_defaults(func=run_predict)
     return p
 
@@ -308,9 +313,21 @@ def run_predict(args: argparse.Namespace) -> int:
     images could not be read, 2 when none could."""
     from ..training import predict
 
-    _checkpoint_or_pretrained(args)
-    results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema,
-                      on_error="skip", model=args.model, pretrained=args.pretrained)  # fmt: skip
+    if args.onnx is not None:
+        from ..export.onnx_predict import predict_onnx
+
+        given = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--pretrained", args.pretrained),
+                                          ("--model", args.model), ("--ema", args.ema)) if value]  # fmt: skip
+        if given:
+            raise ConfigError(f"--onnx {args.onnx} holds its own weights and metadata; drop {', '.join(given)}")
+        if args.device not in ("auto", "cpu"):
+            raise ConfigError(f"--onnx runs on the CPU (onnxruntime); --device {args.device} does not apply")
+        results = predict_onnx(args.onnx, args.images, topk=args.topk, batch_size=args.batch_size, on_error="skip")
+    else:
+        _checkpoint_or_pretrained(args)
+        results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema,
+                          on_error="skip", model=args.model, pretrained=args.pretrained,
+                          batch_size=args.batch_size)  # fmt: skip
     failed = 0
     for image, top in zip(args.images, results):
         if isinstance(top, Exception):

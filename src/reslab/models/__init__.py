@@ -1,6 +1,7 @@
 """reslab's models: one registry, one parametrised implementation per family."""
 
 from .base import ReslabModel
+from .fuse import count_batchnorms, fuse
 from .registry import ModelEntry, create_model, get_model_entry, list_models, register_model
 from .summary import ModelSummary, summary
 
@@ -12,7 +13,9 @@ __all__ = [
     "ModelEntry",
     "ModelSummary",
     "ReslabModel",
+    "count_batchnorms",
     "create_model",
+    "fuse",
     "get_model_entry",
     "list_models",
     "register_model",

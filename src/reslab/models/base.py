@@ -104,6 +104,15 @@ class ReslabModel(nn.Module):
         self.check_input(x)
         return self.forward_head(self.forward_features(x))
 
+    def fuse(self, example_input: torch.Tensor | None = None) -> ReslabModel:
+        """Fold every BN that directly follows a convolution into it, in place (eval mode; for inference).
+
+        See :func:`reslab.models.fuse`. Returns the model. Raises ConfigError in training mode.
+        """
+        from .fuse import fuse
+
+        return fuse(self, example_input)
+
 
 class DenseHeadModel(ReslabModel):
     """A model whose classifier is ``self.classifier[6]``: the last layer of the dropout-dense-dense-dense

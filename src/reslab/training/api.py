@@ -413,6 +413,7 @@ def predict(
     on_error: str = "raise",
     model: str | None = None,
     pretrained: Any = None,
+    batch_size: int = 1,
 ) -> list[list[tuple[str, float]] | DataError]:
     """Classify images with a checkpoint -- or, with ``checkpoint=None``, with ``model`` and its
     ``pretrained`` weights as published: the ``topk`` (class name, probability) pairs per image.
@@ -429,6 +430,7 @@ def predict(
         model, pretrained: with ``checkpoint=None``: the network and its weights (``True``, a tag such as
             ``"tv_in1k"``, ``MODEL.TAG`` or a file); images get the weights' preprocessing and the
             classes are the weights' class names (ImageNet's for ``tv_in1k``).
+        batch_size: images per forward pass (the results equal those of one image at a time).
 
     Returns:
         One entry per image, in order: a list of ``(class name, probability)``, best first (or, with
@@ -438,8 +440,6 @@ def predict(
         CheckpointError: a missing/corrupt checkpoint. DataError: an image that cannot be read
         (``on_error="raise"``). ConfigError: ``topk`` < 1 or an unknown ``on_error``.
     """
-    from ..data import preprocess_image
-
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise ConfigError(f"topk must be a whole number >= 1, got {topk!r}")
     if on_error not in ON_ERROR:
@@ -463,8 +463,48 @@ def predict(
         net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
         info = ckpt.get("data_info") or {}
         names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = net(x.to(dev))
+            return getattr(out, "logits", out).float().cpu()
+
+    return classify_images(forward, images, info, names, topk=topk, batch_size=batch_size, on_error=on_error)
+
+
+def classify_images(
+    forward: Any,
+    images: Sequence[Any],
+    info: Mapping[str, Any],
+    names: Sequence[str],
+    *,
+    topk: int,
+    batch_size: int = 1,
+    on_error: str = "raise",
+) -> list[list[tuple[str, float]] | DataError]:
+    """Preprocess ``images`` (``reslab.data.preprocess_image`` with ``info``), run ``forward`` (a batch
+    (N, C, H, W) float32 -> logits (N, classes)) on batches of ``batch_size`` and return the ``topk``
+    (class name, probability) pairs per image, as :func:`predict` does (``on_error`` likewise).
+
+    Raises:
+        ConfigError: ``batch_size`` < 1. DataError: an unreadable image (``on_error="raise"``).
+    """
+    from ..data import preprocess_image
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     k = min(topk, len(names))
-    results: list[list[tuple[str, float]] | DataError] = []
+    results: list[list[tuple[str, float]] | DataError | None] = []
+    pending: list[tuple[int, torch.Tensor]] = []  # (index in results, preprocessed image)
+
+    def flush() -> None:
+        logits = forward(torch.cat([x for _, x in pending]))
+        probs = torch.softmax(logits.float(), dim=1)
+        values, indices = probs.topk(k, dim=1)
+        for (slot, _), vs, ix in zip(pending, values.tolist(), indices.tolist()):
+            results[slot] = [(names[i], float(v)) for v, i in zip(vs, ix)]
+        pending.clear()
+
     for image in images:
         try:
             x = preprocess_image(image, info)
@@ -474,9 +514,10 @@ def predict(
                 raise error from None
             results.append(error)
             continue
-        with torch.inference_mode():
-            out = net(x.to(dev))
-            probs = torch.softmax(getattr(out, "logits", out).float(), dim=1)[0]
-        values, indices = probs.topk(k)
-        results.append([(names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())])
-    return results
+        results.append(None)
+        pending.append((len(results) - 1, x))
+        if len(pending) == batch_size:
+            flush()
+    if pending:
+        flush()
+    return results  # type: ignore[return-value]  # every None slot was filled by flush()

@@ -1,0 +1,51 @@
+"""``reslab bench MODEL``: images/s and peak memory (parsing and dispatch only; see reslab.training.bench)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .train import _amp, _one_line_errors, _positive_int
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (warm-up iterations)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="images/s and peak memory of a model (inference; a training step with --train)",
+        description="Measure images/s and peak memory on random inputs; torchvision's model of the same name is "
+        "measured in the same run where torchvision imports (with the ratio).",
+    )
+    p.add_argument("model", help="registered model name (`reslab list`)")
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--image-size", type=_positive_int, metavar="PX", help="input side (default: the model's)")
+    p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}", help="autocast (fp16: CUDA only)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (compile time is in --warmup)")
+    p.add_argument("--fuse", action="store_true", help="fold conv-BN before measuring (inference only)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--train", action="store_true", help="also time a training step (SGD, cross-entropy)")
+    p.add_argument("--steps", type=_positive_int, default=10, help="timed iterations per phase (default 10)")
+    p.add_argument("--warmup", type=_count, default=3, help="untimed iterations first (default 3)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    p.set_defaults(func=run_bench)
+    _one_line_errors(p)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ..training.bench import bench
+
+    result = bench(args.model, batch_size=args.batch_size, image_size=args.image_size, amp=args.amp,
+                   channels_last=args.channels_last, compile=args.compile, fuse=args.fuse, device=args.device,
+                   train=args.train, steps=args.steps, warmup=args.warmup, threads=args.threads)  # fmt: skip
+    print("\n".join(result.lines()))
+    return 0

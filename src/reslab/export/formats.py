@@ -1,0 +1,155 @@
+"""The formats ``reslab export`` writes, their file extensions, and one entry point for all of them
+(:func:`export_model`); which existing files an export may replace (:func:`check_export_out`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError, ReslabError
+from .checks import CheckResult
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format: its ``--format`` name, file extension and one-line description."""
+
+    name: str
+    extension: str
+    description: str
+
+
+FORMATS = {
+    "onnx": Format("onnx", ".onnx", "ONNX (torch.onnx.export, dynamo exporter), checked with onnxruntime"),
+    "torchscript": Format("torchscript", ".torchscript.pt", "TorchScript (torch.jit.trace), checked by torch.jit.load"),
+    "export": Format("export", ".pt2", "torch.export program (torch.export.save), checked by torch.export.load"),
+    "safetensors": Format("safetensors", ".safetensors", "weights + metadata, checked with create_model(pretrained=)"),
+}  # fmt: skip
+
+
+def get_format(name: str) -> Format:
+    """The :class:`Format` called ``name``.
+
+    Raises:
+        ConfigError: an unknown name (lists the known ones).
+    """
+    if name not in FORMATS:
+        raise ConfigError(f"unknown export format {name!r}: choose one of {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def default_out(model_name: str, fmt: str) -> Path:
+    """Where an export goes without ``--out``: ``MODEL.EXT`` in the current directory."""
+    return Path(f"{model_name}{get_format(fmt).extension}")
+
+
+def read_export_metadata(path: str | Path, fmt: str) -> dict[str, Any]:
+    """The reslab metadata of an exported file of format ``fmt``, parsed.
+
+    Raises:
+        DataError: not such a file, or one without reslab metadata.
+    """
+    from ..errors import DataError
+
+    get_format(fmt)
+    if fmt == "onnx":
+        from .onnx import read_onnx_metadata
+
+        return read_onnx_metadata(path)
+    if fmt == "torchscript":
+        from .torchscript import read_torchscript_metadata
+
+        return read_torchscript_metadata(path)
+    if fmt == "export":
+        from .program import read_program_metadata
+
+        return read_program_metadata(path)
+    from ..weights.layouts.safetensors import read
+
+    path = Path(path)
+    try:
+        loaded = read(path, None)
+    except ReslabError as e:
+        raise DataError(str(e)) from None
+    if not loaded.meta:
+        raise DataError(f"{path} has no reslab metadata (it was not written by reslab)")
+    return {**loaded.meta, "model_args": loaded.model_args}
+
+
+def check_export_out(path: str | Path, fmt: str) -> Path:
+    """Refuse, before any work, an ``--out`` an export cannot use: a directory, a folder that does not exist
+    or cannot be written, or an existing file that is not a reslab export of the same format (a user's file
+    is never replaced; a previous export is).
+
+    Raises:
+        ConfigError: naming ``--out`` and the problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a directory; --out takes a file name "
+                          f"(e.g. {path / ('model' + get_format(fmt).extension)})")  # fmt: skip
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"--out {path}: the folder {folder} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {path}: the folder {folder} is not writable")
+    if path.exists():
+        try:
+            read_export_metadata(path, fmt)
+        except ReslabError:
+            raise ConfigError(f"--out {path} exists and is not a reslab {fmt} export; it is left as it is: "
+                              "choose another --out") from None  # fmt: skip
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"--out {path} is not writable (permission denied)")
+    return path
+
+
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    fmt: str,
+    *,
+    input_size: tuple[int, int, int] | list[int],
+    class_names: list[str] | None,
+    preprocessing: dict[str, Any] | None,
+    model_name: str,
+    model_args: dict[str, Any] | None,
+    opset: int | None = None,
+    batch: int = 1,
+    reference: nn.Module | None = None,
+) -> tuple[Path, CheckResult]:
+    """Export ``model`` to ``path`` in format ``fmt`` (see :data:`FORMATS`), checked against ``reference``
+    (default ``model``) in PyTorch before the file is renamed into place.
+
+    Raises:
+        ConfigError: an unknown format, or ``opset`` with another format than ONNX.
+        ExportError: the export or its check fails (nothing is left at ``path``; a file there stays).
+    """
+    get_format(fmt)
+    if opset is not None and fmt != "onnx":
+        raise ConfigError(f"--opset applies to --format onnx only, not {fmt}")
+    if int(batch) < 1:
+        raise ConfigError(f"--batch must be >= 1, got {batch}")
+    kwargs = dict(input_size=input_size, class_names=class_names, preprocessing=preprocessing,
+                  model_name=model_name, model_args=model_args, batch=batch, reference=reference)  # fmt: skip
+    if fmt == "onnx":
+        from .onnx import export_onnx_checked
+
+        return export_onnx_checked(model, path, opset=opset, **kwargs)
+    if fmt == "torchscript":
+        from .torchscript import export_torchscript
+
+        return export_torchscript(model, path, **kwargs)
+    if fmt == "export":
+        from .program import export_program
+
+        return export_program(model, path, **kwargs)
+    from .safetensors import export_safetensors
+
+    return export_safetensors(model, path, **kwargs)

@@ -1,0 +1,101 @@
+"""What an exported model carries besides its graph: the metadata every format writes, defined once.
+
+Every value is a string (ONNX metadata properties, TorchScript ``_extra_files`` and safetensors metadata are
+all str -> str): plain strings for ``reslab_version`` and ``model_name``, JSON for the rest. Readers get the
+parsed values back from :func:`parse_metadata`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ConfigError, DataError
+
+#: key -> what it holds; every key is written by every format that carries metadata
+METADATA_KEYS = {
+    "reslab_version": "the reslab version that wrote the file (a plain string)",
+    "model_name": "the reslab registry name (a plain string)",
+    "model_args": "constructor arguments beyond the registered spec (JSON object)",
+    "class_names": "one name per output, index = label (JSON list)",
+    "preprocessing": "reslab.weights.preprocessing.Preprocessing as a dict (JSON object)",
+    "input_size": "(C, H, W) the model was exported and checked at (JSON list)",
+}
+#: the keys whose values are plain strings, not JSON
+PLAIN_KEYS = ("reslab_version", "model_name")
+
+
+def preprocessing_dict(info: dict[str, Any]) -> dict[str, Any]:
+    """A :class:`~reslab.weights.preprocessing.Preprocessing` dict from a data ``info`` (a checkpoint's
+    ``data_info`` or :func:`reslab.visualize.load_model`'s ``info``): its ``preprocessing`` where it records
+    one, else made from its input_size / resize / crop_mode / interpolation / mean / std (mode ``reslab``).
+
+    Raises:
+        ConfigError: values a Preprocessing does not accept (names the key).
+    """
+    from ..weights.preprocessing import Preprocessing
+
+    if isinstance(info.get("preprocessing"), dict):
+        return Preprocessing.from_dict(info["preprocessing"]).to_dict()
+    c, h, w = (int(v) for v in info["input_size"])
+    return Preprocessing(
+        input_size=(c, h, w),
+        resize=int(info.get("resize") or h),
+        crop=str(info.get("crop_mode") or "center"),
+        interpolation=str(info.get("interpolation") or "bilinear"),
+        mean=tuple(float(v) for v in info.get("mean", [0.0] * c)),
+        std=tuple(float(v) for v in info.get("std", [1.0] * c)),
+        mode="reslab",
+    ).to_dict()
+
+
+def build_metadata(
+    *,
+    model_name: str,
+    model_args: dict[str, Any] | None,
+    class_names: list[str] | None,
+    preprocessing: dict[str, Any] | None,
+    input_size: tuple[int, ...] | list[int],
+) -> dict[str, str]:
+    """The metadata as strings (see :data:`METADATA_KEYS`).
+
+    Raises:
+        ConfigError: a value that is not JSON-serialisable, or an input size that is not (C, H, W).
+    """
+    from .. import __version__
+
+    if len(input_size) != 3:
+        raise ConfigError(f"input_size must be (C, H, W), got {tuple(input_size)}")
+    values = {
+        "model_args": dict(model_args or {}),
+        "class_names": [str(n) for n in class_names] if class_names is not None else None,
+        "preprocessing": preprocessing,
+        "input_size": [int(v) for v in input_size],
+    }
+    try:
+        encoded = {k: json.dumps(v) for k, v in values.items()}
+    except TypeError as e:
+        raise ConfigError(f"export metadata must be JSON-serialisable: {e}") from None
+    return {"reslab_version": str(__version__), "model_name": str(model_name), **encoded}
+
+
+def parse_metadata(props: dict[str, str], source: str) -> dict[str, Any]:
+    """The values of :func:`build_metadata`'s strings, parsed (unknown keys are left out).
+
+    Raises:
+        DataError: no reslab metadata in ``props`` (``source`` names the file), or a value that is not JSON.
+    """
+    if "reslab_version" not in props or "model_name" not in props:
+        raise DataError(f"{source} has no reslab metadata (it was not written by reslab export)")
+    out: dict[str, Any] = {}
+    for key in METADATA_KEYS:
+        if key not in props:
+            continue
+        if key in PLAIN_KEYS:
+            out[key] = props[key]
+            continue
+        try:
+            out[key] = json.loads(props[key])
+        except json.JSONDecodeError as e:
+            raise DataError(f"{source}: reslab metadata {key!r} is not JSON ({e})") from None
+    return out
