@@ -589,13 +589,18 @@ class Trainer:
             self.ema.update(self.model)
 
     def _test_hooks(self) -> None:
-        """Test-only fault injection (tests/distributed): ``RESLAB_TEST_EXIT_AT=RANK:STEP`` makes that rank
-        exit at once after that global step, in the first attempt of a torchrun job only."""
-        spec = os.environ.get("RESLAB_TEST_EXIT_AT")
-        if spec and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0":
-            rank, step = (int(v) for v in spec.split(":"))
-            if rank == self.dist.rank and step == self.global_step:
-                os._exit(17)
+        """Test-only fault injection (tests/distributed), in the first attempt of a job only:
+        ``RESLAB_TEST_EXIT_AT=RANK:STEP`` makes that rank exit at once after that global step (a crash),
+        ``RESLAB_TEST_SIGNAL_AT=RANK:STEP`` sends that rank a SIGTERM (a signal only one rank receives)."""
+        if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
+            return
+        for name, act in (("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
+                          ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM))):  # fmt: skip
+            spec = os.environ.get(name)
+            if spec:
+                rank, step = (int(v) for v in spec.split(":"))
+                if rank == self.dist.rank and step == self.global_step:
+                    act()
 
     def _evaluate(self, model: nn.Module, split: str = "val") -> EvalMetrics | None:
         """Metrics of ``model`` on a whole split: under torchrun each rank evaluates its shard (of rank 0's
