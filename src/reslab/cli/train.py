@@ -163,7 +163,8 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=S)
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
     g.add_argument("--lr", type=float, default=S,
-                   help="peak / initial learning rate, for the global batch (--batch-size x processes x --accum-steps)")  # fmt: skip
+                   help="peak / initial learning rate, for the global batch (--batch-size x processes x "
+                   "--accum-steps)")  # fmt: skip
     g.add_argument("--head-lr", type=float, default=S, help="the classifier's learning rate (default: --lr)")
     g.add_argument("--backbone-lr-scale", type=float, default=S, metavar="SCALE",
                    help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip

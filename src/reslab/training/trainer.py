@@ -411,9 +411,11 @@ class Trainer:
 
     def batch_line(self) -> str:
         """What one optimiser step sees: the global batch, which the learning rate refers to."""
-        return (f"global batch {self.global_batch} = {self.config.batch_size} per rank x {self.dist.world_size} "
-                f"rank{'s' if self.dist.world_size > 1 else ''} x {self.accum_steps} accumulation step"
-                f"{'s' if self.accum_steps > 1 else ''} (the learning rate {self.config.lr:g} refers to it)")
+        return (
+            f"global batch {self.global_batch} = {self.config.batch_size} per rank x {self.dist.world_size} "
+            f"rank{'s' if self.dist.world_size > 1 else ''} x {self.accum_steps} accumulation step"
+            f"{'s' if self.accum_steps > 1 else ''} (the learning rate {self.config.lr:g} refers to it)"
+        )
 
     def _finish_or_stop(self, signals: StopSignals) -> TrainResult:
         """The final evaluation, which a signal stops at once (last.pt stays valid; a resume finishes)."""
