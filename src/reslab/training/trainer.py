@@ -334,9 +334,9 @@ class Trainer:
         root = logging.getLogger("reslab")
         root.addHandler(handler)
         old_level = logger.level
-        if not self.dist.is_main:
-            pass  # only warnings and errors from the other ranks (DistContext.init)
-        elif logger.getEffectiveLevel() > logging.INFO and logger.level == root.level == logging.NOTSET:
+        # (ranks other than 0 keep the WARNING level DistContext.init set)
+        unconfigured = logger.level == root.level == logging.NOTSET
+        if self.dist.is_main and logger.getEffectiveLevel() > logging.INFO and unconfigured:
             # nobody configured reslab's logging: let INFO reach train.log (the console shows only
             # warnings through logging's last-resort handler)
             logger.setLevel(logging.INFO)
