@@ -151,7 +151,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
     g.add_argument("--cutout", type=int, default=S, metavar="PX", help="cutout square side (0: off)")
     g.add_argument("--image-size", type=int, default=S, metavar="PX", help="image side (folder, digits, synthetic)")
-    g.add_argument("--batch-size", type=int, default=S)
+    g.add_argument("--batch-size", type=int, default=S,
+                   help="samples per batch on each process; under torchrun the global batch (what --lr refers to) "
+                   "is this x the number of processes x --accum-steps")  # fmt: skip
     g.add_argument("--eval-batch-size", type=int, default=S)
     g.add_argument("--workers", type=int, default=S, help="loader worker processes (folder data)")
     g.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=S,
@@ -160,7 +162,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=S)
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
-    g.add_argument("--lr", type=float, default=S, help="peak / initial learning rate")
+    g.add_argument("--lr", type=float, default=S,
+                   help="peak / initial learning rate, for the global batch (--batch-size x processes x "
+                   "--accum-steps)")  # fmt: skip
     g.add_argument("--head-lr", type=float, default=S, help="the classifier's learning rate (default: --lr)")
     g.add_argument("--backbone-lr-scale", type=float, default=S, metavar="SCALE",
                    help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip
@@ -186,6 +190,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--aux-weight", type=float, default=S, help="auxiliary-classifier loss weight (GoogLeNet: 0.3)")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=S, help="EMA of the weights")
     g.add_argument("--ema-decay", type=float, default=S)
+    g.add_argument("--accum-steps", type=int, default=S, metavar="K",
+                   help="gradient accumulation: one optimiser step per K batches, equal to one step on a K times "
+                   "larger batch (schedules count optimiser steps)")  # fmt: skip
 
     g = p.add_argument_group("execution")
     g.add_argument("--amp", type=_amp, default=S, metavar="{bf16,fp16,none}",
@@ -193,6 +200,8 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S)
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=S,
+                   help="torchrun: SyncBatchNorm, batch statistics over all processes (CUDA only)")  # fmt: skip
     g.add_argument("--seed", type=int, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for torch (default: torch's choice)")
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=S,
@@ -219,6 +228,8 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = train_overrides(args)
     # the same call as reslab.train(config, **overrides): one merge rule (config.merge_overrides)
     result = train(args.config, resume=args.resume, progress=args.progress, **overrides)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 prints the summary
+        return 0 if not result.interrupted else (130 if result.interrupted == "SIGINT" else 143)
     if result.interrupted:  # the trainer has logged (to stderr) where it saved and how to resume
         return 130 if result.interrupted == "SIGINT" else 143
     print(result.summary_line())

@@ -11,6 +11,12 @@ set by :meth:`set_epoch`, and each iteration advances it by one, so a trainer ma
 ``set_epoch(e)`` before every epoch (exact resume) or just iterate repeatedly (epochs 0, 1, 2, ...).
 The last batch may be smaller than ``batch_size`` (``drop_last=False``): every sample is seen once
 per epoch.
+
+Sharding (torchrun): after :meth:`shard` ``(rank, world_size)`` the loader yields this rank's part of
+each *global* batch of ``batch_size x world_size`` samples, in the same global order as one process
+with the global batch: rank r takes rows ``r*B .. (r+1)*B - 1`` of every full global batch, and an
+equal share (sizes differing by at most one) of the last, partial one. ``len()`` is then the number
+of global batches.
 """
 
 from __future__ import annotations
@@ -45,6 +51,16 @@ class BatchLoader(Protocol):
     def set_epoch(self, epoch: int) -> None: ...
 
 
+def shard_rows(size: int, batch_size: int, world_size: int, rank: int) -> tuple[int, int]:
+    """The rows ``[lo, hi)`` of a global batch of ``size`` samples that ``rank`` takes: ``rank*B ..
+    (rank+1)*B`` of a full one (``size == batch_size * world_size``), an even share of a partial one."""
+    if size == batch_size * world_size:
+        return rank * batch_size, (rank + 1) * batch_size
+    q, rem = divmod(size, world_size)
+    lo = rank * q + min(rank, rem)
+    return lo, lo + q + (1 if rank < rem else 0)
+
+
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded from ``(seed, epoch, stream)`` through numpy's SeedSequence, so
     nearby seeds and epochs give unrelated streams. Draws are made on the CPU and then moved to the
@@ -61,6 +77,23 @@ class _EpochLoader:
     seed: int
     shuffle: bool
     _next_epoch: int
+    rank: int = 0
+    world_size: int = 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """From now on yield ``rank``'s share of each global batch of ``batch_size x world_size``."""
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not within world size {world_size}")
+        self.rank, self.world_size = int(rank), int(world_size)
+
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per global batch: ``batch_size x world_size``."""
+        return self.batch_size * self.world_size
+
+    def global_batch_rows(self, index: int) -> int:
+        """The size of global batch ``index`` of an epoch (the last may be partial)."""
+        return max(0, min(self.global_batch_size, self.num_samples - index * self.global_batch_size))
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch ``epoch`` (order and augmentation depend only on seed and epoch)."""
@@ -74,8 +107,8 @@ class _EpochLoader:
         return self._next_epoch
 
     def __len__(self) -> int:
-        """Number of batches per epoch (the last one may be partial)."""
-        return math.ceil(self.num_samples / self.batch_size)
+        """Number of (global) batches per epoch (the last one may be partial)."""
+        return math.ceil(self.num_samples / self.global_batch_size)
 
     def _start_epoch(self) -> int:
         epoch = self._next_epoch
@@ -154,8 +187,14 @@ class DeviceLoader(_EpochLoader):
             gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT)
             # One draw per epoch position, moved to the device once (no per-batch host sync).
             params = sample_augment_params(self.augment, self.num_samples, h, w, gen).to(device)
-        for start in range(0, self.num_samples, self.batch_size):
-            stop = min(start + self.batch_size, self.num_samples)
+        step = self.global_batch_size
+        for start in range(0, self.num_samples, step):
+            stop = min(start + step, self.num_samples)
+            if self.world_size > 1:
+                lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
+                start, stop = start + lo, start + hi
+                if start == stop:  # an evaluation split's last batch smaller than the world size
+                    continue
             if order is None:
                 x, y = self.images[start:stop], self.labels[start:stop]
             else:
@@ -178,6 +217,18 @@ class EpochSampler(torch.utils.data.Sampler):
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.batch_size, self.rank, self.world_size = 1, 0, 1  # set by FolderLoader.shard
+
+    def _positions(self) -> list[int] | range:
+        """The positions in the epoch's order this rank takes (everything in a single process)."""
+        if self.world_size == 1:
+            return range(self.num_samples)
+        out: list[int] = []
+        step = self.batch_size * self.world_size
+        for start in range(0, self.num_samples, step):
+            lo, hi = shard_rows(min(step, self.num_samples - start), self.batch_size, self.world_size, self.rank)
+            out.extend(range(start + lo, start + hi))
+        return out
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
@@ -187,10 +238,12 @@ class EpochSampler(torch.utils.data.Sampler):
         else:
             order = range(self.num_samples)
         epoch = self.epoch
+        if self.world_size > 1:
+            order = [order[p] for p in self._positions()]
         return ((int(i), epoch) for i in order)
 
     def __len__(self) -> int:
-        return self.num_samples
+        return len(self._positions())
 
 
 def collate_skipping_none(samples: list[tuple[torch.Tensor, int] | None]) -> Batch | None:
@@ -257,6 +310,12 @@ class FolderLoader(_EpochLoader):
             persistent_workers=persistent_workers and self.workers > 0,
         )
         self._next_epoch = 0
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """As :meth:`_EpochLoader.shard`: the sampler yields this rank's share of each global batch (in
+        per-rank batches, DistributedSampler's role); each image's augmentation stays keyed by its index."""
+        super().shard(rank, world_size)
+        self._sampler.batch_size, self._sampler.rank, self._sampler.world_size = self.batch_size, rank, world_size
 
     def __iter__(self) -> Iterator[Batch]:
         epoch = self._start_epoch()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -18,7 +19,8 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, merge_overrides, resolve_config
-from .run_dir import RunDir, check_out, check_writable, quoted, replaced_dirs
+from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
+from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
 from .runtime import check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
 
@@ -228,19 +230,135 @@ def train(
         :class:`TrainResult`: ``.run_dir``, ``.final`` (test metrics of a finished run),
         ``.best_top1``, ``.interrupted`` (the signal name if SIGINT/SIGTERM stopped it), ``.history``.
 
+    Under torchrun (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set) the run is one rank of a
+    DistributedDataParallel job: ``batch_size`` is per rank, rank 0 alone writes the run directory, and a
+    job torchrun restarted (``--max-restarts``) continues from ``out``'s ``last.pt`` by itself
+    (:mod:`reslab.training.distributed`, README "Multi-GPU").
+
     Raises:
         ConfigError: an unknown key or bad value, an impossible combination (fp16 on the CPU,
-            --compile where unsupported), an ``out`` that is a file, not writable, not empty (without
-            ``overwrite``) or not a reslab run (with it), or a resume that conflicts with the run's
-            configuration or has nothing left to do. All are raised before any data is read.
+            --compile where unsupported, --sync-bn on the CPU), an ``out`` that is a file, not writable,
+            not empty (without ``overwrite``) or not a reslab run (with it), or a resume that conflicts
+            with the run's configuration or has nothing left to do. All are raised before any data is
+            read (under torchrun: on every rank).
         UnknownModelError, DataError, CheckpointError: a bad model name, unreadable data, or a
             missing/corrupt checkpoint to resume.
         TrainingError: a non-finite loss (the last good checkpoint is kept).
     """
+    if launched_by_torchrun():
+        return _train_distributed(config, resume=resume, bundle=bundle, network=network, progress=progress,
+                                  overrides=overrides)  # fmt: skip
     if resume is not None:
         return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides)
+    return _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides)
+
+
+def _train_distributed(config, *, resume, bundle, network, progress: str, overrides: dict[str, Any]) -> TrainResult:
+    """One rank of a torchrun job: join the process group, train (a new run, a resume, or the continuation
+    of a job torchrun restarted), leave the group -- on errors too."""
+    ctx = DistContext.from_env()
+    # read before the group exists: the same command line gives every rank the same error
+    preview = resolve_config(config, **overrides) if resume is None else None
+    if preview is not None and not preview.out and max_restarts() > 0:
+        raise ConfigError(
+            f"torchrun --max-restarts {max_restarts()} needs --out DIR: a restarted job continues from DIR/last.pt "
+            "(a default run directory is new at every start)"
+        )
+    device_name = str(overrides.get("device") or (preview.device if preview is not None else "auto"))
+    ctx.init(ctx.device_for(device_name))
+    try:
+        if resume is None and restart_count() > 0:
+            resume, overrides = _restarted_job(ctx, Path(preview.out), overrides)
+        if resume is not None:
+            return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides,
+                           ctx=ctx)  # fmt: skip
+        return _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx)
+    finally:
+        ctx.destroy()
+
+
+def _restarted_job(ctx: DistContext, out: Path, overrides: dict[str, Any]) -> tuple[Path | None, dict[str, Any]]:
+    """A job torchrun restarted: resume ``out`` when it holds a ``last.pt`` (``--overwrite`` notwithstanding:
+    the run is this job's own). Without one (the first attempt died before its first checkpoint), start
+    again in it when its marker names this job; a directory of another run is left to check_out."""
+    decision = None
+    if ctx.is_main:
+        if (out / "last.pt").exists():
+            decision = "resume"
+        else:
+            try:
+                own = json.loads((out / MARKER).read_text()).get("job") == job_id() is not None
+            except (OSError, ValueError, AttributeError):
+                own = False
+            decision = "own" if own else None
+    decision = ctx.broadcast(decision)
+    if decision == "resume":
+        logger.warning("torchrun restarted the job (attempt %d): continuing from %s", restart_count() + 1,
+                       out / "last.pt")  # fmt: skip
+        return out, {k: v for k, v in overrides.items() if k != "overwrite"}
+    if decision == "own":
+        logger.warning("torchrun restarted the job (attempt %d) before its first checkpoint: starting again in %s",
+                       restart_count() + 1, out)  # fmt: skip
+        return None, {**overrides, "overwrite": True}
+    return None, overrides
+
+
+def _shard_bundle(bundle: Any, ctx: DistContext) -> None:
+    """Give each loader this rank's shard; refuse a training split some rank would get no samples of."""
+    if not ctx.active:
+        return
+    for split in ("train", "val", "test"):
+        loader = getattr(bundle, split, None)
+        if loader is None:
+            continue
+        if not hasattr(loader, "shard"):
+            raise ConfigError(f"the {split} loader ({type(loader).__name__}) cannot be sharded across torchrun ranks")
+        loader.shard(ctx.rank, ctx.world_size)
+    train = bundle.train
+    last = train.global_batch_rows(len(train) - 1)
+    if last < ctx.world_size:
+        raise ConfigError(
+            f"the training split's last global batch has {last} sample(s) ({train.num_samples} samples, global "
+            f"batch {train.global_batch_size}), fewer than the {ctx.world_size} ranks, so a rank would have none; "
+            "choose a --batch-size that leaves no such remainder"
+        )
+
+
+def _new_run(config, *, bundle, network, progress: str, overrides: dict[str, Any],
+             ctx: DistContext | None = None) -> TrainResult:  # fmt: skip
+    """A new run (of one process, or one rank of a torchrun job)."""
+    ctx = ctx or DistContext()
     notes: list[str] = []
     cfg = resolve_config(config, notes=notes, **overrides)
+    with ctx.all_or_none("set-up"):
+        bundle, net, device, weights_prep = _set_up_new(cfg, bundle, network, ctx)
+    out = Path(cfg.out) if cfg.out else _default_out(cfg)
+    out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
+    run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
+    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
+                      progress=progress, notes=notes, dist=ctx)  # fmt: skip
+    with ctx.all_or_none("creating the run directory"):
+        run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
+    run_dir.path = ctx.broadcast(run_dir.path)
+    cfg.out = str(run_dir.path)
+    try:
+        with ctx.all_or_none("writing config.yaml"):
+            run_dir.write_config(cfg, comment=_batch_comment(trainer))
+        return trainer.fit()
+    except BaseException:
+        try:
+            run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+        except Exception as e:  # never hide the run's own error behind this one
+            logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
+        raise
+
+
+def _batch_comment(trainer: Trainer) -> str | None:
+    return trainer.batch_line() if trainer.dist.active or trainer.accum_steps > 1 else None
+
+
+def _set_up_new(cfg: TrainConfig, bundle: Any, network: nn.Module | None, ctx: DistContext):
+    """Checks, data and model of a new run (nothing is written): (bundle, network, device, weights_prep)."""
     if network is None:  # a bad model name or model argument fails before any data is read
         from ..models.registry import check_overrides
 
@@ -249,34 +367,23 @@ def train(
         raise ConfigError("pretrained and freeze apply to networks reslab builds, not to a network passed in")
     # the weights' preprocessing is known (and unknown weights are refused) before any data is read
     weights_prep = weights_preprocessing(cfg.model, cfg.pretrained) if cfg.pretrained is not None else None
-    device = resolve_device(cfg.device)
+    device = ctx.device if ctx.active else resolve_device(cfg.device)
     check_amp(cfg.amp, device)
     if cfg.compile:
         check_compile(device)
+    check_sync_bn(cfg.sync_bn, device)
     # everything about --out is checked now, but nothing is written until the data and model are ready
-    out = Path(cfg.out) if cfg.out else _default_out(cfg)
-    if cfg.out:
-        check_out(out, cfg.overwrite)
-    else:
-        check_writable(out.parent, what="the default run directory")
+    if ctx.is_main:  # the only rank that writes
+        if cfg.out:
+            check_out(Path(cfg.out), cfg.overwrite)
+        else:
+            check_writable(_default_out(cfg).parent, what="the default run directory")
     _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
     bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
+    _shard_bundle(bundle, ctx)
     net = network if network is not None else _build_model(cfg, bundle)
-    run_dir = RunDir(out, eval_split=_eval_split(bundle))
-    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
-                      progress=progress, notes=notes)  # fmt: skip
-    run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
-    cfg.out = str(run_dir.path)
-    try:
-        run_dir.write_config(cfg)
-        return trainer.fit()
-    except BaseException:
-        try:
-            run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
-        except Exception as e:  # never hide the run's own error behind this one
-            logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
-        raise
+    return bundle, net, device, weights_prep
 
 
 def _eval_split(bundle: Any) -> str:
@@ -312,9 +419,31 @@ def _resume(
     network: nn.Module | None,
     progress: str,
     overrides: dict[str, Any],
+    ctx: DistContext | None = None,
 ) -> TrainResult:
+    ctx = ctx or DistContext()
     path = Path(resume)
-    run_path = path.parent if path.is_file() else path
+    with ctx.all_or_none("reading the checkpoint"):
+        ckpt = _read_resume_checkpoint(path) if ctx.is_main else None
+    ckpt = ctx.broadcast(ckpt)  # rank 0's file: other nodes need not see the run directory
+    run_path = Path(ckpt["path"]).parent
+    notes: list[str] = []
+    with ctx.all_or_none("set-up"):
+        cfg, bundle, net, device = _set_up_resume(ckpt, run_path, config, bundle, network, overrides, ctx, notes)
+    run_dir = RunDir(run_path, eval_split=_eval_split(bundle), writer=ctx.is_main)
+    with ctx.all_or_none("preparing the run directory"):
+        run_dir.clean_temporaries()
+        run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
+        run_dir.mark()
+    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
+                      progress=progress, resume=ckpt, notes=notes, dist=ctx)  # fmt: skip
+    with ctx.all_or_none("writing config.yaml"):
+        run_dir.write_config(cfg, comment=_batch_comment(trainer))
+    return trainer.fit()
+
+
+def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint ``--resume PATH`` names (a run directory's last.pt, or a file)."""
     if path.is_dir() and not (path / "last.pt").exists():
         aside = replaced_dirs(path)
         if aside:
@@ -324,6 +453,13 @@ def _resume(
             )
         raise CheckpointError(f"{path} holds no last.pt: nothing to resume (is it a reslab run directory?)")
     ckpt = load_checkpoint(path)
+    ckpt["path"] = str(ckpt.get("path") or (path / "last.pt" if path.is_dir() else path))
+    return ckpt
+
+
+def _set_up_resume(ckpt: dict[str, Any], run_path: Path, config, bundle, network, overrides: dict[str, Any],
+                   ctx: DistContext, notes: list[str]):  # fmt: skip
+    """The resumed run's configuration, data, model and device (nothing is written)."""
     saved = checkpoint_config(ckpt)
     given: dict[str, Any] = {}
     if config is not None:
@@ -360,10 +496,12 @@ def _resume(
             setattr(cfg, key, given[key])
     cfg.out = str(run_path)
     cfg.validate()
-    device = resolve_device(cfg.device)
+    device = ctx.device if ctx.active else resolve_device(cfg.device)
     check_amp(cfg.amp, device)
     if cfg.compile:
         check_compile(device)
+    check_sync_bn(cfg.sync_bn, device)
+    _keep_global_batch(cfg, ckpt, ctx, notes)
     _setup_runtime(cfg, device)
     seed_everything(cfg.seed)
     info = ckpt.get("data_info") or {}
@@ -371,6 +509,7 @@ def _resume(
     if cfg.pretrained is not None:  # the run's own record: the weights are not looked up again
         weights_prep = (info.get("weights_preprocessing"), str(info.get("preprocessing_source") or cfg.pretrained))
     bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
+    _shard_bundle(bundle, ctx)
     if int(bundle.num_classes) != int(ckpt["num_classes"]):
         raise CheckpointError(
             f"{ckpt['path']} was trained for {ckpt['num_classes']} classes, but the data has {bundle.num_classes}"
@@ -381,14 +520,33 @@ def _resume(
             f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
         )
     net = network if network is not None else _build_model(cfg, bundle, checkpoint=ckpt)
-    run_dir = RunDir(run_path, eval_split=_eval_split(bundle))
-    run_dir.clean_temporaries()
-    run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
-    run_dir.mark()
-    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
-                      progress=progress, resume=ckpt)  # fmt: skip
-    run_dir.write_config(cfg)
-    return trainer.fit()
+    return cfg, bundle, net, device
+
+
+def _keep_global_batch(cfg: TrainConfig, ckpt: dict[str, Any], ctx: DistContext, notes: list[str]) -> None:
+    """A run resumed on another number of ranks keeps its global batch (what the learning rate and the
+    data order refer to): the per-rank batch becomes global / (ranks x accum_steps).
+
+    Raises:
+        ConfigError: the global batch does not divide into the new number of ranks.
+    """
+    ranks = int(ckpt.get("world_size") or 1)
+    if ranks == ctx.world_size:
+        return
+    global_batch = int(ckpt.get("global_batch") or cfg.batch_size * ranks * cfg.accum_steps)
+    per_rank, rest = divmod(global_batch, ctx.world_size * cfg.accum_steps)
+    if rest or per_rank < 1:
+        raise ConfigError(
+            f"--resume {ckpt['path']}: the run's global batch {global_batch} ({ranks} rank(s)) does not divide into "
+            f"{ctx.world_size} rank(s) x {cfg.accum_steps} accumulation step(s); resume on a number of ranks that "
+            "divides it"
+        )
+    notes.append(
+        f"resumed on {ctx.world_size} rank(s); the run had {ranks}: the per-rank batch is now {per_rank} (was "
+        f"{cfg.batch_size}), the global batch stays {global_batch} with the same data order. Exact up to float "
+        "rounding for networks without BatchNorm; BatchNorm now sees other per-device batches"
+    )
+    cfg.batch_size = per_rank
 
 
 def _explicit(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:

@@ -64,7 +64,12 @@ class TrainConfig:
         onecycle_pct (fraction of the run rising to ``lr``),
         onecycle_div (one-cycle starts at ``lr / onecycle_div``); label_smoothing; grad_clip (max
         gradient norm, 0: off); aux_weight (weight of auxiliary-classifier losses, 0.3 as GoogLeNet);
-        ema, ema_decay (an exponential moving average of the weights, evaluated alongside).
+        ema, ema_decay (an exponential moving average of the weights, evaluated alongside);
+        accum_steps (gradient accumulation: one optimiser step per this many batches, the loss scaled
+        so the step equals one on a batch this many times larger; schedules count optimiser steps).
+    Distributed (torchrun, :mod:`reslab.training.distributed`):
+        ``batch_size`` is per process (rank); the global batch, which ``lr`` refers to, is
+        ``batch_size x world size x accum_steps``. sync_bn: SyncBatchNorm across ranks (CUDA only).
     Execution:
         amp (None | bf16 | fp16), channels_last, compile, device (auto | cpu | cuda | cuda:N), seed,
         deterministic (``torch.use_deterministic_algorithms``), threads (CPU threads for torch; None:
@@ -115,6 +120,8 @@ class TrainConfig:
     aux_weight: float = 0.3
     ema: bool = True
     ema_decay: float = 0.999
+    accum_steps: int = 1
+    sync_bn: bool = False
 
     amp: str | None = None
     channels_last: bool = False
@@ -136,7 +143,7 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         if self.amp is not None:
             _check_choice("amp", self.amp, AMP_MODES)
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "accum_steps"):
             _check_int(key, getattr(self, key), minimum=1)
         for key in ("cutout", "workers", "seed"):
             _check_int(key, getattr(self, key), minimum=0)
@@ -218,7 +225,7 @@ class TrainConfig:
             if not isinstance(getattr(self, key), dict):
                 raise ConfigError(f"{key} must be a mapping, got {getattr(self, key)!r}")
         for key in ("download", "augment", "nesterov", "decay_norm_and_bias", "ema", "channels_last",
-                    "compile", "deterministic", "overwrite"):  # fmt: skip
+                    "compile", "deterministic", "overwrite", "sync_bn"):  # fmt: skip
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         for key in ("data_dir", "out"):  # a quoted flag or a YAML value reaches us with its ~ unexpanded

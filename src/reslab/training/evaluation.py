@@ -31,6 +31,7 @@ def evaluate_model(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     confusion: bool = True,
+    reduce=None,
 ) -> EvalMetrics:
     """Run ``model`` (switched to eval mode, restored afterwards) over ``loader``.
 
@@ -40,6 +41,8 @@ def evaluate_model(
         num_classes: the class count (sets top-k's k and the confusion matrix size).
         amp_dtype: autocast dtype (None: full precision). channels_last: convert inputs.
         confusion: also accumulate the confusion matrix.
+        reduce: called with the :class:`ClassificationMeter` before its figures are computed (torchrun:
+            adds every rank's sums, so each rank's shard counts towards the whole split).
 
     Returns:
         :class:`EvalMetrics` (mean cross-entropy without label smoothing, top-1, top-k, n).
@@ -59,6 +62,8 @@ def evaluate_model(
             meter.update(out, labels)
     finally:
         model.train(was_training)
+    if reduce is not None:
+        reduce(meter)
     return meter.compute()
 
 

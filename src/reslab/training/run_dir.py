@@ -167,14 +167,17 @@ class RunDir:
         path: the run directory (created by :meth:`open`, or by :meth:`create_unique`).
         eval_split: the split the per-epoch evaluation measures, ``val`` or ``test``; it names the
             metric columns, curves and TensorBoard tags.
+        writer: False on the ranks other than 0 of a torchrun job: the object keeps the rows and the
+            paths, but writes (and deletes) nothing.
     """
 
     #: the files a run writes (``--overwrite`` replaces these and nothing else, with eval_* and tensorboard/)
     FILES = ("config.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt", "train.log", "summary.json", MARKER)
     OWN_PATTERNS = ("eval_*_confusion.csv", "eval_*_confusion.png", "eval_*_per_class.csv")
 
-    def __init__(self, path: str | Path, *, eval_split: str = "val"):
+    def __init__(self, path: str | Path, *, eval_split: str = "val", writer: bool = True):
         self.path = Path(path)
+        self.writer = writer
         self.eval_split = eval_split
         self.columns = metric_columns(eval_split)
         self.rows: list[dict[str, Any]] = []
@@ -190,6 +193,8 @@ class RunDir:
         ``unique`` (the default run directories): ``path`` is created exclusively, and when it is taken
         ``path-2``, ``path-3``... is used instead, so two runs started in the same second never share one.
         """
+        if not self.writer:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         base = self.path
         for n in range(1, 10_000):
@@ -207,8 +212,14 @@ class RunDir:
         self.mark()
 
     def mark(self) -> None:
-        """Write the marker file that identifies a reslab run directory."""
-        self._write_text(self.path / MARKER, json.dumps({"reslab_run": 1, "created": time.time()}) + "\n")
+        """Write the marker file that identifies a reslab run directory (with torchrun's job id, by which a
+        restarted job knows the directory as its own)."""
+        if not self.writer:
+            return
+        record = {"reslab_run": 1, "created": time.time()}
+        if os.environ.get("TORCHELASTIC_RUN_ID"):
+            record["job"] = os.environ["TORCHELASTIC_RUN_ID"]
+        self._write_text(self.path / MARKER, json.dumps(record) + "\n")
 
     def _own_files(self) -> list[Path]:
         own = [self.path / name for name in self.FILES if (self.path / name).exists()]
@@ -239,12 +250,16 @@ class RunDir:
 
     def drop_replaced(self) -> None:
         """Delete the ``.replaced-*`` folders (the run in ``path`` has its own checkpoint now)."""
+        if not self.writer:
+            return
         for aside in replaced_dirs(self.path):
             shutil.rmtree(aside, ignore_errors=True)
 
     def restore(self) -> None:
         """The new run failed before its first checkpoint: remove what it wrote and put the previous run's
         files back where they were (no-op unless ``--overwrite`` moved some aside)."""
+        if not self.writer:
+            return
         aside, self._replaced = self._replaced, None
         if aside is None:
             return
@@ -261,6 +276,8 @@ class RunDir:
 
     def clean_temporaries(self) -> None:
         """Remove temporary files that interrupted writes (a kill, a full disk) left behind."""
+        if not self.writer:
+            return
         for pattern in TEMPORARY_PATTERNS:
             for f in self.path.glob(pattern):
                 if f.is_file():
@@ -282,9 +299,14 @@ class RunDir:
     def curves_png(self) -> Path:
         return self.path / "curves.png"
 
-    def write_config(self, config: TrainConfig) -> None:
+    def write_config(self, config: TrainConfig, comment: str | None = None) -> None:
+        """Write ``config.yaml``; ``comment`` (e.g. the global batch of a torchrun job) goes on top as ``# ...``."""
+        if not self.writer:
+            return
         with _atomic(self.path / "config.yaml") as tmp:
             save_config(config, tmp)
+            if comment:
+                tmp.write_text(f"# {comment}\n" + tmp.read_text())
 
     def load_rows(self, up_to_epoch: int, last_row: dict[str, Any] | None = None) -> None:
         """Read ``metrics.csv`` of a resumed run, keeping epochs <= ``up_to_epoch`` (a run killed after
@@ -292,6 +314,8 @@ class RunDir:
         checkpoint's copy of epoch ``up_to_epoch``'s row: a run killed after its checkpoint but before
         the row reached metrics.csv gets it back. Columns of the other split's naming are read too."""
         self.rows = []
+        if not self.writer:
+            return
         if self.metrics_csv.exists():
             with open(self.metrics_csv, newline="") as f:
                 for row in csv.DictReader(f):
@@ -319,6 +343,8 @@ class RunDir:
     def add_epoch(self, row: dict[str, Any]) -> None:
         """Record one epoch: metrics.csv, curves.png and TensorBoard scalars."""
         self.rows.append({k: row.get(k) for k in self.columns})
+        if not self.writer:
+            return
         self._write_csv()
         self.plot_curves()
         writer = self._tensorboard()
@@ -375,6 +401,8 @@ class RunDir:
         return self._tb
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         self._write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     def _write_text(self, path: Path, text: str) -> None:

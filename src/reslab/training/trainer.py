@@ -12,6 +12,12 @@ same machine. A second signal stops at once (the last checkpoint on disk stays i
 final evaluation a signal stops at once too; ``last.pt`` then holds the complete training and a
 resume only evaluates and writes ``summary.json``.
 
+torchrun (:mod:`reslab.training.distributed`): the model trains in DistributedDataParallel, each rank
+on its shard of every global batch; the ranks agree on every stop (a signal, a non-finite loss) at the
+same optimiser step, evaluation is sharded and its sums all-reduced, and rank 0 alone writes files.
+With ``accum_steps`` K, the optimiser steps once per K batches (DDP's gradient all-reduce only on the
+last), each batch's loss weighted by its share of the step's samples.
+
 Crash safety: an epoch ends with three writes (``last.pt``, the ``best.pt`` copy, the ``metrics.csv``
 row). ``last.pt`` goes first and carries the epoch's row and best epoch, so a run killed between them
 is repaired when it resumes (:meth:`Trainer._load_state`).
@@ -22,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
+import os
 import shutil
 import signal
 import threading
@@ -38,6 +46,7 @@ from ..errors import CheckpointError, TrainingError
 from ..models.base import AuxLogits
 from .checkpoint import load_checkpoint, peek_checkpoint, rng_state, save_checkpoint, set_rng_state, write_failure
 from .config import TrainConfig
+from .distributed import DistContext, no_sync
 from .ema import ModelEma
 from .evaluation import evaluate_model
 from .metrics import EvalMetrics
@@ -159,6 +168,7 @@ class Trainer:
         progress: ``auto`` | ``bar`` | ``plain`` | ``none``.
         resume: a checkpoint (from :func:`reslab.training.checkpoint.load_checkpoint`) to continue.
         notes: lines for the run's log at the start (e.g. which fine-tuning defaults applied).
+        dist: the torchrun context (default: a single process); the loaders must be sharded for it.
     """
 
     def __init__(
@@ -173,8 +183,10 @@ class Trainer:
         progress: str = "auto",
         resume: dict[str, Any] | None = None,
         notes: list[str] | None = None,
+        dist: DistContext | None = None,
     ):
         self.config = config
+        self.dist = dist or DistContext()
         self.notes = list(notes or [])
         self.bundle = bundle
         self.run_dir = run_dir
@@ -182,15 +194,22 @@ class Trainer:
         self.model_spec = model_spec
         self.progress = progress
         self.num_classes = int(bundle.num_classes)
-        self.steps_per_epoch = len(bundle.train)
+        self.steps_per_epoch = len(bundle.train)  # (global) batches; with accum_steps K, K per optimiser step
         if self.steps_per_epoch == 0:
             raise TrainingError("the training split yields no batches (is it empty?)")
+        self.accum_steps = int(config.accum_steps)
+        self.optimizer_steps_per_epoch = math.ceil(self.steps_per_epoch / self.accum_steps)
+        self.global_batch = int(config.batch_size) * self.dist.world_size * self.accum_steps
 
         self.amp_dtype = check_amp(config.amp, device)
+        if config.sync_bn and self.dist.active:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = prepare_model(model, device, config.channels_last)
-        self.train_model = compile_model(self.model) if config.compile else self.model
+        self.ddp_model = self.dist.wrap(self.model)
+        self.train_model = compile_model(self.ddp_model) if config.compile else self.ddp_model
         self.optimizer = build_optimizer(self.model, config)
-        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        # schedules count optimiser steps
+        self.scheduler = build_scheduler(self.optimizer, config, self.optimizer_steps_per_epoch)
         self.scaler = make_grad_scaler(device, self.amp_dtype)
         self.ema = ModelEma(self.model, config.ema_decay) if config.ema else None
 
@@ -219,13 +238,19 @@ class Trainer:
         self.global_step = int(ckpt["global_step"])
         self.best_top1 = ckpt.get("best_top1")
         self.best_epoch = ckpt.get("best_epoch")
-        if self.step:
+        if self.step and self.dist.is_main:  # the epoch's sums so far (over all ranks) restart on rank 0
             self._partial = {**_new_partial(), **ckpt["partial"]}
+        elif self.step:
+            self._partial = {**_new_partial(), "train_time": ckpt["partial"].get("train_time", 0.0)}
         self._resume_rng = ckpt["rng"]
+        ranks = ckpt.get("rng_ranks")
+        if ranks and len(ranks) == self.dist.world_size:  # the same world size: each rank's own generators
+            self._resume_rng = ranks[self.dist.rank]
         self._resume_threads = ckpt.get("num_threads")
         # a run killed between its epoch-end writes (last.pt, best.pt, metrics.csv) is repaired from last.pt
         self.run_dir.load_rows(self.epoch, ckpt.get("metrics"))
-        self._repair_best(ckpt)
+        if self.dist.is_main:
+            self._repair_best(ckpt)
 
     def _repair_best(self, ckpt: dict[str, Any]) -> None:
         """Bring best.pt in line with last.pt's ``best_epoch`` when a kill came between the two writes."""
@@ -240,8 +265,10 @@ class Trainer:
                         "epoch %d's checkpoint to best.pt", self.epoch)  # fmt: skip
             _copy_atomic(self.run_dir.last, self.run_dir.best)
 
-    def state(self, *, interrupted: str | None = None, finished: bool = False) -> dict[str, Any]:
-        """Everything needed to continue (or evaluate) the run, as tensors and plain types."""
+    def state(self, *, interrupted: str | None = None, finished: bool = False,
+              rng_ranks: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Everything needed to continue (or evaluate) the run, as tensors and plain types (the unwrapped
+        model's state dict: no DDP ``module.`` prefix). ``rng_ranks``: every rank's generators (torchrun)."""
         return {
             **self.model_spec,
             "model": self.model.state_dict(),
@@ -260,6 +287,9 @@ class Trainer:
             "best_top1": self.best_top1,
             "best_epoch": self.best_epoch,
             "num_threads": torch.get_num_threads(),
+            "world_size": self.dist.world_size,
+            "global_batch": self.global_batch,
+            "rng_ranks": rng_ranks,
             "config": self.config.to_dict(),
             "class_names": [str(c) for c in self.bundle.class_names],
             "input_size": [int(s) for s in self.bundle.input_size],
@@ -272,16 +302,22 @@ class Trainer:
         return bool(torch.stack([t.float().abs().sum() for t in tensors]).isfinite().all()) if tensors else True
 
     def _save_last(self, **flags: Any) -> Path:
-        if not self._weights_finite():
-            kept = (f"{self.run_dir.last} keeps the last good state" if self.run_dir.last.exists() else
-                    "no checkpoint was written yet")  # fmt: skip
-            raise TrainingError(
-                f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; {kept}. "
-                "Try a lower --lr, --grad-clip or no --amp"
-            )
-        path = save_checkpoint(self.state(**flags), self.run_dir.last)
-        self.run_dir.commit()  # the run has a checkpoint: files an --overwrite replaced can go now
-        return path
+        """Write ``last.pt`` (rank 0; every rank calls this, and every rank raises if the write failed)."""
+        # the checkpoint holds rank 0's weights: bring the others' BatchNorm statistics in line with them
+        self.dist.broadcast_module(self.model)
+        rng_ranks = self.dist.gather(rng_state()) if self.dist.active else None
+        with self.dist.all_or_none("saving last.pt"):
+            if not self._weights_finite():
+                kept = (f"{self.run_dir.last} keeps the last good state" if self.run_dir.last.exists() else
+                        "no checkpoint was written yet")  # fmt: skip
+                raise TrainingError(
+                    f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; {kept}. "
+                    "Try a lower --lr, --grad-clip or no --amp"
+                )
+            if self.dist.is_main:
+                save_checkpoint(self.state(**flags, rng_ranks=rng_ranks), self.run_dir.last)
+                self.run_dir.commit()  # the run has a checkpoint: files an --overwrite replaced can go now
+        return self.run_dir.last
 
     # -- the loop -----------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -292,12 +328,15 @@ class Trainer:
                 last good state).
         """
         cfg = self.config
-        bar = use_bar(self.progress)
-        handler = RunLogHandler(self.run_dir.path / "train.log")
+        bar = use_bar(self.progress) and self.dist.is_main
+        # torchrun: rank 0 alone writes train.log (and the bar); the others create no file
+        handler = RunLogHandler(self.run_dir.path / "train.log") if self.run_dir.writer else logging.NullHandler()
         root = logging.getLogger("reslab")
         root.addHandler(handler)
         old_level = logger.level
-        if logger.getEffectiveLevel() > logging.INFO and logger.level == root.level == logging.NOTSET:
+        # (ranks other than 0 keep the WARNING level DistContext.init set)
+        unconfigured = logger.level == root.level == logging.NOTSET
+        if self.dist.is_main and logger.getEffectiveLevel() > logging.INFO and unconfigured:
             # nobody configured reslab's logging: let INFO reach train.log (the console shows only
             # warnings through logging's last-resort handler)
             logger.setLevel(logging.INFO)
@@ -335,6 +374,9 @@ class Trainer:
                                self._resume_command())  # fmt: skip
                 return self._result(interrupted=stopped)
             self._end_epoch()
+            if self.dist.active:  # a signal that came during the epoch's end: every rank stops, or none
+                signals.received = self.dist.agree_step(torch.ones((), dtype=torch.bool, device=self.device),
+                                                        signals.received)[1]  # fmt: skip
             if signals.received:
                 if self.epoch < cfg.epochs:
                     logger.warning("interrupted by %s after epoch %d; saved %s. Resume with: %s.", signals.received,
@@ -364,6 +406,16 @@ class Trainer:
                         "out with --val-split 0.1 (the ResNet paper's 45k/5k)")  # fmt: skip
         for note in [*self.notes, *(getattr(self.bundle, "notes", None) or [])]:
             logger.info("%s", note)
+        if self.dist.active or self.accum_steps > 1:
+            logger.info("%s", self.batch_line())
+
+    def batch_line(self) -> str:
+        """What one optimiser step sees: the global batch, which the learning rate refers to."""
+        return (
+            f"global batch {self.global_batch} = {self.config.batch_size} per rank x {self.dist.world_size} "
+            f"rank{'s' if self.dist.world_size > 1 else ''} x {self.accum_steps} accumulation step"
+            f"{'s' if self.accum_steps > 1 else ''} (the learning rate {self.config.lr:g} refers to it)"
+        )
 
     def _finish_or_stop(self, signals: StopSignals) -> TrainResult:
         """The final evaluation, which a signal stops at once (last.pt stays valid; a resume finishes)."""
@@ -404,36 +456,23 @@ class Trainer:
         # not wait for the GPU every step; `good` counts steps before the first non-finite loss.
         all_finite = torch.ones((), dtype=torch.bool, device=device)
         good = torch.zeros((), dtype=torch.int64, device=device)
-        sync_every = 1 if device.type == "cpu" else 20
+        sync_every = 1 if device.type == "cpu" else 20  # in optimiser steps
         first_step = self.step
         progress = EpochProgress(self.epoch + 1, cfg.epochs, self.steps_per_epoch, initial=first_step, enabled=bar)
         shown = first_step
         start = time.perf_counter()
         try:
             for images, labels in batches:
-                if cfg.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                with autocast(device, self.amp_dtype):
-                    output = self.train_model(images)
-                    loss, logits = compute_loss(output, labels, cfg.label_smoothing, cfg.aux_weight)
-                self.optimizer.zero_grad(set_to_none=True)
+                micro = self.step % self.accum_steps
+                last = self.step + 1 == self.steps_per_epoch
+                boundary = micro == self.accum_steps - 1 or last  # this batch ends an optimiser step
+                if micro == 0:
+                    self.optimizer.zero_grad(set_to_none=True)
                 lr_sum += self.optimizer.param_groups[0]["lr"]
                 lr_steps += 1
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                    if cfg.grad_clip > 0:
-                        self.scaler.unscale_(self.optimizer)
-                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    loss.backward()
-                    if cfg.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    self.optimizer.step()
-                self.scheduler.step()
-                if self.ema is not None:
-                    self.ema.update(self.model)
+                loss, logits = self._forward_backward(images, labels, skip_sync=not boundary)
+                if boundary:
+                    self._optimizer_step()
 
                 n = labels.shape[0]
                 with torch.no_grad():
@@ -445,11 +484,17 @@ class Trainer:
                 count += n
                 self.step += 1
                 self.global_step += 1
+                self._test_hooks()
 
-                last = self.step == self.steps_per_epoch
                 stop = signals.received
-                if last or stop or (self.step - first_step) % sync_every == 0:
-                    if not bool(all_finite):
+                if not boundary:
+                    continue  # a stop waits for the end of the optimiser step (gradients are not saved)
+                # torchrun: every rank checks at the same steps (a collective), so all stop together
+                check = last or (stop and not self.dist.active)
+                check = check or ((self.step - first_step) // self.accum_steps) % sync_every == 0
+                if check:
+                    finite, stop = self.dist.agree_step(all_finite, stop)
+                    if not finite:
                         bad = first_step + int(good) + 1
                         raise TrainingError(
                             f"non-finite loss at epoch {self.epoch + 1} step {bad}/{self.steps_per_epoch} "
@@ -460,13 +505,19 @@ class Trainer:
                     elapsed = p["train_time"] + time.perf_counter() - start
                     if bar:
                         progress.update(self.step - shown, float(loss_sum) / count, int(correct) / count,
-                                        (count) / max(elapsed, 1e-9))  # fmt: skip
+                                        (count * self.dist.world_size) / max(elapsed, 1e-9))  # fmt: skip
                         shown = self.step
+                else:
+                    stop = None
+                if stop:
+                    signals.received = signals.received or stop  # a rank that got no signal stops too
                 if stop and not last:
+                    loss_total, correct_total, count_total = self.dist.sum_numbers(
+                        [float(loss_sum), int(correct), count], device)  # fmt: skip
                     self._partial = {
-                        "loss_sum": float(loss_sum),
-                        "correct": int(correct),
-                        "count": count,
+                        "loss_sum": loss_total,
+                        "correct": int(correct_total),
+                        "count": int(count_total),
                         "train_time": p["train_time"] + time.perf_counter() - start,
                         "lr_sum": lr_sum,
                         "lr_steps": lr_steps,
@@ -477,25 +528,97 @@ class Trainer:
         if count == 0:
             raise TrainingError("the training split yielded no batches")
         train_time = p["train_time"] + time.perf_counter() - start
+        # the epoch's figures over all ranks
+        loss_total, correct_total, count_total = self.dist.sum_numbers([float(loss_sum), int(correct), count], device)
         self._epoch_train = {
-            "train_loss": float(loss_sum) / count,
-            "train_top1": int(correct) / count,
+            "train_loss": loss_total / count_total,
+            "train_top1": correct_total / count_total,
             "train_time": train_time,
-            "images_per_s": count / max(train_time, 1e-9),
+            "images_per_s": count_total / max(train_time, 1e-9),
             "lr": lr_sum / max(lr_steps, 1),
         }
         return None
 
+    def _loss_weight(self, n: int) -> float:
+        """The factor on a batch's mean loss that makes the optimiser step's gradient the mean over all of
+        its samples: this batch's share of the step's samples (over all ranks and accumulation
+        micro-batches), times the world size (DDP averages the ranks' gradients). 1 for full batches
+        without accumulation, and always 1 in a single process without it."""
+        if self.accum_steps == 1 and not self.dist.active:
+            return 1.0
+        loader = self.bundle.train
+        rows = getattr(loader, "global_batch_rows", None)
+        if rows is None:  # a loader without sharding support: nominal full batches
+            return 1.0 / self.accum_steps
+        first = self.step - self.step % self.accum_steps
+        last = min(first + self.accum_steps, self.steps_per_epoch)
+        total = sum(rows(i) for i in range(first, last))
+        return n * self.dist.world_size / max(total, 1)
+
+    def _forward_backward(self, images: torch.Tensor, labels: torch.Tensor, *, skip_sync: bool):
+        """Forward and backward of one (micro-)batch; ``skip_sync``: no DDP gradient all-reduce (a
+        non-final accumulation step). Returns the unweighted loss and the logits."""
+        cfg = self.config
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        weight = self._loss_weight(labels.shape[0])
+        with no_sync(self.train_model, skip_sync and self.dist.active):
+            with autocast(self.device, self.amp_dtype):
+                output = self.train_model(images)
+                loss, logits = compute_loss(output, labels, cfg.label_smoothing, cfg.aux_weight)
+            scaled = loss if weight == 1.0 else loss * weight
+            if self.scaler is not None:
+                self.scaler.scale(scaled).backward()
+            else:
+                scaled.backward()
+        return loss, logits
+
+    def _optimizer_step(self) -> None:
+        """Clip, step the optimiser (and the scaler), the schedule (per optimiser step) and the EMA."""
+        cfg = self.config
+        if self.scaler is not None:
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def _test_hooks(self) -> None:
+        """Test-only fault injection (tests/distributed), in the first attempt of a job only:
+        ``RESLAB_TEST_EXIT_AT=RANK:STEP`` makes that rank exit at once after that global step (a crash),
+        ``RESLAB_TEST_SIGNAL_AT=RANK:STEP`` sends that rank a SIGTERM (a signal only one rank receives)."""
+        if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
+            return
+        for name, act in (("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
+                          ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM))):  # fmt: skip
+            spec = os.environ.get(name)
+            if spec:
+                rank, step = (int(v) for v in spec.split(":"))
+                if rank == self.dist.rank and step == self.global_step:
+                    act()
+
     def _evaluate(self, model: nn.Module, split: str = "val") -> EvalMetrics | None:
+        """Metrics of ``model`` on a whole split: under torchrun each rank evaluates its shard (of rank 0's
+        weights and statistics) and the sums are added over the ranks."""
         loader = getattr(self.bundle, split, None)
         if loader is None:
             return None
+        self.dist.broadcast_module(getattr(model, "module", model))
+        reduce = self.dist.reduce_meter if self.dist.active else None
         return evaluate_model(model, loader, self.num_classes, device=self.device, amp_dtype=self.amp_dtype,
-                              channels_last=self.config.channels_last, confusion=False)  # fmt: skip
+                              channels_last=self.config.channels_last, confusion=False, reduce=reduce)  # fmt: skip
 
     def _end_epoch(self) -> None:
         start = time.perf_counter()
-        val = self._evaluate(self.train_model)
+        # the plain module: DDP's forward is for training (evaluation sums are reduced by _evaluate)
+        val = self._evaluate(self.model if self.dist.active else self.train_model)
         ema_val = self._evaluate(self.ema.module) if self.ema is not None else None
         self.epoch += 1
         self.step = 0
@@ -525,8 +648,11 @@ class Trainer:
             last = self._save_last(finished=finished)
         finally:
             self.run_dir.rows.pop()
-        if is_best or val is None:
-            _copy_atomic(last, self.run_dir.best)
+        if (is_best or val is None) and self.run_dir.writer:
+            with self.dist.all_or_none("writing best.pt"):
+                _copy_atomic(last, self.run_dir.best)
+        elif is_best or val is None:
+            self.dist.raise_if_any(None, "writing best.pt")
         self.run_dir.add_epoch(row)
         logger.info(epoch_line(row, self.config.epochs))
 
@@ -534,16 +660,19 @@ class Trainer:
         """Evaluate the finished run on its test split (else its validation split) and write ``summary.json``."""
         test_loader = getattr(self.bundle, "test", None)
         split = "test"
-        if test_loader is not None and self.run_dir.best.exists():
+        has_best = self.dist.broadcast(self.run_dir.best.exists())  # rank 0's file (other nodes may not see it)
+        if test_loader is not None and has_best:
             # model selection was on a separate validation split: report the selected model on test
             selected = copy.deepcopy(self.model)
-            selected.load_state_dict(load_checkpoint(self.run_dir.best)["model"])
-            final = self._evaluate(selected, "test")
+            with self.dist.all_or_none("reading best.pt"):
+                if self.dist.is_main:
+                    selected.load_state_dict(load_checkpoint(self.run_dir.best)["model"])
+            final = self._evaluate(selected, "test")  # other ranks get rank 0's weights there
         else:
             # no separate test split: report the final model on the per-epoch split, named for what it is
             # ("test" where no validation split was held out, else "val": not a test score)
             split = self.run_dir.eval_split
-            final = self._evaluate(self.train_model, "val")
+            final = self._evaluate(self.model if self.dist.active else self.train_model, "val")
         result = self._result(final=final, split=split)
         selection = self.run_dir.eval_split
         summary = {
@@ -554,6 +683,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "epochs": self.epoch,
             "run_dir": str(self.run_dir.path),
+            "world_size": self.dist.world_size,
+            "global_batch": self.global_batch,
         }
         self.run_dir.write_summary(summary)
         if final is not None:

@@ -1,0 +1,67 @@
+"""Per-rank sharding of the loaders and the one-line refusals (in one process: no process group needed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reslab.cli import main
+from reslab.data.loader import DeviceLoader, EpochSampler
+from reslab.errors import ConfigError
+from reslab.training.api import _shard_bundle
+from reslab.training.distributed import DistContext
+
+from .conftest import LENET
+
+
+def _loader(n: int, batch: int) -> DeviceLoader:
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    return DeviceLoader(images, torch.arange(n), batch_size=batch, mean=[0.0], std=[1.0], shuffle=True, seed=3)
+
+
+@pytest.mark.parametrize("n", [240, 250, 258])
+def test_the_ranks_batches_together_are_the_single_process_batches(n):
+    single = [y for _, y in _loader(n, 64)]
+    ranks = []
+    for r in range(2):
+        loader = _loader(n, 32)
+        loader.shard(r, 2)
+        assert len(loader) == len(single)
+        ranks.append([y for _, y in loader])
+    for i, whole in enumerate(single):
+        assert torch.equal(torch.cat([ranks[0][i], ranks[1][i]]), whole)
+        if whole.numel() == 64:  # rank r takes rows r*32 .. r*32+31 of a full global batch
+            assert torch.equal(ranks[1][i], whole[32:])
+
+
+def test_folder_sampler_shards_the_same_global_order():
+    whole = [i for i, _ in EpochSampler(100, shuffle=True, seed=1)]
+    parts = []
+    for r in range(2):
+        s = EpochSampler(100, shuffle=True, seed=1)
+        s.batch_size, s.rank, s.world_size = 16, r, 2
+        parts.append([i for i, _ in s])
+        assert len(s) == len(parts[-1])
+    merged = []
+    for start in range(0, 100, 32):
+        share = [len(range(*_rows)) for _rows in [(0, 16), (16, 32)]] if start + 32 <= 100 else [2, 2]
+        merged += parts[0][: share[0]] + parts[1][: share[1]]
+        parts = [parts[0][share[0] :], parts[1][share[1] :]]
+    assert merged == whole
+
+
+def test_a_last_global_batch_smaller_than_the_world_is_refused_in_one_line():
+    class Bundle:
+        train, val, test = _loader(65, 32), _loader(8, 8), None
+
+    with pytest.raises(ConfigError, match=r"last global batch has 1 sample\(s\).*fewer than the 2 ranks"):
+        _shard_bundle(Bundle, DistContext(rank=0, world_size=2, active=True))
+
+
+@pytest.mark.parametrize(("flag", "message"), [(["--accum-steps", "0"], "accum_steps must be a whole number >= 1"),
+                                               (["--sync-bn"], "--sync-bn needs CUDA")])  # fmt: skip
+def test_bad_flags_are_one_line_errors(tmp_path, capsys, flag, message):
+    assert main(["train", *LENET, "--batch-size", "32", *flag, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reslab: error:") and message in err[0]
+    assert not (tmp_path / "run").exists()
