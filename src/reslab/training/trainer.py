@@ -44,7 +44,7 @@ from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, RunLogHandler, quoted
-from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
+from .runtime import autocast, check_amp, compile_model, host_sync_interval, make_grad_scaler, prepare_model
 
 logger = logging.getLogger("reslab.training")
 
@@ -404,7 +404,7 @@ class Trainer:
         # not wait for the GPU every step; `good` counts steps before the first non-finite loss.
         all_finite = torch.ones((), dtype=torch.bool, device=device)
         good = torch.zeros((), dtype=torch.int64, device=device)
-        sync_every = 1 if device.type == "cpu" else 20
+        sync_every = host_sync_interval(device)
         first_step = self.step
         progress = EpochProgress(self.epoch + 1, cfg.epochs, self.steps_per_epoch, initial=first_step, enabled=bar)
         shown = first_step
