@@ -41,7 +41,7 @@ from .config import TrainConfig
 from .ema import ModelEma
 from .evaluation import evaluate_model
 from .metrics import EvalMetrics
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, load_optimizer_state
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, RunLogHandler, quoted
 from .runtime import autocast, check_amp, compile_model, host_sync_interval, make_grad_scaler, prepare_model
@@ -208,7 +208,7 @@ class Trainer:
     # -- checkpoint state -------------------------------------------------------------------------
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        load_optimizer_state(self.optimizer, ckpt["optimizer"])  # this device's fused/foreach choice
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
