@@ -187,7 +187,6 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, build_schedule(config, steps_per_epoch))
 
 
-
 #: the param-group keys that choose torch's implementation, not the arithmetic
 IMPLEMENTATION_KEYS = ("fused", "foreach")
 
