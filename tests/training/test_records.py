@@ -150,28 +150,9 @@ def test_signal_during_final_evaluation_stops_and_resume_finishes(tmp_path, monk
 
     monkeypatch.setattr(trainer_module, "evaluate_model", slow_final)
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "--model",
-        "resnet20",
-        "--model-arg",
-        "widths=[4,8,8]",
-        "--data",
-        "synthetic",
-        "--image-size",
-        "8",
-        "--data-arg",
-        "num_samples=64",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--progress",
-        "plain",
-        "--no-ema",
-    ]  # fmt: skip (no EMA: its evaluation would be call 2)
+    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--image-size",
+            "8", "--data-arg", "num_samples=64", "--epochs", "1", "--device", "cpu", "--out", str(out),
+            "--progress", "plain", "--no-ema"]  # fmt: skip (no EMA: its evaluation would be call 2)
     start = time.perf_counter()
     assert main(argv) == (130 if sig == "SIGINT" else 143)
     assert time.perf_counter() - start < 30
