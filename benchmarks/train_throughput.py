@@ -17,7 +17,7 @@ reslab's trainer reports each epoch's images/s (a host clock that stops after th
 has finished on the device), and the first epoch (compilation) is left out: the median of the others.
 
     python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--models resnet20,resnet56,resnet50]
-        [--steps 50] [--epochs 3] [--workers 8] [--compile auto|on|off] [--amp bf16|none]
+        [--steps 50] [--epochs 3] [--batch N] [--workers 8] [--compile auto|on|off] [--amp bf16|none]
         [--channels-last on|off] [--quick] [--json FILE]
 
 bf16 pays off on GPUs and on CPUs with bf16 instructions (AVX512-BF16 / AMX); on others the CPU
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="reslab epochs; the first is left out (3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed tutorial steps first (10)")
     p.add_argument("--workers", type=int, default=None, help="tutorial DataLoader workers (min(8, cores))")
+    p.add_argument("--batch", type=int, default=None, help="batch size for every model (512; resnet50 256)")
     p.add_argument("--resnet50-size", type=int, default=None, help="resnet50's image side (224)")
     p.add_argument("--compile", default="auto", choices=("auto", "on", "off"), help="auto: on for CUDA only")
     p.add_argument("--amp", default="bf16", choices=("bf16", "none"), help="reslab's autocast (none: fp32)")
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers if args.workers is not None else (0 if args.quick else min(8, os.cpu_count() or 1))
     if args.resnet50_size:
         sizes["resnet50"] = (args.resnet50_size, sizes["resnet50"][1])
+    if args.batch:
+        sizes = {name: (size, args.batch) for name, (size, _) in sizes.items()}
     compile_ = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
     amp = None if args.amp == "none" else args.amp
     channels_last = args.channels_last == "on"
