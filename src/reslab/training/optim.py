@@ -56,10 +56,23 @@ def discriminative_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
             + _split_decay(backbone, wd, rule, lr=head_lr * config.backbone_lr_scale, name="backbone"))  # fmt: skip
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def optimizer_implementation(device: torch.device | str) -> dict[str, bool]:
+    """The keyword that picks torch's fastest optimiser implementation on ``device``: ``fused=True`` on
+    CUDA (one kernel for every parameter's update; it also reads the step count and, under fp16, the
+    gradient scaler's inf check on the GPU, so the step never waits for the host), ``foreach=True``
+    elsewhere (the same arithmetic as torch's per-parameter loop, bit for bit, about 2x faster on the CPU;
+    torch's fused CPU kernels round differently, so CPU results stay what they were)."""
+    return {"fused": True} if torch.device(device).type == "cuda" else {"foreach": True}
+
+
+def build_optimizer(
+    model: nn.Module, config: TrainConfig, device: torch.device | str | None = None
+) -> torch.optim.Optimizer:
     """The optimiser the configuration names, over ``model``'s trainable parameters (frozen ones are left
     out); with ``head_lr`` or ``backbone_lr_scale`` set, the head and the backbone get their own rates
-    (:func:`discriminative_groups`); schedules scale every group by the same factor.
+    (:func:`discriminative_groups`); schedules scale every group by the same factor. The implementation
+    (fused on CUDA, foreach elsewhere: :func:`optimizer_implementation`) follows ``device``, by default
+    the device of the model's parameters.
 
     Raises:
         ConfigError: an unknown optimiser name or a model without trainable parameters.
@@ -70,14 +83,17 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
         groups = parameter_groups(model, config.weight_decay, config.decay_norm_and_bias)
     if not any(g["params"] for g in groups):
         raise ConfigError("the model has no trainable parameters")
+    if device is None:
+        device = next(p for g in groups for p in g["params"]).device
+    impl = optimizer_implementation(device)
     name = config.optimizer
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, **impl)
     if name == "adam":
         # Adam's weight_decay is L2 added to the gradient (as torch.optim.Adam); AdamW decouples it.
-        return torch.optim.Adam(groups, lr=config.lr, betas=tuple(config.betas))
+        return torch.optim.Adam(groups, lr=config.lr, betas=tuple(config.betas), **impl)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas))
+        return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), **impl)
     raise ConfigError(f"unknown optimizer {name!r} (choose sgd, adam or adamw)")
 
 
@@ -169,3 +185,22 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` following :func:`build_schedule`; call ``.step()`` after every optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, build_schedule(config, steps_per_epoch))
+
+
+#: the param-group keys that choose torch's implementation, not the arithmetic
+IMPLEMENTATION_KEYS = ("fused", "foreach")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """``optimizer.load_state_dict(state)``, keeping ``optimizer``'s implementation (fused / foreach).
+
+    torch's ``load_state_dict`` takes every param-group setting from the saved state, so a checkpoint
+    written on CUDA (fused) would resume on the CPU with the fused kernels, and a CPU one on CUDA without
+    them; the saved flags are replaced by this optimiser's before loading, so that torch also moves the
+    step counters where this implementation wants them (fused: float32 on the parameters' device).
+    """
+    saved, current = state.get("param_groups", []), optimizer.param_groups
+    if len(saved) == len(current):  # else torch's own error names the mismatch
+        groups = [{**s, **{k: c[k] for k in IMPLEMENTATION_KEYS if k in c}} for s, c in zip(saved, current)]
+        state = {**state, "param_groups": groups}
+    optimizer.load_state_dict(state)

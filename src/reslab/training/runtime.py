@@ -96,6 +96,19 @@ def check_compile(device: torch.device) -> None:
             raise ConfigError("--compile on the CPU needs a C++ compiler (g++ or clang++); install one or drop it")
 
 
+#: steps between the host's looks at the running training figures on an accelerator (on the CPU: every step)
+ACCELERATOR_SYNC_EVERY = 20
+
+
+def host_sync_interval(device: torch.device) -> int:
+    """How many training steps pass between host synchronisations (the non-finite loss check, the progress
+    bar's figures): 1 on the CPU, where reading a tensor costs nothing, and :data:`ACCELERATOR_SYNC_EVERY`
+    on CUDA, where each read would make the host wait for the GPU to drain its queue, leaving it idle
+    while Python prepares the next step. A non-finite loss is still caught, at most that many steps late,
+    and named by the step where it first appeared."""
+    return 1 if torch.device(device).type == "cpu" else ACCELERATOR_SYNC_EVERY
+
+
 def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
     """Move ``model`` to ``device`` (channels-last memory format when asked); returns it."""
     model = model.to(device)

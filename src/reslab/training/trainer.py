@@ -50,10 +50,10 @@ from .distributed import DistContext, no_sync
 from .ema import ModelEma
 from .evaluation import evaluate_model
 from .metrics import EvalMetrics
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, load_optimizer_state
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, RunLogHandler, quoted
-from .runtime import autocast, check_amp, compile_model, make_grad_scaler, prepare_model
+from .runtime import autocast, check_amp, compile_model, host_sync_interval, make_grad_scaler, prepare_model
 
 logger = logging.getLogger("reslab.training")
 
@@ -227,7 +227,7 @@ class Trainer:
     # -- checkpoint state -------------------------------------------------------------------------
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        load_optimizer_state(self.optimizer, ckpt["optimizer"])  # this device's fused/foreach choice
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
@@ -456,7 +456,7 @@ class Trainer:
         # not wait for the GPU every step; `good` counts steps before the first non-finite loss.
         all_finite = torch.ones((), dtype=torch.bool, device=device)
         good = torch.zeros((), dtype=torch.int64, device=device)
-        sync_every = 1 if device.type == "cpu" else 20  # in optimiser steps
+        sync_every = host_sync_interval(device)  # in optimiser steps
         first_step = self.step
         progress = EpochProgress(self.epoch + 1, cfg.epochs, self.steps_per_epoch, initial=first_step, enabled=bar)
         shown = first_step

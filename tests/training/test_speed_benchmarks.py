@@ -1,0 +1,78 @@
+"""The GPU speed benchmarks, run on the CPU with tiny settings (no GPU here): benchmarks/train_throughput.py
+--quick and benchmarks/cifar10_time_to_accuracy.py --quick on a small zip of real JPEG files. Their full-size
+figures (and what could not be measured without a GPU) are in the README's "GPU training speed"."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_throughput_quick_on_cpu(tmp_path, capsys):
+    out = tmp_path / "throughput.json"
+    rc = _script("train_throughput").main(["--device", "cpu", "--quick", "--models", "resnet20",
+                                           "--steps", "2", "--amp", "none",
+                                           "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("device: cpu") and "compile off" in printed  # says where and how it ran
+    result = json.loads(out.read_text())
+    assert result["device_type"] == "cpu" and result["quick"] and result["amp"] is None
+    assert [r["model"] for r in result["rows"]] == ["resnet20"]
+    for row in result["rows"]:
+        assert row["tutorial_images_per_s"] > 0 and row["reslab_images_per_s"] > 0
+        assert row["ratio"] == pytest.approx(row["reslab_images_per_s"] / row["tutorial_images_per_s"])
+        assert len(row["reslab_epochs_images_per_s"]) == 2
+        assert f"{row['model']} {row['image_size']}x{row['image_size']}" in printed
+
+
+def _jpeg_zip(path: Path, classes=("cat", "dog"), per_class: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, name in enumerate(classes):
+            for i in range(per_class):
+                pixels = (rng.random((32, 32, 3)) * 60 + 150 * k).astype(np.uint8)
+                jpeg = path.parent / "tmp.jpg"
+                Image.fromarray(pixels).save(jpeg, quality=90)
+                zf.write(jpeg, f"{name}/{i:04d}.jpg")
+    return path
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_quick_through_the_cli(tmp_path, capsys):
+    """The script runs ``reslab train`` on a zip of JPEG class folders with 10% held out, as on CIFAR-10."""
+    data = _jpeg_zip(tmp_path / "train.zip")
+    out = tmp_path / "tta.json"
+    rc = _script("cifar10_time_to_accuracy").main(["--device", "cpu", "--quick", "--data", str(data), "--limit", "8",
+                                                   "--threads", "1", "--out", str(tmp_path / "run"),
+                                                   "--json", str(out), "--", "--batch-size", "4"])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("device: cpu")
+    assert "--val-split 0.1" in printed and "--batch-size 4" in printed
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["epochs"] == 1 and result["limit"] == 8
+    assert result["split"] == "val" and result["n"] == 2  # 10% of 20 images, one per class
+    assert 0.0 <= result["top1"] <= 1.0 and result["wall_s"] >= result["epochs_s"] > 0
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_time_to_accuracy_without_the_zip_is_one_line(tmp_path, capsys):
+    rc = _script("cifar10_time_to_accuracy").main(["--quick", "--data", str(tmp_path / "missing.zip")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "missing.zip is not a file" in err
