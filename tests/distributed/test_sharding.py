@@ -65,3 +65,27 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys, flag, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("reslab: error:") and message in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_restarted_attempt_does_not_see_the_previous_attempts_keys(monkeypatch):
+    """torchrun's workers share the agent's store across restarts; a restarted rank reading the dead rank's
+    address from attempt 1 failed with gloo's "connection refused". Attempt 2 gets a namespace of its own."""
+    import datetime
+
+    import torch.distributed as dist
+
+    from reslab.training.distributed import _attempt_store
+
+    server = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=datetime.timedelta(seconds=10))
+    server.set("rank_1", "stale address")  # what attempt 1 left behind
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(server.port))
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
+    assert _attempt_store(0, 2, datetime.timedelta(seconds=10)) == {}  # the first attempt: torch's env://
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    kwargs = _attempt_store(0, 2, datetime.timedelta(seconds=10))
+    assert (kwargs["rank"], kwargs["world_size"]) == (0, 2)
+    assert not kwargs["store"].check(["rank_1"])
+    kwargs["store"].set("rank_1", "fresh")
+    assert server.get("reslab/attempt_1/rank_1") == b"fresh" and server.get("rank_1") == b"stale address"

@@ -4,38 +4,40 @@ against PyTorch after it is written and before it is renamed into place.
 
 One module per format (:mod:`.onnx`, :mod:`.torchscript`, :mod:`.program`, :mod:`.safetensors`), the shared
 metadata (:mod:`.metadata`) and checks (:mod:`.checks`), and the dispatch over formats (:mod:`.formats`).
+
+The names below are imported on first use, so that the command line can describe the formats
+(:mod:`.formats`) without importing torch.
 """
 
 from __future__ import annotations
 
-from .checks import TOLERANCE, CheckResult
-from .formats import FORMATS, check_export_out, default_out, export_model, get_format, read_export_metadata
-from .metadata import METADATA_KEYS, build_metadata, parse_metadata, preprocessing_dict
-from .onnx import check_onnx, export_onnx, export_onnx_checked, read_onnx_metadata
-from .program import export_program, read_program_metadata
-from .safetensors import export_safetensors
-from .torchscript import export_torchscript, read_torchscript_metadata
+from ..lazy import lazy_exports
 
-__all__ = [
-    "FORMATS",
-    "METADATA_KEYS",
-    "TOLERANCE",
-    "CheckResult",
-    "build_metadata",
-    "check_export_out",
-    "check_onnx",
-    "default_out",
-    "export_model",
-    "export_onnx",
-    "export_onnx_checked",
-    "export_program",
-    "export_safetensors",
-    "export_torchscript",
-    "get_format",
-    "parse_metadata",
-    "preprocessing_dict",
-    "read_export_metadata",
-    "read_onnx_metadata",
-    "read_program_metadata",
-    "read_torchscript_metadata",
-]
+#: public name -> the module that defines it
+_LAZY = {
+    "FORMATS": "formats",
+    "METADATA_KEYS": "metadata",
+    "TOLERANCE": "checks",
+    "CheckResult": "checks",
+    "build_metadata": "metadata",
+    "check_export_out": "formats",
+    "check_onnx": "onnx",
+    "default_out": "formats",
+    "export_model": "formats",
+    "export_onnx": "onnx",
+    "export_onnx_checked": "onnx",
+    "export_program": "program",
+    "export_safetensors": "safetensors",
+    "export_torchscript": "torchscript",
+    "get_format": "formats",
+    "parse_metadata": "metadata",
+    "preprocessing_dict": "metadata",
+    "read_export_metadata": "formats",
+    "read_onnx_metadata": "onnx",
+    "read_program_metadata": "program",
+    "read_torchscript_metadata": "torchscript",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

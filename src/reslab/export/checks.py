@@ -84,6 +84,11 @@ class CheckResult:
         return f"{head}{self.runtime} max |diff| {self.max_abs_diff:.1g} vs PyTorch (batch {self.batch}{scaled})"
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exporter's or runtime's error message (their messages run to pages), or its type."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
 def tolerance(scale: float) -> float:
     """The largest difference accepted for logits up to ``scale`` in magnitude (see :data:`TOLERANCE`)."""
     return max(TOLERANCE, RELATIVE * float(scale))

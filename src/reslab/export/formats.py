@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ReslabError
-from .checks import CheckResult
+
+if TYPE_CHECKING:  # torch is imported when a model is exported, not when the CLI lists the formats
+    from torch import nn
+
+    from .checks import CheckResult
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, ExportError
-from .checks import CheckResult, atomic_path, check_inputs, compare, inference_module
+from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
 from .metadata import build_metadata, parse_metadata
 
 INPUT_NAME = "input"
@@ -143,7 +143,7 @@ def _export(net: nn.Module, example: torch.Tensor, opset: int | None):
                 **kwargs,
             )
     except Exception as e:  # the exporter raises its own (torch.onnx.errors, torch._dynamo) types
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        reason = first_line(e)
         raise ExportError(f"the ONNX exporter failed: {type(e).__name__}: {reason}") from None
     return program
 
@@ -173,7 +173,7 @@ def check_onnx(path: str | Path, model: nn.Module, input_size, *, what: str | No
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:  # onnx.checker.ValidationError and shape-inference errors
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        reason = first_line(e)
         raise ExportError(f"{what}: onnx.checker refuses the file: {reason}; the export was not kept") from None
     net = inference_module(model)
     x = check_inputs(input_size)
@@ -201,7 +201,7 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
         # the graph's weights are not needed for the metadata
         proto = onnx.load_model(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError and others
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e, 200)
         raise DataError(f"{path} is not an ONNX model: {reason}") from None
     if not proto.graph.node and not proto.metadata_props:
         raise DataError(f"{path} is not an ONNX model (no graph in it)")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .checks import first_line
 from .onnx import INPUT_NAME, OUTPUT_NAME, _require, read_onnx_metadata
 
 
@@ -73,7 +74,7 @@ def predict_onnx(
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e, 200)
         raise DataError(f"onnxruntime cannot load {path}: {reason}") from None
     (out,) = session.get_outputs()
     width = out.shape[-1] if isinstance(out.shape[-1], int) else None

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, ExportError
-from .checks import CheckResult, atomic_path, check_inputs, compare, inference_module
+from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
 from .metadata import METADATA_KEYS, build_metadata, parse_metadata
 
 
@@ -45,7 +45,7 @@ def export_program(
             warnings.simplefilter("ignore")
             program = torch.export.export(net, (example,), dynamic_shapes={"x": {0: batch_dim}})
     except Exception as e:  # torch._dynamo / torch.export raise many types
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        reason = first_line(e)
         raise ExportError(f"torch.export of {model_name} failed: {type(e).__name__}: {reason}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -96,7 +96,7 @@ def read_program_metadata(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             torch.export.load(str(path), extra_files=files)
     except Exception as e:  # the archive reader's errors
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e, 200)
         raise DataError(f"{path} is not a torch.export (.pt2) file: {reason}") from None
     props = {k: v.decode() if isinstance(v, bytes) else v for k, v in files.items() if v}
     return parse_metadata(props, str(path))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, ExportError
-from .checks import CheckResult, atomic_path, check_inputs, compare, inference_module
+from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
 from .metadata import METADATA_KEYS, build_metadata, parse_metadata
 
 
@@ -50,7 +50,7 @@ def export_torchscript(
             warnings.simplefilter("ignore")  # the deprecation notice and tracer warnings on shape arithmetic
             traced = torch.jit.trace(net, example, check_trace=False)
     except Exception as e:  # the tracer raises RuntimeError and others
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        reason = first_line(e)
         raise ExportError(f"torch.jit.trace of {model_name} failed: {reason}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -92,7 +92,7 @@ def read_torchscript_metadata(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             torch.jit.load(str(path), map_location="cpu", _extra_files=files)
     except Exception as e:  # RuntimeError from the archive reader
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e, 200)
         raise DataError(f"{path} is not a TorchScript file: {reason}") from None
     props = {k: v.decode() if isinstance(v, bytes) else v for k, v in files.items() if v}
     return parse_metadata(props, str(path))

@@ -129,6 +129,7 @@ class DistContext:
         backend = "nccl" if device.type == "cuda" else "gloo"
         timeout = datetime.timedelta(seconds=float(os.environ.get("RESLAB_DDP_TIMEOUT", "600")))
         kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
+        kwargs.update(_attempt_store(self.rank, self.world_size, timeout))
         dist.init_process_group(backend, timeout=timeout, **kwargs)
         self.active = True
         self.device = device
@@ -268,3 +269,20 @@ def check_sync_bn(sync_bn: bool, device: torch.device) -> None:
             f"--sync-bn needs CUDA devices (SyncBatchNorm has no CPU kernel), but this run is on {device}; "
             "drop --sync-bn (each rank then normalises with its own batch statistics)"
         )
+
+
+def _attempt_store(rank: int, world_size: int, timeout: datetime.timedelta) -> dict[str, Any]:
+    """The process group's store for a restarted torchrun job: the agent's store, under a prefix of its own.
+
+    Under torchrun the workers share the agent's TCPStore, and torch does not clear or prefix it between
+    attempts (``--max-restarts``): a restarted rank could read the dead rank's address from the previous
+    attempt and fail with gloo's "connection refused" (seen here about one restart in two). A prefix per
+    ``TORCHELASTIC_RESTART_COUNT`` keeps each attempt's keys apart. The first attempt, and any launcher
+    without the agent's store, keep torch's ``env://`` default (returns no arguments).
+    """
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if restart == "0" or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False,
+                          timeout=timeout)  # fmt: skip
+    return {"store": dist.PrefixStore(f"reslab/attempt_{restart}", store), "rank": rank, "world_size": world_size}
