@@ -19,8 +19,8 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/reslab train --config demo_digits --out runs/demo
 
-test: venv
-	$(PY) -m pytest -q
+test: venv  # two workers (xdist): the suite's tests are single-threaded and independent
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
