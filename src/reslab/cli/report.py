@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _one_line_errors, _path, _positive_int, _setup_logging
-
-
-def _count(text: str) -> int:
-    """A whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+from .train import _count, _one_line_errors, _path, _positive_int, _setup_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:

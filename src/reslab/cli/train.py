@@ -47,15 +47,24 @@ def _key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"cannot read the value of {text!r} (YAML syntax)") from None
 
 
-def _positive_int(text: str) -> int:
-    """A whole number >= 1 (batch sizes, image counts)."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (batch sizes, image counts)."""
+    return _whole_number(text, 1)
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (warm-up iterations, mistakes shown)."""
+    return _whole_number(text, 0)
 
 
 def _path(text: str) -> str:
