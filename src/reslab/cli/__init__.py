@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ReslabError as e:
-        print(f"reslab: error: {e}", file=sys.stderr)
+        # one write of the whole line: under torchrun every rank reports its error to the same stderr, and
+        # print's separate write of the newline let two ranks' lines run together
+        sys.stderr.write(f"reslab: error: {e}\n")
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         print("reslab: interrupted", file=sys.stderr)

@@ -187,6 +187,7 @@ class Trainer:
     ):
         self.config = config
         self.dist = dist or DistContext()
+        self._faults = _injected_faults(self.dist.rank)
         self.notes = list(notes or [])
         self.bundle = bundle
         self.run_dir = run_dir
@@ -484,7 +485,8 @@ class Trainer:
                 count += n
                 self.step += 1
                 self.global_step += 1
-                self._test_hooks()
+                if self._faults:
+                    self._test_hooks()
 
                 stop = signals.received
                 if not boundary:
@@ -591,18 +593,10 @@ class Trainer:
             self.ema.update(self.model)
 
     def _test_hooks(self) -> None:
-        """Test-only fault injection (tests/distributed), in the first attempt of a job only:
-        ``RESLAB_TEST_EXIT_AT=RANK:STEP`` makes that rank exit at once after that global step (a crash),
-        ``RESLAB_TEST_SIGNAL_AT=RANK:STEP`` sends that rank a SIGTERM (a signal only one rank receives)."""
-        if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
-            return
-        for name, act in (("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
-                          ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM))):  # fmt: skip
-            spec = os.environ.get(name)
-            if spec:
-                rank, step = (int(v) for v in spec.split(":"))
-                if rank == self.dist.rank and step == self.global_step:
-                    act()
+        """Test-only fault injection (see :func:`_injected_faults`): act at this global step."""
+        act = self._faults.get(self.global_step)
+        if act is not None:
+            act()
 
     def _evaluate(self, model: nn.Module, split: str = "val") -> EvalMetrics | None:
         """Metrics of ``model`` on a whole split: under torchrun each rank evaluates its shard (of rank 0's
@@ -742,3 +736,21 @@ def _plain_info(info: Any) -> Any:
     if hasattr(info, "tolist"):
         return info.tolist()
     return str(info)
+
+
+def _injected_faults(rank: int) -> dict[int, Any]:
+    """Test-only fault injection (tests/distributed), read once, in the first attempt of a job only:
+    ``RESLAB_TEST_EXIT_AT=RANK:STEP`` makes that rank exit at once after that global step (a crash),
+    ``RESLAB_TEST_SIGNAL_AT=RANK:STEP`` sends that rank a SIGTERM (a signal only one rank receives).
+    Returns {global step: action} for this rank (empty: nothing to do in the step loop)."""
+    if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
+        return {}
+    faults: dict[int, Any] = {}
+    for name, act in (("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
+                      ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM))):  # fmt: skip
+        spec = os.environ.get(name)
+        if spec:
+            at_rank, step = (int(v) for v in spec.split(":"))
+            if at_rank == rank:
+                faults[step] = act
+    return faults
