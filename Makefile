@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: venv demo test lint readme clean
+.PHONY: venv demo test lint format readme clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ demo: venv
 test: venv  # two workers (xdist): the suite's tests are single-threaded and independent
 	$(PY) -m pytest -q -n 2 --dist worksteal
 
-lint: venv
-	$(VENV)/bin/ruff check src tests benchmarks
+lint: venv  # ruff's formatter and linter; `make format` rewrites the files
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks tools
+
+format: venv
+	$(VENV)/bin/ruff format src tests benchmarks tools
+	$(VENV)/bin/ruff check --fix src tests benchmarks tools
 
 readme: venv  # the model catalogue (src/reslab/model_catalog.json) and the README table, from the registry
 	$(PY) tools/update_readme.py README.md

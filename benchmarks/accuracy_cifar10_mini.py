@@ -67,12 +67,18 @@ def reference_run(folder: Path, epochs: int, seed: int, threads: int | None) -> 
         return (torch.from_numpy(batch).float() / 255.0 - mean_t) / std_t
 
     model = create_model("resnet20", num_classes=10)
-    opt = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"], nesterov=True,
-                          weight_decay=RECIPE["weight_decay"])  # fmt: skip
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=RECIPE["lr"],
+        momentum=RECIPE["momentum"],
+        nesterov=True,
+        weight_decay=RECIPE["weight_decay"],
+    )
     bs = RECIPE["batch_size"]
     steps = -(-len(x_train) // bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=RECIPE["lr"], total_steps=epochs * steps,
-                                                pct_start=RECIPE["pct"])  # fmt: skip
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=RECIPE["lr"], total_steps=epochs * steps, pct_start=RECIPE["pct"]
+    )
     criterion = nn.CrossEntropyLoss(label_smoothing=RECIPE["label_smoothing"])
     padded = np.pad(x_train, ((0, 0), (0, 0), (4, 4), (4, 4)))
     rng = np.random.default_rng(seed)
@@ -105,8 +111,17 @@ def reference_run(folder: Path, epochs: int, seed: int, threads: int | None) -> 
 def reslab_run(folder: Path, epochs: int, seed: int, threads: int | None, out: Path) -> float:
     from reslab.training import train
 
-    result = train("resnet_cifar10_fast", data_dir=str(folder), epochs=epochs, seed=seed,
-                   device="cpu", threads=threads, out=str(out), overwrite=True, progress="none")  # fmt: skip
+    result = train(
+        "resnet_cifar10_fast",
+        data_dir=str(folder),
+        epochs=epochs,
+        seed=seed,
+        device="cpu",
+        threads=threads,
+        out=str(out),
+        overwrite=True,
+        progress="none",
+    )
     return result.final.top1
 
 
@@ -132,8 +147,10 @@ def main() -> int:
         ref = reference_run(folder, args.epochs, args.seed, args.threads)
         t_ref = time.perf_counter() - t
         print(f"reference : val top-1 {ref:.4f}  ({t_ref / 60:.1f} min)", flush=True)
-    print(f"resnet20, cifar10-mini, {args.epochs} epochs, seed {args.seed}: reslab {ours:.4f} / reference {ref:.4f} "
-          f"= {ours / ref:.3f}")  # fmt: skip
+    print(
+        f"resnet20, cifar10-mini, {args.epochs} epochs, seed {args.seed}: reslab {ours:.4f} / reference {ref:.4f} "
+        f"= {ours / ref:.3f}"
+    )
     return 0
 
 

@@ -40,9 +40,28 @@ CIFAR10_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg" / "train.zip"
 def reslab_command(args: argparse.Namespace, device: str, out: Path, extra: list[str]) -> list[str]:
     """The ``reslab train`` command line (run as ``python -m reslab``)."""
     cuda = device.startswith("cuda")
-    cmd = [sys.executable, "-m", "reslab", "train", "--model", "resnet20", "--data", "folder", "--data-dir",
-           str(args.data), "--val-split", "0.1", "--epochs", str(args.epochs), "--device", device, "--out", str(out),
-           "--progress", "plain"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "reslab",
+        "train",
+        "--model",
+        "resnet20",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(args.data),
+        "--val-split",
+        "0.1",
+        "--epochs",
+        str(args.epochs),
+        "--device",
+        device,
+        "--out",
+        str(out),
+        "--progress",
+        "plain",
+    ]
     if args.amp == "bf16" or (args.amp == "auto" and cuda):
         cmd += ["--amp", "bf16", "--channels-last"]
     if args.compile == "on" or (args.compile == "auto" and cuda):
@@ -74,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.limit is None:
         args.limit = 512
     if not args.data.is_file():
-        print(f"cifar10_time_to_accuracy: error: {args.data} is not a file (the CIFAR-10 JPEG zip; pass --data ZIP)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"cifar10_time_to_accuracy: error: {args.data} is not a file (the CIFAR-10 JPEG zip; pass --data ZIP)",
+            file=sys.stderr,
+        )
         return 2
 
     import torch
@@ -104,13 +125,24 @@ def main(argv: list[str] | None = None) -> int:
         rows = list(csv.DictReader(open(out / "metrics.csv")))
         summary = json.loads((out / "summary.json").read_text())
     epochs_time = sum(float(r["time"]) for r in rows)
-    result = {"device": device, "device_name": what, "epochs": len(rows), "limit": args.limit, "wall_s": wall,
-              "epochs_s": epochs_time, "split": summary["split"], "top1": summary["top1"], "n": summary["n"],
-              "command": shlex.join(["reslab", *cmd[3:]])}  # fmt: skip
+    result = {
+        "device": device,
+        "device_name": what,
+        "epochs": len(rows),
+        "limit": args.limit,
+        "wall_s": wall,
+        "epochs_s": epochs_time,
+        "split": summary["split"],
+        "top1": summary["top1"],
+        "n": summary["n"],
+        "command": shlex.join(["reslab", *cmd[3:]]),
+    }
     goal = " (goal on one H100: under 30 s)" if args.epochs == 30 and not args.limit else ""
-    print(f"resnet20, {len(rows)} epochs{f' on {args.limit} images' if args.limit else ''} on {device}: "
-          f"epochs {epochs_time:.1f} s{goal}, whole command {wall:.1f} s; "
-          f"{summary['split']} accuracy {summary['top1']:.4f} (n={summary['n']})")  # fmt: skip
+    print(
+        f"resnet20, {len(rows)} epochs{f' on {args.limit} images' if args.limit else ''} on {device}: "
+        f"epochs {epochs_time:.1f} s{goal}, whole command {wall:.1f} s; "
+        f"{summary['split']} accuracy {summary['top1']:.4f} (n={summary['n']})"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

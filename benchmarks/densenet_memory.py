@@ -78,9 +78,21 @@ def main() -> None:
 
     results = {}
     for efficient in (False, True):
-        cmd = [sys.executable, __file__, "--child", "--model", args.model, "--batch", str(args.batch),
-               "--size", str(args.size), "--threads", str(args.threads),
-               "--steps", str(args.steps)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--model",
+            args.model,
+            "--batch",
+            str(args.batch),
+            "--size",
+            str(args.size),
+            "--threads",
+            str(args.threads),
+            "--steps",
+            str(args.steps),
+        ]
         if efficient:
             cmd.append("--memory-efficient")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

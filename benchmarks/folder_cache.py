@@ -99,15 +99,24 @@ def main(argv: list[str] | None = None) -> int:
         hit_s = time.perf_counter() - start
     n_images = len(resolve_layout(open_tree(args.archive)).splits["train"])
     print(f"archive: {args.archive} ({n_images} images); torch threads {args.threads}, device cpu")
-    print(f"decoding once into the array cache: {build_s:.1f} s ({n_images / build_s:.0f} images/s); "
-          f"cache hit: {hit_s:.1f} s")  # fmt: skip
+    print(
+        f"decoding once into the array cache: {build_s:.1f} s ({n_images / build_s:.0f} images/s); "
+        f"cache hit: {hit_s:.1f} s"
+    )
     print("notes: " + " | ".join(cached.notes))
 
     # The same uint8 images as plain in-memory arrays, behind the array loader with the same augmentation.
     src = cached.train
-    arrays = DeviceLoader(src.images.clone(), src.labels.clone(), batch_size=BATCH, mean=src.mean.tolist(),
-                          std=src.std.tolist(), shuffle=True, augment=AugmentSpec(crop_padding=4, flip=True),
-                          seed=0)  # fmt: skip
+    arrays = DeviceLoader(
+        src.images.clone(),
+        src.labels.clone(),
+        batch_size=BATCH,
+        mean=src.mean.tolist(),
+        std=src.std.tolist(),
+        shuffle=True,
+        augment=AugmentSpec(crop_padding=4, flip=True),
+        seed=0,
+    )
 
     init = create_model("resnet20", num_classes=10).state_dict()
 
@@ -133,14 +142,19 @@ def main(argv: list[str] | None = None) -> int:
 
     n_train = cached.train.num_samples
     (cache_s, cache_n), (arrays_s, arrays_n) = timed["cache"], timed["arrays"]
-    epoch = {"cache": cache_s / cache_n * n_train, "arrays": arrays_s / arrays_n * n_train,
-             "per-sample": ps_s / ps_n * n_train}  # fmt: skip
+    epoch = {
+        "cache": cache_s / cache_n * n_train,
+        "arrays": arrays_s / arrays_n * n_train,
+        "per-sample": ps_s / ps_n * n_train,
+    }
     partial = "" if cache_n == n_train else f"; timed on {cache_n} images each, extrapolated"
     print(f"one epoch of {n_train} training images (resnet20, batch {BATCH}, fp32, {args.threads} threads{partial}):")
     print(f"  array cache        {epoch['cache']:7.1f} s  ({n_train / epoch['cache']:5.0f} images/s)")
     print(f"  in-memory arrays   {epoch['arrays']:7.1f} s  ({n_train / epoch['arrays']:5.0f} images/s)")
-    print(f"  per-sample folder  {epoch['per-sample']:7.1f} s  ({n_train / epoch['per-sample']:5.0f} images/s; "
-          f"timed on {ps_n} images with {args.workers} workers, extrapolated)")  # fmt: skip
+    print(
+        f"  per-sample folder  {epoch['per-sample']:7.1f} s  ({n_train / epoch['per-sample']:5.0f} images/s; "
+        f"timed on {ps_n} images with {args.workers} workers, extrapolated)"
+    )
     ratio = epoch["cache"] / epoch["arrays"]
     print(f"ratio cache / arrays epoch time: {ratio:.3f}x (target <= 1.1x)")
     print(f"ratio per-sample / cache epoch time: {epoch['per-sample'] / epoch['cache']:.2f}x")

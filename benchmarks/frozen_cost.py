@@ -80,8 +80,10 @@ def main() -> None:
         for name, (net, opt) in runs.items():
             times[name].append(timed(net, opt, x, y, args.steps, device))
     full, frozen = statistics.median(times["full"]), statistics.median(times["frozen"])
-    print(f"{args.model} {args.size}px batch {args.batch} on {device} ({torch.get_num_threads()} threads), "
-          f"median of {args.repeats} x {args.steps} steps:")  # fmt: skip
+    print(
+        f"{args.model} {args.size}px batch {args.batch} on {device} ({torch.get_num_threads()} threads), "
+        f"median of {args.repeats} x {args.steps} steps:"
+    )
     print(f"  full training:   {full * 1e3:8.1f} ms/image")
     print(f"  frozen backbone: {frozen * 1e3:8.1f} ms/image")
     print(f"  frozen / full = {frozen / full:.3f} (frozen is {full / frozen:.2f}x cheaper per image)")

@@ -104,8 +104,10 @@ def main() -> int:
     if _native_bf16() or args.force_bf16:
         configs["folded + channels_last + bf16"] = run_torch(folded, x_cl, bf16=True)
     else:
-        print("bf16: not measured -- this CPU has no native bf16 instructions (avx512_bf16/amx_bf16); "
-              "--force-bf16 measures PyTorch's emulation")  # fmt: skip
+        print(
+            "bf16: not measured -- this CPU has no native bf16 instructions (avx512_bf16/amx_bf16); "
+            "--force-bf16 measures PyTorch's emulation"
+        )
 
     tmp = tempfile.TemporaryDirectory()
     if not args.no_onnx:
@@ -117,8 +119,15 @@ def main() -> int:
             print(f"onnxruntime: not measured ({e}); pip install 'reslab[export]'")
         else:
             start = time.perf_counter()
-            path = export_onnx(eager, Path(tmp.name) / "resnet50.onnx", input_size=(3, SIZE, SIZE), class_names=None,
-                               preprocessing=None, model_name="resnet50", model_args=None)  # fmt: skip
+            path = export_onnx(
+                eager,
+                Path(tmp.name) / "resnet50.onnx",
+                input_size=(3, SIZE, SIZE),
+                class_names=None,
+                preprocessing=None,
+                model_name="resnet50",
+                model_args=None,
+            )
             print(f"exported {path.name} in {time.perf_counter() - start:.0f} s (checked against PyTorch)")
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = args.threads

@@ -100,9 +100,21 @@ def reslab_epochs(source: dict, device: torch.device, fp32: bool, out: Path) -> 
 
     bundle = build(source, device, channels_last=not fp32)
     options = {} if fp32 else {"amp": "bf16", "channels_last": True}
-    result = train(model="resnet20", bundle=bundle, epochs=2, batch_size=BATCH, lr=0.1, nesterov=True,
-                   weight_decay=5e-4, schedule="constant", device=str(device), out=str(out), overwrite=True,
-                   progress="none", **options)  # fmt: skip
+    result = train(
+        model="resnet20",
+        bundle=bundle,
+        epochs=2,
+        batch_size=BATCH,
+        lr=0.1,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="constant",
+        device=str(device),
+        out=str(out),
+        overwrite=True,
+        progress="none",
+        **options,
+    )
     return result.history[-1]["images_per_s"]
 
 
@@ -121,9 +133,14 @@ def main() -> int:
     bundle = build(source, torch.device("cpu"), channels_last=False)  # the same uint8 images for the tutorial
     x, y = bundle.train.images.numpy(), bundle.train.labels.numpy()
     mean, std = bundle.mean, bundle.std
-    loader = torch.utils.data.DataLoader(TutorialCifar(x, y, mean, std), batch_size=BATCH, shuffle=True,
-                                         num_workers=args.workers, pin_memory=device.type == "cuda",
-                                         persistent_workers=args.workers > 0)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        TutorialCifar(x, y, mean, std),
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+    )
     torch.manual_seed(0)
     model = create_model("resnet20", num_classes=10).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -135,11 +152,16 @@ def main() -> int:
             ours.append(reslab_epochs(source, device, fp32=False, out=Path(tmp) / "run"))
             if args.reslab_fp32:
                 ours_fp32.append(reslab_epochs(source, device, fp32=True, out=Path(tmp) / "run"))
-            print(f"repeat {r + 1}: tutorial {tutorial[-1]:,.0f} img/s, reslab {ours[-1]:,.0f} img/s"
-                  + (f", reslab fp32 {ours_fp32[-1]:,.0f} img/s" if ours_fp32 else ""), flush=True)  # fmt: skip
+            print(
+                f"repeat {r + 1}: tutorial {tutorial[-1]:,.0f} img/s, reslab {ours[-1]:,.0f} img/s"
+                + (f", reslab fp32 {ours_fp32[-1]:,.0f} img/s" if ours_fp32 else ""),
+                flush=True,
+            )
     t, o = statistics.median(tutorial), statistics.median(ours)
-    print(f"resnet20 on {what}, batch {BATCH}, {device.type}, torch threads {torch.get_num_threads()}, "
-          f"tutorial workers {args.workers}")  # fmt: skip
+    print(
+        f"resnet20 on {what}, batch {BATCH}, {device.type}, torch threads {torch.get_num_threads()}, "
+        f"tutorial workers {args.workers}"
+    )
     if ours_fp32:
         f = statistics.median(ours_fp32)
         print(f"reslab fp32 NCHW: {f:,.0f} img/s = {f / t:.2f}x the tutorial pipeline")

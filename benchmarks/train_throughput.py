@@ -78,15 +78,22 @@ class TutorialImages(torch.utils.data.Dataset):
         return (x - self.mean) / self.std, int(self.labels[i])  # Normalize
 
 
-def tutorial_throughput(name: str, bundle, batch: int, steps: int, warmup: int, workers: int,
-                        device: torch.device) -> float:  # fmt: skip
+def tutorial_throughput(
+    name: str, bundle, batch: int, steps: int, warmup: int, workers: int, device: torch.device
+) -> float:
     """Images/s of the tutorial loop over ``steps`` steps after ``warmup`` (cycling through the data)."""
     from reslab.models import create_model
 
-    data = TutorialImages(bundle.train.images.cpu().numpy(), bundle.train.labels.cpu().numpy(), bundle.mean,
-                          bundle.std)  # fmt: skip
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
-                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)  # fmt: skip
+    data = TutorialImages(bundle.train.images.cpu().numpy(), bundle.train.labels.cpu().numpy(), bundle.mean, bundle.std)
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
     torch.manual_seed(0)
     model = create_model(name, num_classes=bundle.num_classes).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -119,15 +126,40 @@ def tutorial_throughput(name: str, bundle, batch: int, steps: int, warmup: int, 
     return steps * batch / seconds
 
 
-def reslab_throughput(name: str, bundle, batch: int, epochs: int, compile_: bool, amp: str | None,
-                      channels_last: bool, device: torch.device, out: Path) -> tuple[float, list[float]]:  # fmt: skip
+def reslab_throughput(
+    name: str,
+    bundle,
+    batch: int,
+    epochs: int,
+    compile_: bool,
+    amp: str | None,
+    channels_last: bool,
+    device: torch.device,
+    out: Path,
+) -> tuple[float, list[float]]:
     """Median images/s of reslab's epochs after the first, and every epoch's figure."""
     from reslab.training import train
 
-    result = train(model=name, bundle=bundle, epochs=epochs, batch_size=batch, lr=0.1, nesterov=True, momentum=0.9,
-                   weight_decay=5e-4, schedule="constant", label_smoothing=0.0, ema=False, amp=amp,
-                   channels_last=channels_last, compile=compile_, device=str(device), out=str(out), overwrite=True,
-                   progress="none")  # fmt: skip
+    result = train(
+        model=name,
+        bundle=bundle,
+        epochs=epochs,
+        batch_size=batch,
+        lr=0.1,
+        nesterov=True,
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="constant",
+        label_smoothing=0.0,
+        ema=False,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile_,
+        device=str(device),
+        out=str(out),
+        overwrite=True,
+        progress="none",
+    )
     per_epoch = [row["images_per_s"] for row in result.history]
     return statistics.median(per_epoch[1:] or per_epoch), per_epoch
 
@@ -176,31 +208,59 @@ def main(argv: list[str] | None = None) -> int:
     channels_last = args.channels_last == "on"
     print(f"device: {device_description(device)}", flush=True)
     layout = "channels-last" if channels_last else "NCHW"
-    print(f"reslab: {amp or 'fp32'}, {layout}, compile {'on' if compile_ else 'off'}, data on the device; "
-          f"tutorial: per-sample DataLoader ({workers} workers), fp32 NCHW", flush=True)  # fmt: skip
+    print(
+        f"reslab: {amp or 'fp32'}, {layout}, compile {'on' if compile_ else 'off'}, data on the device; "
+        f"tutorial: per-sample DataLoader ({workers} workers), fp32 NCHW",
+        flush=True,
+    )
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             size, batch = sizes[name]
-            bundle = build_data("synthetic", num_samples=batch * steps, image_size=size, num_classes=10,
-                                batch_size=batch, device=device, channels_last=channels_last)  # fmt: skip
+            bundle = build_data(
+                "synthetic",
+                num_samples=batch * steps,
+                image_size=size,
+                num_classes=10,
+                batch_size=batch,
+                device=device,
+                channels_last=channels_last,
+            )
             tutorial = tutorial_throughput(name, bundle, batch, steps, warmup, workers, device)
-            ours, per_epoch = reslab_throughput(name, bundle, batch, epochs, compile_, amp, channels_last, device,
-                                                  Path(tmp) / name)  # fmt: skip
-            row = {"model": name, "image_size": size, "batch": batch, "steps": steps,
-                   "tutorial_images_per_s": tutorial, "reslab_images_per_s": ours,
-                   "reslab_epochs_images_per_s": per_epoch, "ratio": ours / tutorial}  # fmt: skip
+            ours, per_epoch = reslab_throughput(
+                name, bundle, batch, epochs, compile_, amp, channels_last, device, Path(tmp) / name
+            )
+            row = {
+                "model": name,
+                "image_size": size,
+                "batch": batch,
+                "steps": steps,
+                "tutorial_images_per_s": tutorial,
+                "reslab_images_per_s": ours,
+                "reslab_epochs_images_per_s": per_epoch,
+                "ratio": ours / tutorial,
+            }
             rows.append(row)
             epochs_text = ", ".join(f"{v:,.0f}" for v in per_epoch)
-            print(f"{name} {size}x{size} batch {batch}: tutorial {tutorial:,.0f} img/s, reslab {ours:,.0f} img/s "
-                  f"(epochs: {epochs_text}): ratio {ours / tutorial:.2f}x", flush=True)  # fmt: skip
+            print(
+                f"{name} {size}x{size} batch {batch}: tutorial {tutorial:,.0f} img/s, reslab {ours:,.0f} img/s "
+                f"(epochs: {epochs_text}): ratio {ours / tutorial:.2f}x",
+                flush=True,
+            )
             del bundle
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     if args.json:
-        summary = {"device": device_description(device), "device_type": device.type, "compile": compile_, "amp": amp,
-                   "channels_last": channels_last, "quick": args.quick, "rows": rows}  # fmt: skip
+        summary = {
+            "device": device_description(device),
+            "device_type": device.type,
+            "compile": compile_,
+            "amp": amp,
+            "channels_last": channels_last,
+            "quick": args.quick,
+            "rows": rows,
+        }
         args.json.write_text(json.dumps(summary, indent=1))
     return 0
 

@@ -161,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         # tiny: ~2,000 images, 8 short epochs: the default recipe's peak lr 0.2 diverges in so few steps, and an
         # EMA of the weights at 0.999 would not leave its initialisation
         tiny = {"ema": False, "lr": 0.05, "batch_size": 64} if args.tiny else {}
-        result, secs = run(**common, data_dir=str(source), epochs=args.pretrain_epochs, val_split=0.1,
-                           out=str(pre_dir), **tiny)  # fmt: skip
+        result, secs = run(
+            **common, data_dir=str(source), epochs=args.pretrain_epochs, val_split=0.1, out=str(pre_dir), **tiny
+        )
         pre = json.loads((pre_dir / "summary.json").read_text())
         print(f"pretraining: {args.pretrain_epochs} epochs on {source} in {secs / 60:.1f} min")
     print(f"pretraining: source-task {pre['split']} top-1 {pre['top1']:.4f} (n={pre['n']})")
@@ -177,8 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     for arm in [a for a in args.arms.split(",") if a]:
         for seed, root in enumerate(targets):
             out = args.work / f"{arm}{args.label}-{args.shots}shot-seed{seed}"
-            kw = {**common, "data_dir": str(root), "epochs": args.epochs, "batch_size": args.batch_size,
-                  "seed": seed, "out": str(out), **arm_cfg[arm], **extra.get(arm, {})}  # fmt: skip
+            kw = {
+                **common,
+                "data_dir": str(root),
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "seed": seed,
+                "out": str(out),
+                **arm_cfg[arm],
+                **extra.get(arm, {}),
+            }
             result, secs = run(**kw)
             top1 = float(result.final.top1)
             scores.setdefault(arm, []).append(top1)

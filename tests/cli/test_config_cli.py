@@ -33,7 +33,7 @@ def run_dir(tmp_path_factory) -> Path:
         (["--model-arg", "zero_init_last=maybe"], "zero_init_last=...) must be true or false, got 'maybe'"),
         (["--data-arg", "strict=maybe"], "'strict' (--data-arg strict=...) must be true or false, got 'maybe'"),
     ],
-)  # fmt: skip
+)
 def test_bad_model_and_data_args_are_one_line_errors(tmp_path, capsys, extra, match):
     out = tmp_path / "run"
     _error(capsys, ["train", *TINY, *extra, "--out", str(out)], match)
@@ -65,8 +65,11 @@ def test_eval_and_show_data_outputs_and_batch_size(run_dir, tmp_path, capsys):
     _error(capsys, ["eval", "--checkpoint", ckpt, "--out", str(a_file)], f"--out {a_file} is an existing file")
     assert a_file.read_text() == "mine"
     _error(capsys, ["show-data", "--data", "digits", "--out", str(tmp_path)], f"--out {tmp_path} is a directory")
-    _error(capsys, ["show-data", "--data", "digits", "--data-arg", "foo=1", "--out", str(tmp_path / "g.png")],
-           "unknown data_args key 'foo'")  # fmt: skip
+    _error(
+        capsys,
+        ["show-data", "--data", "digits", "--data-arg", "foo=1", "--out", str(tmp_path / "g.png")],
+        "unknown data_args key 'foo'",
+    )
     show = ["show-data", "--data", "digits", "-n", "0", "--out", str(tmp_path / "g.png")]
     for argv in (["eval", "--checkpoint", ckpt, "--batch-size", "0"], show):
         with pytest.raises(SystemExit) as e:
@@ -87,13 +90,25 @@ def test_paper_recipe_by_name_with_one_epoch(tmp_path, capsys):
 
 def test_cli_and_python_resolve_the_same_configuration(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"epochs": 1, "model_args": {"widths": [4, 4, 8], "zero_init_last": True},
-                                      "data_args": {"num_samples": 64}}))  # fmt: skip
+    recipe.write_text(
+        yaml.safe_dump(
+            {"epochs": 1, "model_args": {"widths": [4, 4, 8], "zero_init_last": True}, "data_args": {"num_samples": 64}}
+        )
+    )
     flags = ["--model-arg", "widths=[4,8,8]", "--data-arg", "num_classes=4"]
     common = ["--data", "synthetic", "--image-size", "8", "--batch-size", "32", "--device", "cpu"]
     assert main(["train", "--config", str(recipe), *flags, *common, "--out", str(tmp_path / "cli"), "-q"]) == 0
-    reslab.train(str(recipe), model_args={"widths": [4, 8, 8]}, data_args={"num_classes": 4}, data="synthetic",
-                 image_size=8, batch_size=32, device="cpu", out=str(tmp_path / "py"), progress="none")  # fmt: skip
+    reslab.train(
+        str(recipe),
+        model_args={"widths": [4, 8, 8]},
+        data_args={"num_classes": 4},
+        data="synthetic",
+        image_size=8,
+        batch_size=32,
+        device="cpu",
+        out=str(tmp_path / "py"),
+        progress="none",
+    )
     cli = yaml.safe_load((tmp_path / "cli" / "config.yaml").read_text())
     py = yaml.safe_load((tmp_path / "py" / "config.yaml").read_text())
     assert cli["model_args"] == {"widths": [4, 8, 8], "zero_init_last": True}
@@ -109,9 +124,30 @@ def test_tilde_in_data_dir_and_out(tmp_path, monkeypatch, capsys):
         for i in range(6):
             pixels = (np.random.default_rng(i).random((8, 8, 3)) * 255).astype("uint8")
             Image.fromarray(pixels).save(folder / f"{i}.png")
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir",
-            "~/pics", "--image-size", "8", "--val-split", "0.34", "--batch-size", "4", "--epochs", "1",
-            "--device", "cpu", "--out", "~/runs/one", "-q"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "folder",
+        "--data-dir",
+        "~/pics",
+        "--image-size",
+        "8",
+        "--val-split",
+        "0.34",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        "~/runs/one",
+        "-q",
+    ]
     assert main(argv) == 0
     config = yaml.safe_load((tmp_path / "runs" / "one" / "config.yaml").read_text())
     assert config["data_dir"] == str(tmp_path / "pics") and config["out"] == str(tmp_path / "runs" / "one")

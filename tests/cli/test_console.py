@@ -16,8 +16,20 @@ import pytest
 pty = pytest.importorskip("pty", reason="pseudo-terminals need a POSIX system")
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_DIGITS = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "digits", "--epochs", "1",
-               "--threads", "1", "--device", "cpu"]  # fmt: skip
+TINY_DIGITS = [
+    "--model",
+    "resnet20",
+    "--model-arg",
+    "widths=[4,8,8]",
+    "--data",
+    "digits",
+    "--epochs",
+    "1",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -26,8 +38,15 @@ def run_on_terminal(args: list[str], timeout: float = 180) -> tuple[int, str]:
     the terminal received with escape sequences removed and carriage returns as line breaks)."""
     master, slave = os.openpty()
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "reslab", *args], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=ROOT, env=env, close_fds=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reslab", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout

@@ -21,9 +21,26 @@ from reslab.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a ResNet-20 narrowed to 4-8-8 channels on 8x8 synthetic images: a few hundred ms per epoch
-TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--data-arg",
-        "num_classes=4", "--data-arg", "num_samples=128", "--image-size", "8", "--batch-size", "32",
-        "--device", "cpu", "--progress", "plain"]  # fmt: skip
+TINY = [
+    "--model",
+    "resnet20",
+    "--model-arg",
+    "widths=[4,8,8]",
+    "--data",
+    "synthetic",
+    "--data-arg",
+    "num_classes=4",
+    "--data-arg",
+    "num_samples=128",
+    "--image-size",
+    "8",
+    "--batch-size",
+    "32",
+    "--device",
+    "cpu",
+    "--progress",
+    "plain",
+]
 
 
 def _error(capsys, argv: list[str], match: str) -> str:
@@ -138,9 +155,11 @@ def test_bad_arguments_are_one_line_errors(run_dir, tmp_path, capsys):
 
 
 def test_bad_flags_are_one_line_errors(capsys):
-    for argv, match in ((["train", "--optimizer", "lion"], "invalid choice: 'lion'"),
-                        (["train", "--lr", "abc"], "invalid float value: 'abc'"),
-                        (["train", "--model-arg", "widths"], "expected KEY=VALUE")):  # fmt: skip
+    for argv, match in (
+        (["train", "--optimizer", "lion"], "invalid choice: 'lion'"),
+        (["train", "--lr", "abc"], "invalid float value: 'abc'"),
+        (["train", "--model-arg", "widths"], "expected KEY=VALUE"),
+    ):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
@@ -168,8 +187,14 @@ def test_signal_saves_checkpoint_and_run_resumes(tmp_path, sig):
     out = tmp_path / "run"
     args = [*TINY, "--data-arg", "num_samples=4096", "--epochs", "3", "--out", str(out), "--threads", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "reslab", "train", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reslab", "train", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "metrics.csv").exists():  # epoch 1 is done: the run is in epoch 2
@@ -190,8 +215,14 @@ def test_signal_saves_checkpoint_and_run_resumes(tmp_path, sig):
     assert ckpt["epoch"] >= 1 and not ckpt["finished"]
     assert ckpt["interrupted"] == sig or ckpt["step"] == 0
 
-    done = subprocess.run([sys.executable, "-m", "reslab", "train", "--resume", str(out), "--progress", "plain"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "reslab", "train", "--resume", str(out), "--progress", "plain"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].startswith("test accuracy: ")
     assert "resuming" in done.stderr

@@ -34,9 +34,15 @@ def _error(capsys, argv: list[str], match: str) -> str:
 
 def _register(monkeypatch, model: str, tag: str, path: Path, preprocessing: Preprocessing, classes: str):
     """A registry entry for ``path`` (a torchvision-layout file the test wrote), served without a network."""
-    entry = registry.WeightsEntry(model=model, tag=tag, url=f"https://example.invalid/{path.name}",
-                                  hash="sha256:" + "0" * 64, layout="torchvision", preprocessing=preprocessing,
-                                  classes=classes)  # fmt: skip
+    entry = registry.WeightsEntry(
+        model=model,
+        tag=tag,
+        url=f"https://example.invalid/{path.name}",
+        hash="sha256:" + "0" * 64,
+        layout="torchvision",
+        preprocessing=preprocessing,
+        classes=classes,
+    )
     registry._ensure_registered()
     monkeypatch.setitem(registry._WEIGHTS, entry.name, entry)
     real_fetch = hub.fetch
@@ -68,9 +74,35 @@ def test_tutorial_workflow_frozen_resnet50_new_head_and_recorded_preprocessing(t
     root = _image_folder(tmp_path / "birds")
     out = tmp_path / "run"
     # the tutorials' set-up: a frozen backbone, the head trained with Adam at 1e-4
-    argv = ["train", "--model", "resnet50", "--pretrained", "test_in1k", "--data", "folder", "--data-dir", str(root),
-            "--freeze", "backbone", "--lr", "1e-4", "--image-size", "64", "--epochs", "1", "--batch-size", "4",
-            "--val-split", "0.25", "--device", "cpu", "--out", str(out), "--progress", "plain"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet50",
+        "--pretrained",
+        "test_in1k",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(root),
+        "--freeze",
+        "backbone",
+        "--lr",
+        "1e-4",
+        "--image-size",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--val-split",
+        "0.25",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--progress",
+        "plain",
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "fine-tuning defaults" in err and "optimizer=adam" in err  # Adam from the fine-tuning layer
@@ -135,8 +167,21 @@ def test_eval_published_cifar_weights_by_tag_uses_their_preprocessing(tmp_path, 
     path, model = _cifar_weights(tmp_path)
     prep = Preprocessing(input_size=(3, 32, 32), resize=32)  # akamaster's: 32 px, ImageNet mean / std
     _register(monkeypatch, "resnet20", "test_cifar10", path, prep, "cifar10")
-    argv = ["eval", "--model", "resnet20", "--pretrained", "test_cifar10", "--data", "cifar10", "--data-dir",
-            str(CIFAR10_MINI), "--split", "test", "--device", "cpu"]  # fmt: skip
+    argv = [
+        "eval",
+        "--model",
+        "resnet20",
+        "--pretrained",
+        "test_cifar10",
+        "--data",
+        "cifar10",
+        "--data-dir",
+        str(CIFAR10_MINI),
+        "--split",
+        "test",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
@@ -150,8 +195,21 @@ def test_eval_published_cifar_weights_by_tag_uses_their_preprocessing(tmp_path, 
 @needs_cifar
 def test_eval_a_weights_file_as_path(tmp_path, capsys):
     path, model = _cifar_weights(tmp_path)
-    argv = ["eval", "--model", "resnet20", "--pretrained", str(path), "--data", "cifar10", "--data-dir",
-            str(CIFAR10_MINI), "--device", "cpu", "--out", str(tmp_path / "ev")]  # fmt: skip
+    argv = [
+        "eval",
+        "--model",
+        "resnet20",
+        "--pretrained",
+        str(path),
+        "--data",
+        "cifar10",
+        "--data-dir",
+        str(CIFAR10_MINI),
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ev"),
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "records no preprocessing" in captured.err
@@ -162,12 +220,28 @@ def test_eval_a_weights_file_as_path(tmp_path, capsys):
 
 def test_predict_with_published_weights_prints_their_class_names(tmp_path, monkeypatch, capsys):
     path, model = _cifar_weights(tmp_path)
-    _register(monkeypatch, "resnet20", "test_cifar10", path, Preprocessing(input_size=(3, 32, 32), resize=32),
-              "cifar10")  # fmt: skip
+    _register(
+        monkeypatch, "resnet20", "test_cifar10", path, Preprocessing(input_size=(3, 32, 32), resize=32), "cifar10"
+    )
     image = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(image)
-    assert main(["predict", "--model", "resnet20", "--pretrained", "resnet20.test_cifar10", "--topk", "3",
-                 "--device", "cpu", str(image)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "resnet20",
+                "--pretrained",
+                "resnet20.test_cifar10",
+                "--topk",
+                "3",
+                "--device",
+                "cpu",
+                str(image),
+            ]
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip()
     names = [part.rsplit(" ", 1)[0] for part in line.split(": ", 1)[1].split(", ")]
     assert len(names) == 3 and set(names) <= set(CIFAR10)

@@ -86,8 +86,9 @@ def test_download_prints_the_path_and_list_marks_it_cached(monkeypatch, capsys, 
     try:
         monkeypatch.setattr(registry, "_WEIGHTS", dict(registry._WEIGHTS))
         url = f"http://127.0.0.1:{httpd.server_address[1]}/resnet18-{sha[:8]}.pth"
-        register_weights(replace(get_weights("resnet18.tv_in1k"), tag="served", url=url, hash=f"sha256:{sha[:8]}",
-                                 default=False))  # fmt: skip
+        register_weights(
+            replace(get_weights("resnet18.tv_in1k"), tag="served", url=url, hash=f"sha256:{sha[:8]}", default=False)
+        )
         assert main(["weights", "download", "resnet18.served", "--quiet"]) == 0
     finally:
         httpd.shutdown()

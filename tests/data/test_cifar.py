@@ -116,9 +116,7 @@ def test_real_cifar10_mini(cifar10_mini):
     with open(cifar10_mini / "cifar-10-batches-py" / "test_batch", "rb") as f:
         raw = pickle.load(f, encoding="bytes")
     row = raw[b"data"][5]
-    rebuilt = np.array(
-        [[[row[c * 1024 + y * 32 + x] for x in range(32)] for y in range(32)] for c in range(3)]
-    )
+    rebuilt = np.array([[[row[c * 1024 + y * 32 + x] for x in range(32)] for y in range(32)] for c in range(3)])
     assert np.array_equal(data.test_images[5], rebuilt)
     x = data.train_images.astype(np.float64)
     mean = x.mean(axis=(0, 2, 3)) / 255

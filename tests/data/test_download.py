@@ -119,7 +119,5 @@ def test_mnist_download_bad_checksum_names_file(tmp_path, http_dir):
     write_mnist(folder)
     with pytest.raises(ChecksumError) as err:
         build_data("mnist", tmp_path / "data", download=True, url=base)
-    assert "train-images-idx3-ubyte.gz" in str(err.value) and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in str(
-        err.value
-    )
+    assert "train-images-idx3-ubyte.gz" in str(err.value) and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in str(err.value)
     assert not any((tmp_path / "data" / "mnist").glob("train-images*"))

@@ -206,8 +206,21 @@ def test_empty_validation_folder_and_empty_held_out_split(tmp_path, capsys):
     make_image_folder(tmp_path / "b", None, per_class=1)
     with pytest.raises(DataError, match="held-out validation split .* is empty: every class has fewer than 2"):
         build_data("folder", tmp_path / "b")
-    argv = ["train", "--model", "resnet20", "--data", "folder", "--data-dir", str(tmp_path / "b"), "--epochs", "1",
-            "--out", str(tmp_path / "run"), "--device", "cpu"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "b"),
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("reslab: error: ") and "empty" in err[-1] and "Traceback" not in "".join(err)
@@ -221,8 +234,21 @@ def test_one_class_is_refused(tmp_path, capsys):
         (tmp_path / "d" / "train" / name).rmdir()
     with pytest.raises(DataError, match=r"one class folder \(cat\): a classifier needs at least two"):
         build_data("folder", tmp_path / "d")
-    argv = ["train", "--model", "resnet20", "--data", "folder", "--data-dir", str(tmp_path / "d"), "--epochs", "1",
-            "--out", str(tmp_path / "run"), "--device", "cpu"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 2
     assert "at least two classes" in capsys.readouterr().err
 
@@ -241,9 +267,26 @@ def test_train_on_32px_pngs_trains_at_the_model_s_32(tmp_path):
 
     _cifar_like(tmp_path / "d")
     out = tmp_path / "run"
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir",
-            str(tmp_path / "d"), "--epochs", "1", "--batch-size", "6", "--out", str(out), "--device", "cpu",
-            "-q"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "6",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main(argv) == 0
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["data_info"]["input_size"] == [3, 32, 32]
@@ -266,8 +309,23 @@ def test_without_a_model_the_images_decide(tmp_path):
     m = build_data("folder", tmp_path / "mixed")
     assert m.input_size == (3, 224, 224) and "differ in size" in _notes(m)
     grid = tmp_path / "grid.png"
-    assert main(["show-data", "--data", "folder", "--data-dir", str(tmp_path / "same"), "--out", str(grid),
-                 "-n", "4", "--no-augment"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "show-data",
+                "--data",
+                "folder",
+                "--data-dir",
+                str(tmp_path / "same"),
+                "--out",
+                str(grid),
+                "-n",
+                "4",
+                "--no-augment",
+            ]
+        )
+        == 0
+    )
     assert Image.open(grid).size[0] == 4 * (72 + 2) + 2  # 24 px tiles, enlarged 3x
 
 
@@ -275,9 +333,28 @@ def test_cli_trains_on_a_zip(tmp_path):
     _cifar_like(tmp_path / "d", size=16, per_class=5)
     archive = _zip_dir(tmp_path / "d", tmp_path / "d.zip")
     out = tmp_path / "run"
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir",
-            str(archive), "--image-size", "16", "--epochs", "1", "--batch-size", "8", "--out", str(out),
-            "--device", "cpu", "-q"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(archive),
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main(argv) == 0 and (out / "last.pt").exists()
 
 
@@ -298,8 +375,17 @@ def test_real_cifar10_jpeg_archive_listing():
 
 def test_show_data_prints_the_chosen_size_and_loading_path(tmp_path, capsys):
     make_image_folder(tmp_path / "d", None, per_class=4)  # the fakes' images share one small size
-    argv = ["show-data", "--data", "folder", "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "g.png"),
-            "-n", "4"]  # fmt: skip
+    argv = [
+        "show-data",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--out",
+        str(tmp_path / "g.png"),
+        "-n",
+        "4",
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "image size 16x16: every image is 20x16" in err

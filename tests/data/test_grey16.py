@@ -72,8 +72,23 @@ def test_folder_loader_and_show_data(tmp_path):
     assert torch.allclose(next(iter(per_sample.val))[0], x)
 
     grid = tmp_path / "grid.png"
-    argv = ["show-data", "--data", "folder", "--data-dir", str(tmp_path / "d"), "--out", str(grid),
-            "--split", "val", "--image-size", "16", "--data-arg", "channels=1", "-n", "2"]  # fmt: skip
+    argv = [
+        "show-data",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--out",
+        str(grid),
+        "--split",
+        "val",
+        "--image-size",
+        "16",
+        "--data-arg",
+        "channels=1",
+        "-n",
+        "2",
+    ]
     assert main(argv) == 0
     tile = np.asarray(Image.open(grid).convert("L"))[2 : 2 + 64, 2 : 2 + 64]  # the first image, 4x enlarged
     assert tile.min() < 20 and tile.max() > 235 and tile.std() > 50
@@ -89,9 +104,19 @@ def test_predict_sees_the_16_bit_image_as_its_8_bit_equivalent(tmp_path):
                     _mk(tmp_path / "d" / split / cls / f"{i}.png")
                 )
     run = tmp_path / "run"
-    train(model="resnet20", model_args={"widths": [4, 8, 8]}, data="folder", data_dir=str(tmp_path / "d"),
-          data_args={"channels": 1}, image_size=16, epochs=1, batch_size=4, device="cpu", out=str(run),
-          progress="none")  # fmt: skip
+    train(
+        model="resnet20",
+        model_args={"widths": [4, 8, 8]},
+        data="folder",
+        data_dir=str(tmp_path / "d"),
+        data_args={"channels": 1},
+        image_size=16,
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+        out=str(run),
+        progress="none",
+    )
     write_png16(tmp_path / "g16.png")
     Image.fromarray(EXPECTED).save(tmp_path / "g8.png")
     p16, p8 = predict(run, [tmp_path / "g16.png", tmp_path / "g8.png"], topk=2)

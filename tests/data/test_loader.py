@@ -91,9 +91,7 @@ def test_augmentation_changes_images_but_keeps_labels_aligned():
     images, labels = _labelled_images()
     spec = AugmentSpec(crop_padding=2, flip=True, cutout=0)
     plain = DeviceLoader(images, labels, batch_size=40, mean=[0.5] * 3, std=[0.5] * 3)
-    aug = DeviceLoader(
-        images, labels, batch_size=40, mean=[0.5] * 3, std=[0.5] * 3, shuffle=True, augment=spec
-    )
+    aug = DeviceLoader(images, labels, batch_size=40, mean=[0.5] * 3, std=[0.5] * 3, shuffle=True, augment=spec)
     x, y = next(iter(aug))
     raw = (x * 0.5 + 0.5) * 255  # back to pixel values
     # the labelled centre block survives a shift of <= 2 px: its centre 2x2 still encodes the label
@@ -101,9 +99,7 @@ def test_augmentation_changes_images_but_keeps_labels_aligned():
     assert torch.equal(centre, (10 + 50 * y).float()[:, None, None].expand(-1, 2, 2))
     # and the images did change: compare each with its unaugmented original
     originals, _ = next(iter(plain))
-    order = torch.randperm(
-        40, generator=__import__("reslab.data.loader").data.loader.epoch_generator(0, 0, 0)
-    )
+    order = torch.randperm(40, generator=__import__("reslab.data.loader").data.loader.epoch_generator(0, 0, 0))
     changed = (x != originals[order]).flatten(1).any(1)
     assert changed.float().mean() > 0.7  # 1/25 of crops are unshifted, and half of those unflipped
 

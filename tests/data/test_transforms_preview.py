@@ -77,9 +77,7 @@ def test_preprocess_errors_name_the_file(tmp_path):
 def test_save_batch_grid_uint8_and_normalised(tmp_path):
     images = torch.zeros(10, 3, 8, 8, dtype=torch.uint8)
     images[:, 0] = 255
-    out = save_batch_grid(
-        images, torch.arange(10) % 3, ["a", "b", "c"], tmp_path / "sub" / "grid.png", nrow=4
-    )
+    out = save_batch_grid(images, torch.arange(10) % 3, ["a", "b", "c"], tmp_path / "sub" / "grid.png", nrow=4)
     img = Image.open(out)
     assert img.format == "PNG" and img.size[0] > img.size[1] > 0
     # a red pixel inside the first (enlarged) tile

@@ -13,16 +13,47 @@ import torch
 
 #: a lenet5 run on synthetic data: 240 training images (a partial last global batch of 48 at 64 per
 #: step), 60 validation and 75 test images, 2 epochs
-LENET = ["--model", "lenet5", "--data", "synthetic", "--data-arg", "channels=1", "--data-arg", "num_samples=300",
-         "--val-split", "0.2", "--image-size", "32", "--epochs", "2", "--device", "cpu", "--threads", "1",
-         "--progress", "none", "--seed", "0"]  # fmt: skip
+LENET = [
+    "--model",
+    "lenet5",
+    "--data",
+    "synthetic",
+    "--data-arg",
+    "channels=1",
+    "--data-arg",
+    "num_samples=300",
+    "--val-split",
+    "0.2",
+    "--image-size",
+    "32",
+    "--epochs",
+    "2",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--progress",
+    "none",
+    "--seed",
+    "0",
+]
 
 
-def torchrun(args: list[str], *, nproc: int = 2, max_restarts: int = 0, env: dict[str, str] | None = None,
-             timeout: float = 180) -> subprocess.CompletedProcess:  # fmt: skip
+def torchrun(
+    args: list[str], *, nproc: int = 2, max_restarts: int = 0, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc-per-node N [--max-restarts K] -m reslab ARGS``; returns the process."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           f"--max-restarts={max_restarts}", "-m", "reslab", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        f"--max-restarts={max_restarts}",
+        "-m",
+        "reslab",
+        *args,
+    ]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     full_env.pop("RANK", None)
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)

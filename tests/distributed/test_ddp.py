@@ -86,8 +86,11 @@ def test_a_killed_rank_is_restarted_by_torchrun_and_the_run_resumes_from_last_pt
     uninterrupted run ends; --overwrite on the command line does not wipe the run on the restart."""
     ddp, _ = lenet_runs
     out = tmp_path / "elastic"
-    proc = torchrun(["train", *LENET, "--batch-size", "32", "--out", str(out), "--overwrite"], max_restarts=1,
-                    env={"RESLAB_TEST_EXIT_AT": "1:6"})  # fmt: skip
+    proc = torchrun(
+        ["train", *LENET, "--batch-size", "32", "--out", str(out), "--overwrite"],
+        max_restarts=1,
+        env={"RESLAB_TEST_EXIT_AT": "1:6"},
+    )
     run_ok(proc)
     assert "continuing from" in proc.stderr
     assert max_difference(weights(out), weights(ddp)) == 0.0  # the same world size: exact
@@ -141,9 +144,31 @@ def test_errors_are_one_line_on_every_rank_before_the_group_is_used(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-RESNET = ["--model", "resnet20", "--model-arg", "widths=[4,8,16]", "--data", "synthetic", "--data-arg",
-          "num_samples=320", "--image-size", "16", "--epochs", "1", "--device", "cpu", "--threads", "1",
-          "--progress", "none", "--seed", "0", "--no-ema", "--lr", "0.05"]  # fmt: skip
+RESNET = [
+    "--model",
+    "resnet20",
+    "--model-arg",
+    "widths=[4,8,16]",
+    "--data",
+    "synthetic",
+    "--data-arg",
+    "num_samples=320",
+    "--image-size",
+    "16",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--progress",
+    "none",
+    "--seed",
+    "0",
+    "--no-ema",
+    "--lr",
+    "0.05",
+]
 #: relative L2 distance of the weights (BN statistics excluded) after 5 steps. Under DDP each rank's
 #: BatchNorm normalises with the mean/variance of its own 32 images, one process with those of all 64
 #: (SyncBN, which would make them equal, has no CPU kernel), so the gradients differ slightly: measured

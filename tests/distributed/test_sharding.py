@@ -58,8 +58,10 @@ def test_a_last_global_batch_smaller_than_the_world_is_refused_in_one_line():
         _shard_bundle(Bundle, DistContext(rank=0, world_size=2, active=True))
 
 
-@pytest.mark.parametrize(("flag", "message"), [(["--accum-steps", "0"], "accum_steps must be a whole number >= 1"),
-                                               (["--sync-bn"], "--sync-bn needs CUDA")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [(["--accum-steps", "0"], "accum_steps must be a whole number >= 1"), (["--sync-bn"], "--sync-bn needs CUDA")],
+)
 def test_bad_flags_are_one_line_errors(tmp_path, capsys, flag, message):
     assert main(["train", *LENET, "--batch-size", "32", *flag, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -118,8 +118,9 @@ def run_catching_exit(argv, capsys):
         return e.code, captured.out, captured.err
 
 
-def test_fuse_bn_calls_reslab_models_fuse_and_checks_against_the_unfolded_network(tiny_run, tmp_path, monkeypatch,
-                                                                                   capsys):  # fmt: skip
+def test_fuse_bn_calls_reslab_models_fuse_and_checks_against_the_unfolded_network(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
     import reslab.models
 
     calls = []
@@ -147,7 +148,11 @@ def test_fuse_bn_calls_reslab_models_fuse_and_checks_against_the_unfolded_networ
 
 
 def test_subprocess_one_line_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "reslab", "export", str(tmp_path / "nothing.pt")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab", "export", str(tmp_path / "nothing.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("reslab: error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

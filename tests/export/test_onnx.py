@@ -16,8 +16,16 @@ pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip insta
 
 from reslab.export import export_onnx, export_onnx_checked, read_onnx_metadata  # noqa: E402
 
-PREP = {"input_size": [3, 32, 32], "resize": 32, "crop": "center", "interpolation": "bilinear",
-        "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26], "mode": "reslab", "channel_order": "RGB"}  # fmt: skip
+PREP = {
+    "input_size": [3, 32, 32],
+    "resize": 32,
+    "crop": "center",
+    "interpolation": "bilinear",
+    "mean": [0.49, 0.48, 0.45],
+    "std": [0.25, 0.24, 0.26],
+    "mode": "reslab",
+    "channel_order": "RGB",
+}
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -38,8 +46,15 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     model = _randomise_bn(create_model("resnet20"))
     path = tmp_path_factory.mktemp("onnx") / "resnet20.onnx"
-    out, result = export_onnx_checked(model, path, input_size=(3, 32, 32), class_names=NAMES, preprocessing=PREP,
-                                      model_name="resnet20", model_args={"zero_init_residual": True})  # fmt: skip
+    out, result = export_onnx_checked(
+        model,
+        path,
+        input_size=(3, 32, 32),
+        class_names=NAMES,
+        preprocessing=PREP,
+        model_name="resnet20",
+        model_args={"zero_init_residual": True},
+    )
     return model, out, result
 
 
@@ -75,9 +90,14 @@ def test_metadata_round_trip(exported):
     meta = read_onnx_metadata(path)
     from reslab import __version__
 
-    assert meta == {"reslab_version": __version__, "model_name": "resnet20",
-                    "model_args": {"zero_init_residual": True}, "class_names": NAMES, "preprocessing": PREP,
-                    "input_size": [3, 32, 32]}  # fmt: skip
+    assert meta == {
+        "reslab_version": __version__,
+        "model_name": "resnet20",
+        "model_args": {"zero_init_residual": True},
+        "class_names": NAMES,
+        "preprocessing": PREP,
+        "input_size": [3, 32, 32],
+    }
     # every value is a string property in the file itself (what other ONNX tools see)
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     assert json.loads(props["class_names"]) == NAMES and props["model_name"] == "resnet20"
@@ -113,8 +133,15 @@ def test_failed_check_keeps_nothing_and_leaves_the_old_file(tmp_path, monkeypatc
 
     monkeypatch.setattr(onnx_export, "check_onnx", wrong)
     with pytest.raises(ExportError, match=r"onnxruntime differs from PyTorch by up to .* the export was not kept"):
-        export_onnx(create_model("resnet20"), old, input_size=(3, 32, 32), class_names=None, preprocessing=None,
-                    model_name="resnet20", model_args={})  # fmt: skip
+        export_onnx(
+            create_model("resnet20"),
+            old,
+            input_size=(3, 32, 32),
+            class_names=None,
+            preprocessing=None,
+            model_name="resnet20",
+            model_args={},
+        )
     assert old.read_bytes() == b"the user's previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
@@ -122,6 +149,14 @@ def test_failed_check_keeps_nothing_and_leaves_the_old_file(tmp_path, monkeypatc
 @pytest.mark.parametrize("opset", [5, 99])
 def test_bad_opset_is_one_line(tmp_path, opset):
     with pytest.raises(ConfigError, match=rf"--opset must be 18-\d+ .*got {opset}"):
-        export_onnx(create_model("resnet20"), tmp_path / "m.onnx", input_size=(3, 32, 32), class_names=None,
-                    preprocessing=None, model_name="resnet20", model_args={}, opset=opset)  # fmt: skip
+        export_onnx(
+            create_model("resnet20"),
+            tmp_path / "m.onnx",
+            input_size=(3, 32, 32),
+            class_names=None,
+            preprocessing=None,
+            model_name="resnet20",
+            model_args={},
+            opset=opset,
+        )
     assert not list(tmp_path.iterdir())

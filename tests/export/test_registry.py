@@ -32,15 +32,44 @@ from reslab.models import create_model, get_model_entry
 #: everything, every format (RESLAB_EXPORT_ALL=1; see the module docstring)
 ALL = os.environ.get("RESLAB_EXPORT_ALL") == "1"
 #: torch.export: one model per construction (the cheapest of each; see the module docstring)
-PROGRAM_MODELS = list_models() if ALL else [
-    "resnet20", "resnet18", "resnet50", "resnet50_keras", "resnet50v2", "plain20", "preact_resnet110",
-    "preact_resnet164", "alexnet", "alexnet_paper", "densenet40", "densenet_bc100", "googlenet", "googlenet_paper",
-    "lenet5", "vgg11", "vgg11_bn",
-]  # fmt: skip
+PROGRAM_MODELS = (
+    list_models()
+    if ALL
+    else [
+        "resnet20",
+        "resnet18",
+        "resnet50",
+        "resnet50_keras",
+        "resnet50v2",
+        "plain20",
+        "preact_resnet110",
+        "preact_resnet164",
+        "alexnet",
+        "alexnet_paper",
+        "densenet40",
+        "densenet_bc100",
+        "googlenet",
+        "googlenet_paper",
+        "lenet5",
+        "vgg11",
+        "vgg11_bn",
+    ]
+)
 #: ONNX: one model per distinct construction (the cheapest of each)
-ONNX_MODELS = list_models() if ALL else [
-    "resnet20", "resnet18", "resnet50v2", "alexnet_paper", "densenet40", "googlenet", "lenet5", "vgg11_bn",
-]  # fmt: skip
+ONNX_MODELS = (
+    list_models()
+    if ALL
+    else [
+        "resnet20",
+        "resnet18",
+        "resnet50v2",
+        "alexnet_paper",
+        "densenet40",
+        "googlenet",
+        "lenet5",
+        "vgg11_bn",
+    ]
+)
 
 
 def smallest(name: str) -> tuple[torch.nn.Module, tuple[int, int, int]]:
@@ -68,9 +97,16 @@ def _tame(name: str) -> torch.nn.Module:
 
 
 def _export(net, name, input_size, fmt, tmp_path):
-    path, result = export_model(net, tmp_path / f"{name}{FORMATS[fmt].extension}", fmt, input_size=input_size,
-                                class_names=[f"c{i}" for i in range(10)], preprocessing=None, model_name=name,
-                                model_args={})  # fmt: skip
+    path, result = export_model(
+        net,
+        tmp_path / f"{name}{FORMATS[fmt].extension}",
+        fmt,
+        input_size=input_size,
+        class_names=[f"c{i}" for i in range(10)],
+        preprocessing=None,
+        model_name=name,
+        model_args={},
+    )
     assert result.max_abs_diff <= result.tolerance
     meta = read_export_metadata(path, fmt)
     assert meta["model_name"] == name and meta["class_names"][9] == "c9"

@@ -64,8 +64,12 @@ def test_torchvision_measured_in_the_same_run_with_the_ratio(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision.models", fake.models)
     result = bench("resnet20", batch_size=2, steps=1, warmup=0, train=True, threads=1)
     assert built == [10]
-    assert [m.what for m in result.runs] == ["reslab inference", "reslab train step", "torchvision inference",
-                                             "torchvision train step"]  # fmt: skip
+    assert [m.what for m in result.runs] == [
+        "reslab inference",
+        "reslab train step",
+        "torchvision inference",
+        "torchvision train step",
+    ]
     lines = result.lines()
     assert any(line.strip().startswith("inference: reslab / torchvision = ") for line in lines)
     assert any(line.strip().startswith("train step: reslab / torchvision = ") for line in lines)
@@ -91,8 +95,12 @@ def test_one_line_errors(capsys):
 
 
 def test_subprocess_error_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "reslab", "bench", "resnet20", "--image-size", "2"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab", "bench", "resnet20", "--image-size", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "reslab: error: resnet20 needs inputs of at least 4x4 (its strides reduce smaller ones to nothing), got 2x2"

@@ -25,9 +25,26 @@ from reslab.export import export_onnx, preprocessing_dict  # noqa: E402
 from reslab.export.onnx_predict import predict_onnx  # noqa: E402
 
 CIFAR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-mini" / "cifar-10-batches-py"
-TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--data-arg",
-        "num_classes=4", "--data-arg", "num_samples=128", "--image-size", "8", "--batch-size", "32",
-        "--device", "cpu", "--progress", "plain"]  # fmt: skip
+TINY = [
+    "--model",
+    "resnet20",
+    "--model-arg",
+    "widths=[4,8,8]",
+    "--data",
+    "synthetic",
+    "--data-arg",
+    "num_classes=4",
+    "--data-arg",
+    "num_samples=128",
+    "--image-size",
+    "8",
+    "--batch-size",
+    "32",
+    "--device",
+    "cpu",
+    "--progress",
+    "plain",
+]
 
 
 def _error(capsys, argv: list[str], match: str) -> str:
@@ -47,9 +64,15 @@ def trained(tmp_path_factory):
     ckpt = load_checkpoint(ckpt_path)
     net = model_from_checkpoint(ckpt).eval()
     info = ckpt["data_info"]
-    onnx_path = export_onnx(net, root / "tiny.onnx", input_size=tuple(info["input_size"]),
-                            class_names=list(ckpt["class_names"]), preprocessing=preprocessing_dict(info),
-                            model_name="resnet20", model_args={"widths": [4, 8, 8]})  # fmt: skip
+    onnx_path = export_onnx(
+        net,
+        root / "tiny.onnx",
+        input_size=tuple(info["input_size"]),
+        class_names=list(ckpt["class_names"]),
+        preprocessing=preprocessing_dict(info),
+        model_name="resnet20",
+        model_args={"widths": [4, 8, 8]},
+    )
     images = []
     rng = np.random.default_rng(0)
     for i, (h, w) in enumerate([(12, 10), (40, 64), (9, 9)]):
@@ -133,14 +156,20 @@ def test_onnx_errors_are_one_line(trained, tmp_path, capsys):
     # a valid ONNX graph that reslab did not write: no metadata to preprocess with
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["logits"])], "g",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 8, 8])])  # fmt: skip
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["logits"])],
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
     foreign = tmp_path / "foreign.onnx"
     onnx.save(helper.make_model(graph), str(foreign))
     _error(capsys, ["predict", "--onnx", str(foreign), images[0]], "foreign.onnx has no reslab metadata")
-    _error(capsys, ["predict", "--onnx", str(onnx_path), "--checkpoint", str(ckpt), images[0]],
-           "holds its own weights and metadata; drop --checkpoint")  # fmt: skip
+    _error(
+        capsys,
+        ["predict", "--onnx", str(onnx_path), "--checkpoint", str(ckpt), images[0]],
+        "holds its own weights and metadata; drop --checkpoint",
+    )
     _error(capsys, ["predict", "--onnx", str(onnx_path), "--device", "cuda", images[0]], "runs on the CPU")
     # an unreadable image among good ones: named on stderr, the others classified, exit status 1
     assert main(["predict", "--onnx", str(onnx_path), images[0], str(tmp_path / "nope.png")]) == 1

@@ -26,15 +26,23 @@ from .zoo_helpers import (
 
 # torchvision.models.alexnet's state dict: (key, shape), in order
 TORCHVISION_ALEXNET = [
-    ("features.0.weight", (64, 3, 11, 11)), ("features.0.bias", (64,)),
-    ("features.3.weight", (192, 64, 5, 5)), ("features.3.bias", (192,)),
-    ("features.6.weight", (384, 192, 3, 3)), ("features.6.bias", (384,)),
-    ("features.8.weight", (256, 384, 3, 3)), ("features.8.bias", (256,)),
-    ("features.10.weight", (256, 256, 3, 3)), ("features.10.bias", (256,)),
-    ("classifier.1.weight", (4096, 9216)), ("classifier.1.bias", (4096,)),
-    ("classifier.4.weight", (4096, 4096)), ("classifier.4.bias", (4096,)),
-    ("classifier.6.weight", (1000, 4096)), ("classifier.6.bias", (1000,)),
-]  # fmt: skip
+    ("features.0.weight", (64, 3, 11, 11)),
+    ("features.0.bias", (64,)),
+    ("features.3.weight", (192, 64, 5, 5)),
+    ("features.3.bias", (192,)),
+    ("features.6.weight", (384, 192, 3, 3)),
+    ("features.6.bias", (384,)),
+    ("features.8.weight", (256, 384, 3, 3)),
+    ("features.8.bias", (256,)),
+    ("features.10.weight", (256, 256, 3, 3)),
+    ("features.10.bias", (256,)),
+    ("classifier.1.weight", (4096, 9216)),
+    ("classifier.1.bias", (4096,)),
+    ("classifier.4.weight", (4096, 4096)),
+    ("classifier.4.bias", (4096,)),
+    ("classifier.6.weight", (1000, 4096)),
+    ("classifier.6.bias", (1000,)),
+]
 
 
 def _conv_params(cin, cout, k, groups=1):
@@ -48,20 +56,32 @@ def test_parameter_counts():
     assert n_params(meta_model("alexnet")) == 61_100_840 == reslab.get_model_entry("alexnet").params
     # the 2012 paper on one device: 96@11x11, 256@5x5, 384@3x3, 384@3x3, 256@3x3, then 6*6*256 -> 4096 -> 4096
     one_device = (
-        _conv_params(3, 96, 11) + _conv_params(96, 256, 5) + _conv_params(256, 384, 3)
-        + _conv_params(384, 384, 3) + _conv_params(384, 256, 3) + DENSE
-    )  # fmt: skip
+        _conv_params(3, 96, 11)
+        + _conv_params(96, 256, 5)
+        + _conv_params(256, 384, 3)
+        + _conv_params(384, 384, 3)
+        + _conv_params(384, 256, 3)
+        + DENSE
+    )
     assert n_params(meta_model("alexnet_paper")) == one_device == 62_378_344
     # two towers: conv2, conv4, conv5 see only their own GPU's maps (Figure 2): the paper's "60 million"
     two_towers = (
-        _conv_params(3, 96, 11) + _conv_params(96, 256, 5, 2) + _conv_params(256, 384, 3)
-        + _conv_params(384, 384, 3, 2) + _conv_params(384, 256, 3, 2) + DENSE
-    )  # fmt: skip
+        _conv_params(3, 96, 11)
+        + _conv_params(96, 256, 5, 2)
+        + _conv_params(256, 384, 3)
+        + _conv_params(384, 384, 3, 2)
+        + _conv_params(384, 256, 3, 2)
+        + DENSE
+    )
     assert n_params(meta_model("alexnet_paper", towers=2)) == two_towers == 60_965_224
     zf = (
-        _conv_params(3, 96, 7) + _conv_params(96, 256, 5) + _conv_params(256, 384, 3)
-        + _conv_params(384, 384, 3) + _conv_params(384, 256, 3) + DENSE
-    )  # fmt: skip
+        _conv_params(3, 96, 7)
+        + _conv_params(96, 256, 5)
+        + _conv_params(256, 384, 3)
+        + _conv_params(384, 384, 3)
+        + _conv_params(384, 256, 3)
+        + DENSE
+    )
     assert n_params(meta_model("zfnet")) == zf
 
 
@@ -92,13 +112,17 @@ def test_paper_layout_order_normalisation_dropout_and_init():
     # Section 3.5: response normalisation follows conv1/conv2 (after the ReLU), then max-pooling
     assert kinds[:8] == ["Conv2d", "ReLU", "LocalResponseNorm", "MaxPool2d"] * 2
     zf_kinds = [type(m).__name__ for m in reslab.create_model("zfnet").features]
-    assert (
-        zf_kinds[:8] == ["Conv2d", "ReLU", "MaxPool2d", "LocalResponseNorm"] * 2
-    )  # ZF: pool, then normalise
+    assert zf_kinds[:8] == ["Conv2d", "ReLU", "MaxPool2d", "LocalResponseNorm"] * 2  # ZF: pool, then normalise
     # dropout on the outputs of the two hidden layers (paper) vs on the inputs of fc6/fc7 (torchvision)
     assert [type(m).__name__ for m in paper.classifier] == [
-        "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear",
-    ]  # fmt: skip
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     assert [type(m).__name__ for m in reslab.create_model("alexnet").classifier][:2] == ["Dropout", "Linear"]
     assert all(m.p == 0.5 for m in paper.classifier if isinstance(m, nn.Dropout))
     # Section 5: N(0, 0.01) weights; biases 1 in conv2, conv4, conv5 and the hidden dense layers
@@ -118,9 +142,7 @@ def test_response_normalisation_is_the_papers_formula():
         window = a[:, max(0, i - 2) : min(7, i + 3)]
         expected[:, i] = a[:, i] / (2 + 1e-4 * window.square().sum(1)) ** 0.75
     torch.testing.assert_close(local_response_norm(5, 1e-4, 0.75, 2.0)(a), expected)
-    lrn = next(
-        m for m in reslab.create_model("alexnet_paper").features if isinstance(m, nn.LocalResponseNorm)
-    )
+    lrn = next(m for m in reslab.create_model("alexnet_paper").features if isinstance(m, nn.LocalResponseNorm))
     torch.testing.assert_close(lrn(a), expected)
     # torch's (and Caffe's) convention: alpha multiplies the mean of the squares
     caffe = local_response_norm(5, 1e-4, 0.75, 2.0, alpha_applies_to="mean")
@@ -156,9 +178,7 @@ def test_zfnet_pool_switches():
         at_switch = before.flatten(2).gather(2, switch.indices.flatten(2)).view_as(pooled)
         torch.testing.assert_close(at_switch, pooled, rtol=0, atol=0)
         # ...which is what the deconvnet's unpooling needs
-        unpooled = F.max_unpool2d(
-            pooled, switch.indices, pool.kernel_size, pool.stride, output_size=switch.input_size
-        )
+        unpooled = F.max_unpool2d(pooled, switch.indices, pool.kernel_size, pool.stride, output_size=switch.input_size)
         assert unpooled.shape == before.shape
         # (maps are ReLU outputs, >= 0, so pooling the unpooled map gives the pooled map back)
         repooled = F.max_pool2d(unpooled, pool.kernel_size, pool.stride, ceil_mode=pool.ceil_mode)

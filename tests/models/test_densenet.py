@@ -38,9 +38,7 @@ def _bn(prefix, chs):
     return keys + [(f"{prefix}.num_batches_tracked", ())]
 
 
-def torchvision_densenet_keys(
-    k: int, stem: int, blocks: tuple[int, ...]
-) -> list[tuple[str, tuple[int, ...]]]:
+def torchvision_densenet_keys(k: int, stem: int, blocks: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
     """torchvision's current DenseNet state dict, from its rules: bottleneck 4k, compression 0.5."""
     keys = [("features.conv0.weight", (stem, 3, 7, 7))] + _bn("features.norm0", stem)
     chs = stem
@@ -54,9 +52,7 @@ def torchvision_densenet_keys(
             keys += _bn(f"features.transition{b}.norm", chs)
             keys += [(f"features.transition{b}.conv.weight", (chs // 2, chs, 1, 1))]
             chs //= 2
-    return (
-        keys + _bn("features.norm5", chs) + [("classifier.weight", (1000, chs)), ("classifier.bias", (1000,))]
-    )
+    return keys + _bn("features.norm5", chs) + [("classifier.weight", (1000, chs)), ("classifier.bias", (1000,))]
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))

@@ -92,9 +92,7 @@ def test_shapes_forward_backward_summary_pickle_export(name, default, other):
     check_summary(other_model, (1, other, other))
     check_pickle(model, default)
     check_export(model, default)
-    assert model.forward_head(
-        model.forward_features(torch.randn(2, 1, default, default)), pre_logits=True
-    ).shape == (
+    assert model.forward_head(model.forward_features(torch.randn(2, 1, default, default)), pre_logits=True).shape == (
         2,
         model.num_features,
     )

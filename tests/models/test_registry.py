@@ -11,9 +11,17 @@ from reslab.models.registry import FAMILIES
 
 
 def test_list_models_pattern_and_family():
-    assert reslab.list_models("resnet1*") == ["resnet18", "resnet101", "resnet152", "resnet101_keras",
-                                              "resnet152_keras", "resnet101v2", "resnet152v2", "resnet110",
-                                              "resnet1202"]  # fmt: skip
+    assert reslab.list_models("resnet1*") == [
+        "resnet18",
+        "resnet101",
+        "resnet152",
+        "resnet101_keras",
+        "resnet152_keras",
+        "resnet101v2",
+        "resnet152v2",
+        "resnet110",
+        "resnet1202",
+    ]
     cifar = reslab.list_models(family="cifar")
     assert "resnet56" in cifar and "resnet50" not in cifar
     assert reslab.list_models("RESNET20") == ["resnet20"]

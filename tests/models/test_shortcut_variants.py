@@ -59,8 +59,11 @@ FORMULAS = {
     "conv1x1": lambda u, x: F.relu(_bn(F.conv2d(x, u.downsample[0].weight), u.downsample[1]) + _branch(u, x)),  # 2(e)
     "dropout": lambda u, x: F.relu(x + _branch(u, x)),  # 2(f), evaluation mode: dropout is the identity
 }
-EXTRA = {"scaling": {"shortcut_scale": 0.3, "branch_scale": 0.7}, "exclusive_gating": {"gate_bias": -1.0},
-         "shortcut_gating": {"gate_bias": -1.0}}  # fmt: skip
+EXTRA = {
+    "scaling": {"shortcut_scale": 0.3, "branch_scale": 0.7},
+    "exclusive_gating": {"gate_bias": -1.0},
+    "shortcut_gating": {"gate_bias": -1.0},
+}
 MODULES = {
     "identity": Add,
     "scaling": ScaledAdd,
@@ -207,23 +210,34 @@ def test_variants_export(variant):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        ({"shortcut_variant": "gated"}, "shortcut_variant must be one of 'identity', 'scaling', 'exclusive_gating', "
-         "'shortcut_gating', 'conv1x1', 'dropout', got 'gated'"),
+        (
+            {"shortcut_variant": "gated"},
+            "shortcut_variant must be one of 'identity', 'scaling', 'exclusive_gating', "
+            "'shortcut_gating', 'conv1x1', 'dropout', got 'gated'",
+        ),
         ({"shortcut_variant": "scaling", "shortcut_scale": 0}, "shortcut_scale must be > 0, got 0"),
         ({"shortcut_variant": "scaling", "branch_scale": -0.5}, "branch_scale must be > 0, got -0.5"),
         ({"shortcut_variant": "scaling", "shortcut_scale": float("nan")}, "shortcut_scale must be a finite number"),
         ({"shortcut_variant": "exclusive_gating", "gate_bias": float("inf")}, "gate_bias must be a finite number"),
         ({"shortcut_variant": "dropout", "shortcut_dropout": 1.0}, "shortcut_dropout must be in [0, 1), got 1.0"),
         ({"shortcut_variant": "dropout", "shortcut_dropout": -0.1}, "shortcut_dropout must be in [0, 1), got -0.1"),
-        ({"shortcut_scale": 0.3}, "shortcut_scale=0.3 has no effect with shortcut_variant='identity' "
-         "(it is for 'scaling')"),
-        ({"shortcut_variant": "dropout", "gate_bias": -3.0}, "gate_bias=-3.0 has no effect with "
-         "shortcut_variant='dropout' (it is for 'exclusive_gating' or 'shortcut_gating')"),
-        ({"shortcut_variant": "scaling", "shortcut": "C"}, "shortcut_variant='scaling' replaces identity shortcuts, "
-         "but shortcut='C' projects every shortcut; use shortcut='A' or 'B'"),
+        (
+            {"shortcut_scale": 0.3},
+            "shortcut_scale=0.3 has no effect with shortcut_variant='identity' (it is for 'scaling')",
+        ),
+        (
+            {"shortcut_variant": "dropout", "gate_bias": -3.0},
+            "gate_bias=-3.0 has no effect with "
+            "shortcut_variant='dropout' (it is for 'exclusive_gating' or 'shortcut_gating')",
+        ),
+        (
+            {"shortcut_variant": "scaling", "shortcut": "C"},
+            "shortcut_variant='scaling' replaces identity shortcuts, "
+            "but shortcut='C' projects every shortcut; use shortcut='A' or 'B'",
+        ),
         ({"shortcut_variant": "dropout", "shortcut": "none"}, "shortcut='none' has no shortcuts"),
     ],
-)  # fmt: skip
+)
 def test_bad_variant_arguments_are_refused_in_one_line(overrides, message):
     with pytest.raises(ConfigError) as e:
         reslab.create_model("resnet110", **overrides)
@@ -259,10 +273,34 @@ def test_train_a_gated_resnet_from_the_cli(tmp_path):
     from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     out = tmp_path / "run"
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--model-arg",
-            "shortcut_variant=exclusive_gating", "--model-arg", "gate_bias=-2", "--data", "synthetic",
-            "--data-arg", "num_classes=4", "--data-arg", "num_samples=64", "--image-size", "8",
-            "--batch-size", "32", "--epochs", "1", "--device", "cpu", "--out", str(out), "-q"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--model-arg",
+        "shortcut_variant=exclusive_gating",
+        "--model-arg",
+        "gate_bias=-2",
+        "--data",
+        "synthetic",
+        "--data-arg",
+        "num_classes=4",
+        "--data-arg",
+        "num_samples=64",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert main(argv) == 0
     model = model_from_checkpoint(load_checkpoint(out))
     assert model.shortcut_variant == "exclusive_gating"

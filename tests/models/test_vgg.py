@@ -25,9 +25,15 @@ from .zoo_helpers import (
 
 # torchvision.models parameter counts (1000 classes)
 PUBLISHED = {
-    "vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240,
-    "vgg11_bn": 132_868_840, "vgg13_bn": 133_053_736, "vgg16_bn": 138_365_992, "vgg19_bn": 143_678_248,
-}  # fmt: skip
+    "vgg11": 132_863_336,
+    "vgg13": 133_047_848,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    "vgg11_bn": 132_868_840,
+    "vgg13_bn": 133_053_736,
+    "vgg16_bn": 138_365_992,
+    "vgg19_bn": 143_678_248,
+}
 
 # The paper's Table 1 convolution widths (A, B, D, E) and, for each, the indices of the convolutions in
 # torchvision's ``features`` (every conv is followed by ReLU, or BN + ReLU, and each block by a max-pool).
@@ -60,10 +66,13 @@ def torchvision_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
             keys.append((f"features.{i + 1}.num_batches_tracked", ()))
         cin = w
     return keys + [
-        ("classifier.0.weight", (4096, 512 * 7 * 7)), ("classifier.0.bias", (4096,)),
-        ("classifier.3.weight", (4096, 4096)), ("classifier.3.bias", (4096,)),
-        ("classifier.6.weight", (1000, 4096)), ("classifier.6.bias", (1000,)),
-    ]  # fmt: skip
+        ("classifier.0.weight", (4096, 512 * 7 * 7)),
+        ("classifier.0.bias", (4096,)),
+        ("classifier.3.weight", (4096, 4096)),
+        ("classifier.3.bias", (4096,)),
+        ("classifier.6.weight", (1000, 4096)),
+        ("classifier.6.bias", (1000,)),
+    ]
 
 
 def built(name: str) -> nn.Module:
@@ -155,10 +164,36 @@ def test_cifar_sized_vgg_trains_from_the_command_line(tmp_path):
     from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     out = tmp_path / "run"
-    code = main(["train", "--model", "vgg11", "--model-arg", "hidden=32", "--model-arg", "pool_size=1",
-                 "--data", "synthetic", "--image-size", "32", "--data-arg", "num_samples=32", "--data-arg",
-                 "num_classes=3", "--batch-size", "16", "--epochs", "1", "--device", "cpu", "--progress", "none",
-                 "--out", str(out), "-q"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            "vgg11",
+            "--model-arg",
+            "hidden=32",
+            "--model-arg",
+            "pool_size=1",
+            "--data",
+            "synthetic",
+            "--image-size",
+            "32",
+            "--data-arg",
+            "num_samples=32",
+            "--data-arg",
+            "num_classes=3",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--progress",
+            "none",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     model = model_from_checkpoint(load_checkpoint(out / "last.pt"))
     assert model.classifier[0].in_features == 512 and model.num_features == 32

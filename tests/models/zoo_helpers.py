@@ -30,9 +30,7 @@ def key_shapes(model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
 
 
-def check_forward_backward(
-    model: nn.Module, size: int, *, batch: int = 1, num_classes: int | None = None
-) -> None:
+def check_forward_backward(model: nn.Module, size: int, *, batch: int = 1, num_classes: int | None = None) -> None:
     """Train-mode forward + backward at ``size``: finite logits of the right shape, a gradient on
     every parameter."""
     model.train()

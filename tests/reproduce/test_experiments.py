@@ -31,13 +31,26 @@ def test_six_experiments_with_a_grid_per_budget():
 
 def test_issue_model_lists():
     assert get_experiment("degradation").grid("standard").labels() == [
-        "plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44", "resnet56"]  # fmt: skip
+        "plain20",
+        "plain32",
+        "plain44",
+        "plain56",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+    ]
     assert "resnet110" in get_experiment("degradation").grid("paper").labels()
     assert [a.model for a in get_experiment("depth").grid("paper").arms][-1] == "resnet1202"
     assert "resnet1202" not in get_experiment("depth").grid("standard").labels()
     units = get_experiment("preact-units").grid("paper").arms
     assert [a.model_args["unit"] for a in units[:5]] == [
-        "original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact"]  # fmt: skip
+        "original",
+        "bn_after_add",
+        "relu_before_add",
+        "relu_only_preact",
+        "full_preact",
+    ]
     assert {a.model for a in units[5:]} == {"preact_resnet164"}
 
 
@@ -54,8 +67,10 @@ def test_published_figures():
 
 def test_paper_recipe_in_iterations():
     cfg, notes = budget_config("paper", "resnet-warmup", FULL)
-    assert cfg["epochs"] == 182 and cfg["milestones"] == [pytest.approx(32000 / 352, abs=1e-3),
-                                                         pytest.approx(48000 / 352, abs=1e-3)]  # fmt: skip
+    assert cfg["epochs"] == 182 and cfg["milestones"] == [
+        pytest.approx(32000 / 352, abs=1e-3),
+        pytest.approx(48000 / 352, abs=1e-3),
+    ]
     assert cfg["warmup_lr"] == 0.01 and cfg["warmup_epochs"] == pytest.approx(400 / 352, abs=1e-3)
     assert cfg["nesterov"] is False and cfg["weight_decay"] == 1e-4 and cfg["batch_size"] == 128
     assert cfg["val_split"] == 0.1 and cfg["label_smoothing"] == 0 and cfg["ema"] is False
@@ -63,7 +78,11 @@ def test_paper_recipe_in_iterations():
     assert "warmup_lr" not in budget_config("paper", "resnet", FULL)[0]
     dense, _ = budget_config("paper", "densenet", FULL)
     assert (dense["batch_size"], dense["epochs"], dense["nesterov"], dense["milestone_fractions"]) == (
-        64, 300, True, [0.5, 0.75])  # fmt: skip
+        64,
+        300,
+        True,
+        [0.5, 0.75],
+    )
 
 
 def test_paper_recipe_follows_limit_and_epochs_overrides():

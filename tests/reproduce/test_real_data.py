@@ -30,15 +30,27 @@ TINY = [
 def test_tiny_experiment_on_cifar10_mini(tmp_path, name, budget, only, overrides):
     out = tmp_path / name
     try:
-        result = run_experiment(name, budget=budget, only=only, seeds=1, epochs=1, limit=200, out=out,
-                                data_dir=CIFAR10_MINI, device="cpu", progress="none", overrides=overrides)  # fmt: skip
+        result = run_experiment(
+            name,
+            budget=budget,
+            only=only,
+            seeds=1,
+            epochs=1,
+            limit=200,
+            out=out,
+            data_dir=CIFAR10_MINI,
+            device="cpu",
+            progress="none",
+            overrides=overrides,
+        )
     except ConfigError as e:
         if name == "identity-shortcuts" and "shortcut_variant" in str(e):
             pytest.skip(f"the shortcut variants are not in this checkout's ResNet yet: {e}")
         raise
     labels = only.split(",")
-    assert result.trained == 2 and sorted(p.name for p in (out / "runs").iterdir()) == [f"{x}-seed0" for x in
-                                                                                          sorted(labels)]  # fmt: skip
+    assert result.trained == 2 and sorted(p.name for p in (out / "runs").iterdir()) == [
+        f"{x}-seed0" for x in sorted(labels)
+    ]
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert sorted(r["label"] for r in rows) == sorted(labels)
     for r in rows:
@@ -47,8 +59,11 @@ def test_tiny_experiment_on_cifar10_mini(tmp_path, name, budget, only, overrides
         if budget != "quick":  # a held-out 10% split: curves on it, the test figure on test_batch
             assert r["curve_split"].startswith("the held-out 10% validation split")
     text = (out / "report.md").read_text()
-    verdicts = [line for line in text.splitlines() if line.startswith("- ") and any(
-        f": {v} (" in line for v in ("holds", "does not hold", "not measured"))]  # fmt: skip
+    verdicts = [
+        line
+        for line in text.splitlines()
+        if line.startswith("- ") and any(f": {v} (" in line for v in ("holds", "does not hold", "not measured"))
+    ]
     assert len(verdicts) == len(get_experiment(name).grid(budget).claims)
     pngs = sorted(out.glob("*.png"))
     assert pngs
@@ -58,6 +73,17 @@ def test_tiny_experiment_on_cifar10_mini(tmp_path, name, budget, only, overrides
     if budget == "paper":
         config = (out / "runs" / f"{labels[0]}-seed0" / "config.yaml").read_text()
         assert "nesterov: false" in config and "weight_decay: 0.0001" in config
-    again = run_experiment(name, budget=budget, only=only, seeds=1, epochs=1, limit=200, out=out, data_dir=CIFAR10_MINI,
-                           device="cpu", progress="none", overrides=overrides)  # fmt: skip
+    again = run_experiment(
+        name,
+        budget=budget,
+        only=only,
+        seeds=1,
+        epochs=1,
+        limit=200,
+        out=out,
+        data_dir=CIFAR10_MINI,
+        device="cpu",
+        progress="none",
+        overrides=overrides,
+    )
     assert again.skipped == 2 and again.trained == 0

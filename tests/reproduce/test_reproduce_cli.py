@@ -31,15 +31,20 @@ def test_list_names_every_experiment_and_its_arms(capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["degredation"], "reslab: error: unknown experiment 'degredation'; experiments: degradation, shortcuts, "
-                          "preact-units, identity-shortcuts, depth, densenet"),
+        (
+            ["degredation"],
+            "reslab: error: unknown experiment 'degredation'; experiments: degradation, shortcuts, "
+            "preact-units, identity-shortcuts, depth, densenet",
+        ),
         (["degradation", "--budget", "huge"], "reslab: error: unknown budget 'huge'; budgets: quick, standard, paper"),
-        (["degradation", "--only", "resnet21"], "reslab: error: --only 'resnet21' is not an arm of this grid; arms: "
-                                                "plain20, plain56, resnet20, resnet56"),
+        (
+            ["degradation", "--only", "resnet21"],
+            "reslab: error: --only 'resnet21' is not an arm of this grid; arms: plain20, plain56, resnet20, resnet56",
+        ),
         (["degradation", "--seeds", "0"], "reslab: error: --seeds must be a whole number >= 1, got 0"),
         ([], "reslab: error: give an EXPERIMENT (degradation, shortcuts"),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_are_one_line_errors(capsys, tmp_path, args, expected):
     line = error_line(capsys, ["reproduce", *args, "--out", str(tmp_path / "r")])
     assert line.startswith(expected), line
@@ -47,10 +52,13 @@ def test_bad_inputs_are_one_line_errors(capsys, tmp_path, args, expected):
 
 
 def test_missing_data_dir(capsys, tmp_path):
-    line = error_line(capsys, ["reproduce", "degradation", "--data-dir", str(tmp_path / "nowhere"),
-                               "--out", str(tmp_path / "r")])  # fmt: skip
-    assert line == f"reslab: error: --data-dir {tmp_path / 'nowhere'} does not exist (expected CIFAR-10 python " \
-                   "batches or a folder / .zip of class folders)"  # fmt: skip
+    line = error_line(
+        capsys, ["reproduce", "degradation", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]
+    )
+    assert (
+        line == f"reslab: error: --data-dir {tmp_path / 'nowhere'} does not exist (expected CIFAR-10 python "
+        "batches or a folder / .zip of class folders)"
+    )
 
 
 def test_bad_flag_value_is_one_line(capsys):
@@ -62,8 +70,13 @@ def test_bad_flag_value_is_one_line(capsys):
 
 
 def test_subprocess_unknown_experiment(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "reslab", "reproduce", "resnet", "--out", str(tmp_path / "r")],
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab", "reproduce", "resnet", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "reslab: error: unknown experiment 'resnet'; experiments: degradation, shortcuts, preact-units, "
@@ -75,8 +88,25 @@ def test_subprocess_unknown_experiment(tmp_path):
 @pytest.mark.slow
 def test_cli_degradation_on_cifar10_mini_prints_report_and_verdicts(tmp_path, capsys):
     out = tmp_path / "deg"
-    argv = ["reproduce", "degradation", "--data-dir", str(CIFAR10_MINI), "--epochs", "1", "--limit", "200",
-            "--seeds", "1", "--only", "plain20,resnet20", "--out", str(out), "--device", "cpu", "-q"]  # fmt: skip
+    argv = [
+        "reproduce",
+        "degradation",
+        "--data-dir",
+        str(CIFAR10_MINI),
+        "--epochs",
+        "1",
+        "--limit",
+        "200",
+        "--seeds",
+        "1",
+        "--only",
+        "plain20,resnet20",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == f"report: {out / 'report.md'}"

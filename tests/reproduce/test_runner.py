@@ -46,8 +46,19 @@ def test_results_csv_rows(finished):
     _, out = finished
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 4
-    for key in ("experiment", "model", "variant", "seed", "epochs", "final_train_error", "final_test_error",
-                "best_test_error", "paper_error", "paper_source", "test_split"):  # fmt: skip
+    for key in (
+        "experiment",
+        "model",
+        "variant",
+        "seed",
+        "epochs",
+        "final_train_error",
+        "final_test_error",
+        "best_test_error",
+        "paper_error",
+        "paper_source",
+        "test_split",
+    ):
         assert key in rows[0]
     by = {(r["label"], r["seed"]): r for r in rows}
     res = by[("resnet20", "0")]

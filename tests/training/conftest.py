@@ -72,11 +72,19 @@ class HookNet(TinyNet):
         return out
 
 
-def tiny_bundle(*, num_samples: int = 96, batch_size: int = 16, num_classes: int = 4, image_size: int = 8,
-                seed: int = 0, **kwargs) -> DataBundle:  # fmt: skip
+def tiny_bundle(
+    *, num_samples: int = 96, batch_size: int = 16, num_classes: int = 4, image_size: int = 8, seed: int = 0, **kwargs
+) -> DataBundle:
     """Synthetic 3-channel images (with crop+flip augmentation) from reslab.data."""
-    return build_data("synthetic", num_samples=num_samples, batch_size=batch_size, num_classes=num_classes,
-                      image_size=image_size, seed=seed, **kwargs)  # fmt: skip
+    return build_data(
+        "synthetic",
+        num_samples=num_samples,
+        batch_size=batch_size,
+        num_classes=num_classes,
+        image_size=image_size,
+        seed=seed,
+        **kwargs,
+    )
 
 
 class ListLoader:
@@ -124,7 +132,8 @@ class ListBundle:
 
 def fast_config(tmp_path: Path, **overrides) -> dict:
     """A configuration for tiny runs: CPU, no progress bar, a fresh run directory."""
-    values = dict(model="tiny", data="synthetic", epochs=2, lr=0.05, device="cpu", out=str(tmp_path / "run"),
-                  weight_decay=1e-4)  # fmt: skip
+    values = dict(
+        model="tiny", data="synthetic", epochs=2, lr=0.05, device="cpu", out=str(tmp_path / "run"), weight_decay=1e-4
+    )
     values.update(overrides)
     return values

@@ -36,7 +36,14 @@ def test_shipped_configs_are_valid(path):
 def test_resnet_recipe_is_the_papers():
     c = resolve_config("resnet_cifar10")  # a shipped recipe, by name
     assert (c.model, c.optimizer, c.lr, c.momentum, c.weight_decay, c.batch_size, c.epochs) == (
-        "resnet20", "sgd", 0.1, 0.9, 1e-4, 128, 164)  # fmt: skip
+        "resnet20",
+        "sgd",
+        0.1,
+        0.9,
+        1e-4,
+        128,
+        164,
+    )
     assert c.schedule == "multistep" and c.milestone_epochs() == [82, 123] and c.gamma == 0.1
     # the paper's recipe states the keys where reslab's defaults (the short modern recipe) differ
     assert (c.nesterov, c.decay_norm_and_bias, c.label_smoothing, c.ema) == (False, True, 0.0, False)
@@ -59,9 +66,15 @@ def test_overrides_win_and_bad_values_are_named(tmp_path):
     path.write_text(yaml.safe_dump({"epochs": 10, "lr": 0.2}))
     c = resolve_config(path, lr=0.05)
     assert c.epochs == 10 and c.lr == 0.05
-    for bad, match in (({"epochs": 0}, "epochs"), ({"optimizer": "lion"}, "optimizer"), ({"lr": -1}, "lr"),
-                       ({"amp": "fp8"}, "amp"), ({"milestones": [5, 3]}, "milestones"),
-                       ({"label_smoothing": 1.5}, "label_smoothing"), ({"ema": "yes"}, "ema")):  # fmt: skip
+    for bad, match in (
+        ({"epochs": 0}, "epochs"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"lr": -1}, "lr"),
+        ({"amp": "fp8"}, "amp"),
+        ({"milestones": [5, 3]}, "milestones"),
+        ({"label_smoothing": 1.5}, "label_smoothing"),
+        ({"ema": "yes"}, "ema"),
+    ):
         with pytest.raises(ConfigError, match=match):
             resolve_config(None, **bad)
 
@@ -110,11 +123,23 @@ def test_rng_states_round_trip_through_weights_only(tmp_path):
 
 
 def test_run_checkpoint_contents_load_with_weights_only(tmp_path):
-    result = train(fast_config(tmp_path, epochs=1, ema=True), bundle=tiny_bundle(), network=TinyNet(),
-                   progress="none")  # fmt: skip
+    result = train(fast_config(tmp_path, epochs=1, ema=True), bundle=tiny_bundle(), network=TinyNet(), progress="none")
     raw = torch.load(result.run_dir / "best.pt", weights_only=True)  # no exception: plain types only
-    for key in ("model", "ema", "optimizer", "scheduler", "rng", "epoch", "config", "class_names", "model_name",
-                "model_args", "data_info", "num_classes", "in_chans"):  # fmt: skip
+    for key in (
+        "model",
+        "ema",
+        "optimizer",
+        "scheduler",
+        "rng",
+        "epoch",
+        "config",
+        "class_names",
+        "model_name",
+        "model_args",
+        "data_info",
+        "num_classes",
+        "in_chans",
+    ):
         assert key in raw, key
     assert raw["model_name"] == "tiny" and raw["epoch"] == 1 and raw["finished"] is True
     assert raw["data_info"]["input_size"] == [3, 8, 8]
@@ -140,12 +165,28 @@ def test_ema_follows_the_weights():
 
 
 def test_ema_metrics_are_logged(tmp_path):
-    result = train(fast_config(tmp_path, epochs=2, ema=True, ema_decay=0.9), bundle=tiny_bundle(),
-                   network=TinyNet(), progress="none")  # fmt: skip
+    result = train(
+        fast_config(tmp_path, epochs=2, ema=True, ema_decay=0.9),
+        bundle=tiny_bundle(),
+        network=TinyNet(),
+        progress="none",
+    )
     header = (result.run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     # synthetic data without --val-split: the per-epoch figures are on the test split, and say so
-    assert header == ["epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
-                      "ema_test_loss", "ema_test_top1", "ema_test_top5", "time", "images_per_s"]  # fmt: skip
+    assert header == [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_top1",
+        "test_loss",
+        "test_top1",
+        "test_top5",
+        "ema_test_loss",
+        "ema_test_top1",
+        "ema_test_top5",
+        "time",
+        "images_per_s",
+    ]
     assert all(0 <= row["ema_test_top1"] <= 1 for row in result.history)
 
 

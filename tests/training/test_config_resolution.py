@@ -27,9 +27,21 @@ def test_defaults_are_the_best_short_recipe():
     assert resolve_config().to_dict() == resolve_config("resnet_cifar10_fast").to_dict()
     c = TrainConfig().validate()
     assert (c.optimizer, c.lr, c.nesterov, c.schedule, c.onecycle_pct, c.label_smoothing) == (
-        "sgd", 0.2, True, "onecycle", 0.25, 0.1)  # fmt: skip
+        "sgd",
+        0.2,
+        True,
+        "onecycle",
+        0.25,
+        0.1,
+    )
     assert (c.weight_decay, c.decay_norm_and_bias, c.ema, c.ema_decay, c.batch_size, c.epochs) == (
-        5e-4, False, True, 0.999, 128, 30)  # fmt: skip
+        5e-4,
+        False,
+        True,
+        0.999,
+        128,
+        30,
+    )
 
 
 def test_nesterov_default_follows_the_optimizer():
@@ -101,8 +113,9 @@ def test_tilde_is_expanded_in_data_dir_and_out(tmp_path, monkeypatch):
 
 def test_overrides_merge_into_the_recipes_model_and_data_args(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"model_args": {"widths": [4, 8, 8], "shortcut": "B"},
-                                      "data_args": {"limit": 100}, "lr": 0.3}))  # fmt: skip
+    recipe.write_text(
+        yaml.safe_dump({"model_args": {"widths": [4, 8, 8], "shortcut": "B"}, "data_args": {"limit": 100}, "lr": 0.3})
+    )
     c = resolve_config(recipe, model_args={"widths": [8, 8, 8]}, data_args={"strict": True}, lr=0.1)
     assert c.model_args == {"widths": [8, 8, 8], "shortcut": "B"}  # was: the recipe's shortcut dropped
     assert c.data_args == {"limit": 100, "strict": True}

@@ -15,8 +15,16 @@ DATA = dict(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_sa
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "run"
-    train(model="resnet20", model_args={"widths": [4, 8, 8]}, epochs=1, ema=True, device="cpu", out=str(out),
-          progress="none", **DATA)  # fmt: skip
+    train(
+        model="resnet20",
+        model_args={"widths": [4, 8, 8]},
+        epochs=1,
+        ema=True,
+        device="cpu",
+        out=str(out),
+        progress="none",
+        **DATA,
+    )
     return out
 
 
@@ -35,8 +43,16 @@ def test_evaluate_from_checkpoint_alone(run, tmp_path):
 
 def test_evaluate_ema_needs_ema_weights(tmp_path):
     out = tmp_path / "run"
-    train(model="resnet20", model_args={"widths": [4, 8, 8]}, epochs=1, device="cpu", out=str(out), ema=False,
-          progress="none", **DATA)  # fmt: skip
+    train(
+        model="resnet20",
+        model_args={"widths": [4, 8, 8]},
+        epochs=1,
+        device="cpu",
+        out=str(out),
+        ema=False,
+        progress="none",
+        **DATA,
+    )
     with pytest.raises(CheckpointError, match="no EMA weights"):
         evaluate(out / "last.pt", ema=True, out=tmp_path)
 
@@ -75,8 +91,19 @@ def _folder_run(tmp_path_factory):
     bundle = build_data("folder", root / "d", image_size=8, batch_size=4, device="cpu")
     bundle.class_names = ["emu", "dog", "cat"]  # as a data set that orders its classes differently would
     out = root / "run"
-    train(model="resnet20", model_args={"widths": [4, 8, 8]}, data="folder", data_dir=str(root / "d"), image_size=8,
-          epochs=1, batch_size=4, device="cpu", out=str(out), progress="none", bundle=bundle)  # fmt: skip
+    train(
+        model="resnet20",
+        model_args={"widths": [4, 8, 8]},
+        data="folder",
+        data_dir=str(root / "d"),
+        image_size=8,
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+        out=str(out),
+        progress="none",
+        bundle=bundle,
+    )
     return root, out
 
 

@@ -22,8 +22,18 @@ from .conftest import HookNet, TinyNet, fast_config, tiny_bundle
 
 #: the Tensor methods through which Python code reads a tensor's values on the host: on CUDA each one
 #: waits for the GPU to finish the work queued so far (printing a tensor goes through them too)
-HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__", "__repr__",
-              "__format__")  # fmt: skip
+HOST_READS = (
+    "item",
+    "tolist",
+    "cpu",
+    "numpy",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "__repr__",
+    "__format__",
+)
 
 
 class HostReads:
@@ -75,8 +85,18 @@ def count_host_reads(monkeypatch, in_training_loop: bool = True):
 
 
 # the fast-path options a CUDA run would use, plus every per-step feature of the loop
-FAST = dict(epochs=1, amp="bf16", channels_last=True, ema=True, ema_decay=0.9, grad_clip=1.0, label_smoothing=0.1,
-            optimizer="sgd", nesterov=True, schedule="onecycle")  # fmt: skip
+FAST = dict(
+    epochs=1,
+    amp="bf16",
+    channels_last=True,
+    ema=True,
+    ema_decay=0.9,
+    grad_clip=1.0,
+    label_smoothing=0.1,
+    optimizer="sgd",
+    nesterov=True,
+    schedule="onecycle",
+)
 STEPS = 60
 
 
@@ -212,12 +232,14 @@ def test_a_cuda_runs_checkpoint_resumes_on_the_cpu_with_foreach(tmp_path, monkey
         m.setattr(optim, "optimizer_implementation", lambda device: optimizer_implementation("cuda"))
         torch.manual_seed(0)
         stopper = HookNet(at_step=len(bundle.train), action="SIGINT")
-        part = train(fast_config(tmp_path, epochs=2, optimizer="adamw"), bundle=bundle, network=stopper,
-                     progress="none")  # fmt: skip
+        part = train(
+            fast_config(tmp_path, epochs=2, optimizer="adamw"), bundle=bundle, network=stopper, progress="none"
+        )
     assert part.interrupted == "SIGINT" and part.epochs_done == 1
     assert load_checkpoint(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"][0]["fused"] is True
-    resumed = train(resume=tmp_path / "run", bundle=tiny_bundle(num_samples=32, batch_size=16), network=TinyNet(),
-                    progress="none")  # fmt: skip
+    resumed = train(
+        resume=tmp_path / "run", bundle=tiny_bundle(num_samples=32, batch_size=16), network=TinyNet(), progress="none"
+    )
     assert resumed.finished
     groups = load_checkpoint(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]
     assert all(g["foreach"] is True and not g["fused"] for g in groups)
@@ -249,8 +271,12 @@ def test_bf16_autocast_keeps_batchnorm_parameters_and_statistics_in_fp32(tmp_pat
     seen = []
     net.bn.register_forward_hook(lambda m, i, o: seen.append((i[0].detach().clone(), o.dtype)) if m.training else None)
     bundle = tiny_bundle(num_samples=64, batch_size=16)
-    result = train(fast_config(tmp_path, epochs=1, amp="bf16", channels_last=True, weight_decay=0.0), bundle=bundle,
-                   network=net, progress="none")  # fmt: skip
+    result = train(
+        fast_config(tmp_path, epochs=1, amp="bf16", channels_last=True, weight_decay=0.0),
+        bundle=bundle,
+        network=net,
+        progress="none",
+    )
     assert result.finished and len(seen) == 4
     assert all(x.dtype == torch.bfloat16 and out == torch.bfloat16 for x, out in seen)  # autocast: conv in bf16
     state = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
@@ -289,8 +315,12 @@ def test_compile_channels_last_and_bf16_combine(tmp_path, monkeypatch):
     eager = train(fast_config(tmp_path / "eager", **options), bundle=bundle, network=TinyNet(), progress="none")
     monkeypatch.setattr(trainer_module, "compile_model", compile_model)
     torch.manual_seed(0)
-    fast = train(fast_config(tmp_path / "compiled", compile=True, **options), bundle=tiny_bundle(num_samples=32,
-                 batch_size=16), network=TinyNet(), progress="none")  # fmt: skip
+    fast = train(
+        fast_config(tmp_path / "compiled", compile=True, **options),
+        bundle=tiny_bundle(num_samples=32, batch_size=16),
+        network=TinyNet(),
+        progress="none",
+    )
     assert len(compiled) == 1 and fast.finished
     assert fast.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=1e-2)
     state = load_checkpoint(tmp_path / "compiled" / "run" / "last.pt")["model"]

@@ -29,8 +29,9 @@ def _lrs(config: TrainConfig, steps_per_epoch: int) -> list[float]:
     return lrs
 
 
-@pytest.mark.parametrize("name, cls", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
-                                       ("adamw", torch.optim.AdamW)])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, cls", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)]
+)
 def test_optimisers_step(name, cls):
     model = TinyNet()
     config = TrainConfig(optimizer=name, lr=0.01, nesterov=name == "sgd", weight_decay=1e-3).validate()
@@ -97,8 +98,9 @@ def test_linear_warmup_ramps_then_hands_over():
 
 def test_constant_warmup_trains_at_warmup_lr_then_jumps_to_lr():
     # the ResNet paper's ResNet-110: 0.01 for ~400 iterations, then 0.1 and the multistep schedule
-    config = TrainConfig(epochs=4, lr=0.1, schedule="multistep", milestones=[3], warmup_epochs=1,
-                         warmup_lr=0.01).validate()  # fmt: skip
+    config = TrainConfig(
+        epochs=4, lr=0.1, schedule="multistep", milestones=[3], warmup_epochs=1, warmup_lr=0.01
+    ).validate()
     lrs = _lrs(config, steps_per_epoch=4)
     assert lrs[:4] == pytest.approx([0.01] * 4)
     assert lrs[4:12] == pytest.approx([0.1] * 8)

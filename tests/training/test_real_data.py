@@ -11,9 +11,20 @@ from .conftest import CIFAR10_MINI
 
 def test_digits_reach_095(tmp_path):
     """ResNet-20 (narrow) on the 8x8 digits: >= 0.95 test accuracy in a few seconds."""
-    result = train(model="resnet20", model_args={"widths": [8, 16, 32]}, data="digits", epochs=6, batch_size=64,
-                   lr=0.1, nesterov=True, schedule="onecycle", label_smoothing=0.1, device="cpu",
-                   out=str(tmp_path / "run"), progress="none")  # fmt: skip
+    result = train(
+        model="resnet20",
+        model_args={"widths": [8, 16, 32]},
+        data="digits",
+        epochs=6,
+        batch_size=64,
+        lr=0.1,
+        nesterov=True,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        device="cpu",
+        out=str(tmp_path / "run"),
+        progress="none",
+    )
     assert result.final_split == "test" and result.final.n == 359
     assert result.final.top1 >= 0.95, result.history
 
@@ -26,8 +37,19 @@ def test_digits_reach_095(tmp_path):
 def test_cifar10_mini_reaches_035(tmp_path):
     """ResNet-20 on 4,065 real CIFAR-10 images, 4 epochs of one-cycle SGD: >= 0.35 on the 1,020
     validation images (chance is 0.10; about 0.40 is typical)."""
-    result = train(model="resnet20", data="cifar10", data_dir=str(CIFAR10_MINI), epochs=4, batch_size=128,
-                   lr=0.2, nesterov=True, schedule="onecycle", label_smoothing=0.1, device="cpu",
-                   out=str(tmp_path / "run"), progress="none")  # fmt: skip
+    result = train(
+        model="resnet20",
+        data="cifar10",
+        data_dir=str(CIFAR10_MINI),
+        epochs=4,
+        batch_size=128,
+        lr=0.2,
+        nesterov=True,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        device="cpu",
+        out=str(tmp_path / "run"),
+        progress="none",
+    )
     assert result.final.n == 1020
     assert result.final.top1 >= 0.35, result.history

@@ -150,9 +150,28 @@ def test_signal_during_final_evaluation_stops_and_resume_finishes(tmp_path, monk
 
     monkeypatch.setattr(trainer_module, "evaluate_model", slow_final)
     out = tmp_path / "run"
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--image-size",
-            "8", "--data-arg", "num_samples=64", "--epochs", "1", "--device", "cpu", "--out", str(out),
-            "--progress", "plain", "--no-ema"]  # fmt: skip (no EMA: its evaluation would be call 2)
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "synthetic",
+        "--image-size",
+        "8",
+        "--data-arg",
+        "num_samples=64",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--progress",
+        "plain",
+        "--no-ema",
+    ]  # no EMA: its evaluation would be call 2
     start = time.perf_counter()
     assert main(argv) == (130 if sig == "SIGINT" else 143)
     assert time.perf_counter() - start < 30
@@ -170,8 +189,12 @@ def test_signal_during_final_evaluation_stops_and_resume_finishes(tmp_path, monk
 def _interrupted_run(tmp_path: Path) -> Path:
     steps = len(tiny_bundle().train)
     torch.manual_seed(0)
-    train(fast_config(tmp_path, epochs=2), bundle=tiny_bundle(), network=HookNet(at_step=steps + 2, action="SIGINT"),
-          progress="none")  # fmt: skip
+    train(
+        fast_config(tmp_path, epochs=2),
+        bundle=tiny_bundle(),
+        network=HookNet(at_step=steps + 2, action="SIGINT"),
+        progress="none",
+    )
     return tmp_path / "run"
 
 
@@ -205,8 +228,12 @@ def _cosine_means(lr: float, epochs: int, steps: int) -> list[float]:
 def test_lr_column_is_the_mean_rate_of_the_epochs_steps(tmp_path, caplog):
     steps = len(tiny_bundle().train)
     with caplog.at_level(logging.INFO, logger="reslab"):
-        result = train(fast_config(tmp_path, epochs=3, schedule="cosine", lr=0.1), bundle=tiny_bundle(),
-                       network=_net(), progress="plain")  # fmt: skip
+        result = train(
+            fast_config(tmp_path, epochs=3, schedule="cosine", lr=0.1),
+            bundle=tiny_bundle(),
+            network=_net(),
+            progress="plain",
+        )
     expected = _cosine_means(0.1, 3, steps)
     assert [r["lr"] for r in result.history] == pytest.approx(expected, rel=1e-12)
     assert result.history[-1]["lr"] > 0.005  # not the rate after the last step (0)
@@ -226,8 +253,12 @@ def test_lr_mean_is_exact_across_a_mid_epoch_resume(tmp_path):
     cfg = dict(epochs=2, schedule="onecycle", lr=0.1)
     full = train(fast_config(tmp_path / "a", **cfg), bundle=tiny_bundle(), network=_net(), progress="none")
     torch.manual_seed(0)
-    train(fast_config(tmp_path / "b", **cfg), bundle=tiny_bundle(),
-          network=HookNet(at_step=steps + 4, action="SIGTERM"), progress="none")  # fmt: skip
+    train(
+        fast_config(tmp_path / "b", **cfg),
+        bundle=tiny_bundle(),
+        network=HookNet(at_step=steps + 4, action="SIGTERM"),
+        progress="none",
+    )
     resumed = train(resume=tmp_path / "b" / "run", bundle=tiny_bundle(), network=TinyNet(), progress="none")
     assert resumed.history[1]["lr"] == full.history[1]["lr"]  # epoch 2 was cut at step 4 and resumed
     assert full.history[1]["lr"] == pytest.approx(sum(_onecycle(0.1, 2 * steps)[steps:]) / steps, rel=1e-12)
@@ -247,8 +278,20 @@ def test_without_a_validation_split_records_say_test(tmp_path, caplog):
         result = train(fast_config(tmp_path, epochs=2, ema=True), bundle=bundle, network=_net(), progress="plain")
     run = result.run_dir
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert header == ["epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
-                      "ema_test_loss", "ema_test_top1", "ema_test_top5", "time", "images_per_s"]  # fmt: skip
+    assert header == [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_top1",
+        "test_loss",
+        "test_top1",
+        "test_top5",
+        "ema_test_loss",
+        "ema_test_top1",
+        "ema_test_top5",
+        "time",
+        "images_per_s",
+    ]
     assert "test_top1" in result.history[0] and "val_top1" not in result.history[0]
     log = (run / "train.log").read_text()
     assert "no validation split held out: per-epoch figures and best.pt use the test split" in log
@@ -272,8 +315,12 @@ def test_without_a_validation_split_records_say_test(tmp_path, caplog):
 def test_with_a_validation_split_records_say_val_and_resume_reads_them(tmp_path):
     steps = len(tiny_bundle(val_split=0.25).train)
     torch.manual_seed(0)
-    train(fast_config(tmp_path, epochs=2, val_split=0.25), bundle=tiny_bundle(val_split=0.25),
-          network=HookNet(at_step=steps, action="SIGINT"), progress="none")  # fmt: skip
+    train(
+        fast_config(tmp_path, epochs=2, val_split=0.25),
+        bundle=tiny_bundle(val_split=0.25),
+        network=HookNet(at_step=steps, action="SIGINT"),
+        progress="none",
+    )
     run = tmp_path / "run"
     assert "val_top1" in (run / "metrics.csv").read_text().splitlines()[0]
     resumed = train(resume=run, bundle=tiny_bundle(val_split=0.25), network=TinyNet(), progress="none")
@@ -293,14 +340,35 @@ def test_resume_without_validation_split_keeps_test_columns(tmp_path):
 # -- item 16 (part): a checkpoint whose stored configuration does not fit ------------------------------------------
 def test_checkpoint_config_with_an_unknown_key_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--data-arg",
-                 "num_samples=64", "--image-size", "8", "--epochs", "1", "--device", "cpu", "--out", str(run),
-                 "-q"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "resnet20",
+                "--model-arg",
+                "widths=[4,8,8]",
+                "--data",
+                "synthetic",
+                "--data-arg",
+                "num_samples=64",
+                "--image-size",
+                "8",
+                "--epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--out",
+                str(run),
+                "-q",
+            ]
+        )
+        == 0
+    )
     ckpt = load_checkpoint(run / "last.pt")
     ckpt["config"]["learning_rate"] = 0.1
     del ckpt["path"]
-    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("format", "version", "torch_version")},
-                    run / "last.pt")  # fmt: skip
+    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("format", "version", "torch_version")}, run / "last.pt")
     with pytest.raises(CheckpointError, match=r"last\.pt.*unknown configuration key 'learning_rate'") as e:
         train(resume=run, progress="none")
     assert "\n" not in str(e.value)
@@ -317,8 +385,7 @@ def test_checkpoint_config_with_a_bad_value_is_one_line(tmp_path):
     ckpt = load_checkpoint(run / "last.pt")
     ckpt["config"]["epochs"] = -3
     del ckpt["path"]
-    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("format", "version", "torch_version")},
-                    run / "last.pt")  # fmt: skip
+    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("format", "version", "torch_version")}, run / "last.pt")
     with pytest.raises(CheckpointError, match=r"last\.pt.*epochs"):
         train(resume=run, bundle=tiny_bundle(), network=TinyNet(), progress="none")
 
@@ -329,9 +396,28 @@ def test_a_folder_without_test_split_reports_its_final_score_as_val(tmp_path, ca
     from tests.data.fakes import make_image_folder
 
     make_image_folder(tmp_path / "pics", None, per_class=6)
-    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir",
-            str(tmp_path / "pics"), "--val-split", "0.5", "--epochs", "1", "--batch-size", "8", "--device", "cpu",
-            "--out", str(tmp_path / "run"), "-q"]  # fmt: skip
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "pics"),
+        "--val-split",
+        "0.5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "-q",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith("val accuracy: ") and "test accuracy" not in out

@@ -48,13 +48,33 @@ def _tiny_run(tmp_path: Path, out: Path, **kw):
 def test_overwrite_with_bad_data_keeps_the_old_run_byte_identical(tmp_path, monkeypatch, capsys):
     """The issue's exact sequence: a digits run, then a folder run on /nonexistent with --overwrite."""
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", "o/ow",
-                 "--progress", "none"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", "o/ow", "--progress", "none"]
+        )
+        == 0
+    )
     before = _snapshot(tmp_path / "o" / "ow")
     assert "last.pt" in before and "best.pt" in before and "metrics.csv" in before
     capsys.readouterr()
-    _cli_error(capsys, ["train", "--model", "resnet20", "--data", "folder", "--data-dir", "/nonexistent", "--epochs",
-                        "1", "--out", "o/ow", "--overwrite"], "/nonexistent")  # fmt: skip
+    _cli_error(
+        capsys,
+        [
+            "train",
+            "--model",
+            "resnet20",
+            "--data",
+            "folder",
+            "--data-dir",
+            "/nonexistent",
+            "--epochs",
+            "1",
+            "--out",
+            "o/ow",
+            "--overwrite",
+        ],
+        "/nonexistent",
+    )
     assert _snapshot(tmp_path / "o" / "ow") == before
 
 
@@ -123,8 +143,11 @@ def test_overwrite_refuses_a_directory_that_is_not_a_reslab_run(tmp_path, capsys
     for name in ("config.yaml", "metrics.csv", "train.log", "tensorboard/events.out.x"):
         (out / name).write_text(f"the user's {name}")
     before = _snapshot(out)
-    line = _cli_error(capsys, ["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", str(out),
-                               "--overwrite"], "is not a reslab run directory")  # fmt: skip
+    line = _cli_error(
+        capsys,
+        ["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", str(out), "--overwrite"],
+        "is not a reslab run directory",
+    )
     assert str(out) in line
     assert _snapshot(out) == before
 
@@ -160,8 +183,9 @@ def test_a_non_empty_out_is_refused_without_overwrite(tmp_path, content, capsys)
         out.mkdir()
         (out / "data.txt").write_text("mine")
     before = _snapshot(out)
-    _cli_error(capsys, ["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", str(out)],
-               "is not empty")  # fmt: skip
+    _cli_error(
+        capsys, ["train", "--model", "resnet20", "--data", "digits", "--epochs", "1", "--out", str(out)], "is not empty"
+    )
     assert _snapshot(out) == before
 
 
@@ -180,20 +204,45 @@ def test_default_run_directories_are_unique_within_one_second(tmp_path, monkeypa
         cfg = fast_config(tmp_path, epochs=1)
         del cfg["out"]
         dirs.append(train(cfg, bundle=tiny_bundle(), network=TinyNet(), progress="none").run_dir)
-    assert [d.name for d in dirs] == ["tiny-synthetic-20240101-000000", "tiny-synthetic-20240101-000000-2",
-                                      "tiny-synthetic-20240101-000000-3"]  # fmt: skip
+    assert [d.name for d in dirs] == [
+        "tiny-synthetic-20240101-000000",
+        "tiny-synthetic-20240101-000000-2",
+        "tiny-synthetic-20240101-000000-3",
+    ]
     for d in dirs:
         assert len((d / "metrics.csv").read_text().splitlines()) == 2 and load_checkpoint(d / "last.pt")["epoch"] == 1
 
 
 @pytest.mark.slow
 def test_two_cli_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
-    args = ["-m", "reslab", "train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic",
-            "--image-size", "8", "--epochs", "1", "--device", "cpu", "--threads", "1", "-q"]  # fmt: skip
+    args = [
+        "-m",
+        "reslab",
+        "train",
+        "--model",
+        "resnet20",
+        "--model-arg",
+        "widths=[4,8,8]",
+        "--data",
+        "synthetic",
+        "--image-size",
+        "8",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "-q",
+    ]
     stamp = "import time; time.strftime = lambda fmt, *a: '20240101-000000'; import runpy, sys; "
     script = stamp + f"sys.argv = ['reslab', *{args[2:]!r}]; runpy.run_module('reslab', run_name='__main__')"
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
@@ -211,8 +260,12 @@ def test_temporary_files_are_removed_when_a_run_resumes(tmp_path):
     from .conftest import HookNet
 
     torch.manual_seed(0)
-    train(fast_config(tmp_path, epochs=2), bundle=tiny_bundle(), network=HookNet(at_step=steps, action="SIGINT"),
-          progress="none")  # fmt: skip
+    train(
+        fast_config(tmp_path, epochs=2),
+        bundle=tiny_bundle(),
+        network=HookNet(at_step=steps, action="SIGINT"),
+        progress="none",
+    )
     junk = [".last.pt.tmp-99999", ".best.pt.tmp", "metrics.csv.tmp", ".summary.json.tmp"]
     for name in junk:
         (out / name).write_bytes(b"\0" * 1000)
@@ -399,8 +452,7 @@ def test_resume_hint_is_punctuated_and_quotes_paths_with_spaces(tmp_path, caplog
     cfg = fast_config(tmp_path, epochs=2)
     cfg["out"] = str(out)
     with caplog.at_level("WARNING", logger="reslab"):
-        result = train(cfg, bundle=tiny_bundle(), network=HookNet(at_step=steps + 2, action="SIGINT"),
-                       progress="none")  # fmt: skip
+        result = train(cfg, bundle=tiny_bundle(), network=HookNet(at_step=steps + 2, action="SIGINT"), progress="none")
     assert result.interrupted == "SIGINT"
     message = [r.getMessage() for r in caplog.records if "Resume with" in r.getMessage()][-1]
     assert message.endswith(f"Resume with: reslab train --resume '{out}'.")

@@ -25,9 +25,9 @@ def _script(name: str):
 
 def test_train_throughput_quick_on_cpu(tmp_path, capsys):
     out = tmp_path / "throughput.json"
-    rc = _script("train_throughput").main(["--device", "cpu", "--quick", "--models", "resnet20",
-                                           "--steps", "2", "--amp", "none",
-                                           "--json", str(out)])  # fmt: skip
+    rc = _script("train_throughput").main(
+        ["--device", "cpu", "--quick", "--models", "resnet20", "--steps", "2", "--amp", "none", "--json", str(out)]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert printed.startswith("device: cpu") and "compile off" in printed  # says where and how it ran
@@ -58,9 +58,26 @@ def test_time_to_accuracy_quick_through_the_cli(tmp_path, capsys):
     """The script runs ``reslab train`` on a zip of JPEG class folders with 10% held out, as on CIFAR-10."""
     data = _jpeg_zip(tmp_path / "train.zip")
     out = tmp_path / "tta.json"
-    rc = _script("cifar10_time_to_accuracy").main(["--device", "cpu", "--quick", "--data", str(data), "--limit", "8",
-                                                   "--threads", "1", "--out", str(tmp_path / "run"),
-                                                   "--json", str(out), "--", "--batch-size", "4"])  # fmt: skip
+    rc = _script("cifar10_time_to_accuracy").main(
+        [
+            "--device",
+            "cpu",
+            "--quick",
+            "--data",
+            str(data),
+            "--limit",
+            "8",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+            str(out),
+            "--",
+            "--batch-size",
+            "4",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert printed.startswith("device: cpu")

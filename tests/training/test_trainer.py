@@ -18,8 +18,17 @@ from reslab.training.trainer import compute_loss
 
 from .conftest import AuxNet, HookNet, ListBundle, TinyNet, fast_config, tiny_bundle
 
-RESUME_CFG = dict(epochs=4, optimizer="sgd", nesterov=True, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
-                  ema=True, ema_decay=0.9, grad_clip=5.0)  # fmt: skip
+RESUME_CFG = dict(
+    epochs=4,
+    optimizer="sgd",
+    nesterov=True,
+    schedule="cosine",
+    warmup_epochs=1,
+    label_smoothing=0.1,
+    ema=True,
+    ema_decay=0.9,
+    grad_clip=5.0,
+)
 
 
 def _assert_same_state(a: dict, b: dict) -> None:
@@ -69,12 +78,20 @@ def test_exact_resume_four_epochs_vs_two_plus_two(tmp_path):
 def test_exact_resume_mid_epoch(tmp_path):
     """SIGTERM in the middle of epoch 2: last.pt records the step; resuming skips the consumed batches."""
     steps = len(tiny_bundle().train)
-    full = train(fast_config(tmp_path / "a", **{**RESUME_CFG, "epochs": 3}), bundle=tiny_bundle(), network=_net(),
-                 progress="none")  # fmt: skip
+    full = train(
+        fast_config(tmp_path / "a", **{**RESUME_CFG, "epochs": 3}),
+        bundle=tiny_bundle(),
+        network=_net(),
+        progress="none",
+    )
     torch.manual_seed(0)
     stopper = HookNet(at_step=steps + 3, action="SIGTERM")
-    part = train(fast_config(tmp_path / "b", **{**RESUME_CFG, "epochs": 3}), bundle=tiny_bundle(), network=stopper,
-                 progress="none")  # fmt: skip
+    part = train(
+        fast_config(tmp_path / "b", **{**RESUME_CFG, "epochs": 3}),
+        bundle=tiny_bundle(),
+        network=stopper,
+        progress="none",
+    )
     assert part.interrupted == "SIGTERM" and part.epochs_done == 1
     ckpt = load_checkpoint(tmp_path / "b" / "run" / "last.pt")
     assert ckpt["interrupted"] == "SIGTERM" and ckpt["epoch"] == 1 and ckpt["step"] == 3
@@ -120,8 +137,12 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_huge_learning_rate_is_a_training_error(tmp_path):
     with pytest.raises(TrainingError, match=r"non-finite loss at epoch 1 step \d+") as e:
-        train(fast_config(tmp_path, lr=1e30, schedule="constant", weight_decay=0.0), bundle=tiny_bundle(),
-              network=_net(), progress="none")  # fmt: skip
+        train(
+            fast_config(tmp_path, lr=1e30, schedule="constant", weight_decay=0.0),
+            bundle=tiny_bundle(),
+            network=_net(),
+            progress="none",
+        )
     assert "(none yet)" in str(e.value)
     assert not (tmp_path / "run" / "last.pt").exists()
 
@@ -147,15 +168,20 @@ def test_trains_a_model_with_auxiliary_classifiers(tmp_path):
 def test_label_smoothing_raises_the_train_loss(tmp_path):
     kw = dict(epochs=1, lr=1e-12, schedule="constant")  # nothing learnt: the loss is the function alone
     plain = train(fast_config(tmp_path / "a", **kw), bundle=tiny_bundle(), network=_net(), progress="none")
-    smooth = train(fast_config(tmp_path / "b", label_smoothing=0.5, **kw), bundle=tiny_bundle(), network=_net(),
-                   progress="none")  # fmt: skip
+    smooth = train(
+        fast_config(tmp_path / "b", label_smoothing=0.5, **kw), bundle=tiny_bundle(), network=_net(), progress="none"
+    )
     assert smooth.history[0]["train_loss"] != plain.history[0]["train_loss"]
     assert smooth.history[0]["test_loss"] == pytest.approx(plain.history[0]["test_loss"])  # eval: no smoothing
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
-    result = train(fast_config(tmp_path, epochs=1, amp="bf16", channels_last=True), bundle=tiny_bundle(),
-                   network=_net(), progress="none")  # fmt: skip
+    result = train(
+        fast_config(tmp_path, epochs=1, amp="bf16", channels_last=True),
+        bundle=tiny_bundle(),
+        network=_net(),
+        progress="none",
+    )
     assert result.finished and math.isfinite(result.history[0]["train_loss"])
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["model"]["conv.weight"].dtype == torch.float32  # autocast keeps fp32 master weights
@@ -179,8 +205,9 @@ def test_compile_smoke(tmp_path):
 
 def test_plain_loader_interface(tmp_path):
     """Any loader with the reslab.data interface works (here: a plain list-backed one, no test split)."""
-    result = train(fast_config(tmp_path, epochs=2, lr=0.1), bundle=ListBundle(), network=TinyNet(num_classes=3),
-                   progress="none")  # fmt: skip
+    result = train(
+        fast_config(tmp_path, epochs=2, lr=0.1), bundle=ListBundle(), network=TinyNet(num_classes=3), progress="none"
+    )
     # no test split and no val_is_test: the final score is on its validation split and says so
     assert result.final_split == "val" and result.final.n == 32
     assert result.best_epoch in (1, 2)

@@ -85,8 +85,9 @@ def test_more_stages_than_the_network_has():
 # -- learning rates ----------------------------------------------------------------------------------
 def test_head_lr_and_backbone_scale_make_groups_that_schedules_scale_alike():
     model = small_resnet()
-    cfg = TrainConfig(lr=0.1, head_lr=0.01, backbone_lr_scale=0.1, weight_decay=5e-4, schedule="cosine",
-                      epochs=2).validate()  # fmt: skip
+    cfg = TrainConfig(
+        lr=0.1, head_lr=0.01, backbone_lr_scale=0.1, weight_decay=5e-4, schedule="cosine", epochs=2
+    ).validate()
     opt = build_optimizer(model, cfg)
     head_ids = {id(p) for p in model.fc.parameters()}
     by_name = {}
@@ -125,8 +126,16 @@ def test_finetune_defaults_apply_under_the_recipe_and_flags_only_when_pretrained
     assert (plain.optimizer, plain.freeze, plain.pretrained) == ("sgd", "none", None)
     notes: list[str] = []
     ft = resolve_config(None, notes=notes, pretrained="tv_in1k", epochs=3)
-    assert (ft.optimizer, ft.lr, ft.backbone_lr_scale, ft.freeze, ft.schedule, ft.label_smoothing, ft.ema,
-            ft.nesterov) == ("adam", 1e-3, 0.1, "none", "constant", 0.0, False, False)  # fmt: skip
+    assert (
+        ft.optimizer,
+        ft.lr,
+        ft.backbone_lr_scale,
+        ft.freeze,
+        ft.schedule,
+        ft.label_smoothing,
+        ft.ema,
+        ft.nesterov,
+    ) == ("adam", 1e-3, 0.1, "none", "constant", 0.0, False, False)
     assert ft.epochs == 3  # a flag wins over the layer
     assert len(notes) == 1 and "finetune.yaml" in notes[0] and "optimizer=adam" in notes[0]
     assert "epochs" not in notes[0]  # the note lists only the defaults that applied
@@ -157,8 +166,18 @@ def _folder(root, n=3, size=20):
 
 def test_build_data_takes_mean_std_resize_interpolation_crop(tmp_path):
     root = _folder(tmp_path / "imgs")
-    b = build_data("folder", root, image_size=16, mean=[0.1, 0.2, 0.3], std=[0.5, 0.5, 0.5], resize=18,
-                   interpolation="bicubic", crop="squash", val_split=0.5, batch_size=4)  # fmt: skip
+    b = build_data(
+        "folder",
+        root,
+        image_size=16,
+        mean=[0.1, 0.2, 0.3],
+        std=[0.5, 0.5, 0.5],
+        resize=18,
+        interpolation="bicubic",
+        crop="squash",
+        val_split=0.5,
+        batch_size=4,
+    )
     assert b.mean == (0.1, 0.2, 0.3) and b.info["resize"] == 18
     assert (b.info["interpolation"], b.info["crop_mode"]) == ("bicubic", "squash")
     assert b.info["preprocessing"]["crop"] == "squash" and b.info["preprocessing"]["mean"] == [0.1, 0.2, 0.3]
@@ -198,8 +217,18 @@ def _reslab_weights(path, preprocessing=None, seed=0):
     """A reslab checkpoint holding a 10-class narrow resnet20 (and, optionally, its preprocessing)."""
     model = small_resnet(seed=seed)
     info = {"preprocessing": preprocessing} if preprocessing else {}
-    torch.save({"format": FORMAT, "model": model.state_dict(), "model_name": "resnet20", "model_args": NARROW,
-                "num_classes": 10, "in_chans": 3, "data_info": info}, path)  # fmt: skip
+    torch.save(
+        {
+            "format": FORMAT,
+            "model": model.state_dict(),
+            "model_name": "resnet20",
+            "model_args": NARROW,
+            "num_classes": 10,
+            "in_chans": 3,
+            "data_info": info,
+        },
+        path,
+    )
     return model
 
 
@@ -207,9 +236,20 @@ def test_frozen_run_keeps_the_backbone_and_resumes_without_the_weights(tmp_path,
     weights = tmp_path / "weights.pth"
     torch.save(small_resnet().state_dict(), weights)  # torchvision layout: a plain state dict
     original = torch.load(weights)
-    cfg = dict(model="resnet20", model_args=NARROW, pretrained=str(weights), data="synthetic", image_size=8,
-               data_args={"num_samples": 64, "num_classes": 4}, batch_size=16, device="cpu", epochs=2,
-               freeze="backbone", ema=True, out=str(tmp_path / "run"))  # fmt: skip
+    cfg = dict(
+        model="resnet20",
+        model_args=NARROW,
+        pretrained=str(weights),
+        data="synthetic",
+        image_size=8,
+        data_args={"num_samples": 64, "num_classes": 4},
+        batch_size=16,
+        device="cpu",
+        epochs=2,
+        freeze="backbone",
+        ema=True,
+        out=str(tmp_path / "run"),
+    )
     train_epoch = Trainer._train_epoch
 
     def interrupted_in_epoch_2(self, *args):
@@ -239,17 +279,34 @@ def test_frozen_run_keeps_the_backbone_and_resumes_without_the_weights(tmp_path,
 def test_weights_arguments_are_recorded_for_eval_and_predict(tmp_path):
     weights = tmp_path / "w.pt"
     _reslab_weights(weights)
-    result = reslab.train(model="resnet20", pretrained=str(weights), data="synthetic", image_size=8,
-                          data_args={"num_samples": 32}, batch_size=16, device="cpu", epochs=1,
-                          out=str(tmp_path / "run"), progress="none")  # fmt: skip
+    result = reslab.train(
+        model="resnet20",
+        pretrained=str(weights),
+        data="synthetic",
+        image_size=8,
+        data_args={"num_samples": 32},
+        batch_size=16,
+        device="cpu",
+        epochs=1,
+        out=str(tmp_path / "run"),
+        progress="none",
+    )
     ckpt = load_checkpoint(result.run_dir / "last.pt")
     assert ckpt["model_args"] == NARROW  # the weights' own arguments, although the run gave none
 
 
 def _weights_with_preprocessing(tmp_path):
     """A reslab checkpoint recording a distinctive preprocessing (bicubic, odd mean / std), and an image folder."""
-    prep = {"input_size": [3, 16, 16], "resize": 20, "crop": "center", "interpolation": "bicubic",
-            "mean": [0.2, 0.3, 0.4], "std": [0.3, 0.2, 0.1], "mode": "torch", "channel_order": "RGB"}  # fmt: skip
+    prep = {
+        "input_size": [3, 16, 16],
+        "resize": 20,
+        "crop": "center",
+        "interpolation": "bicubic",
+        "mean": [0.2, 0.3, 0.4],
+        "std": [0.3, 0.2, 0.1],
+        "mode": "torch",
+        "channel_order": "RGB",
+    }
     weights = tmp_path / "w.pt"
     _reslab_weights(weights, prep)
     return prep, weights, _folder(tmp_path / "imgs")
@@ -257,16 +314,26 @@ def _weights_with_preprocessing(tmp_path):
 
 def test_predict_uses_the_weights_preprocessing_recorded_in_the_checkpoint(tmp_path):
     prep, weights, root = _weights_with_preprocessing(tmp_path)
-    result = reslab.train(model="resnet20", pretrained=str(weights), data="folder", data_dir=str(root),
-                          batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run"), progress="none")  # fmt: skip
+    result = reslab.train(
+        model="resnet20",
+        pretrained=str(weights),
+        data="folder",
+        data_dir=str(root),
+        batch_size=4,
+        device="cpu",
+        epochs=1,
+        out=str(tmp_path / "run"),
+        progress="none",
+    )
     info = load_checkpoint(result.run_dir / "last.pt")["data_info"]
     assert info["input_size"] == [3, 16, 16] and info["mean"] == [0.2, 0.3, 0.4] and info["std"] == [0.3, 0.2, 0.1]
     assert (info["resize"], info["interpolation"], info["crop_mode"]) == (20, "bicubic", "center")
     assert info["preprocessing"]["mode"] == "torch" and info["weights_preprocessing"] == prep
     image = root / "a" / "0.png"
     expected = preprocess_image(image, info)
-    default = preprocess_image(image, {"input_size": [3, 16, 16], "mean": [0.485, 0.456, 0.406],
-                                       "std": [0.229, 0.224, 0.225]})  # fmt: skip
+    default = preprocess_image(
+        image, {"input_size": [3, 16, 16], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    )
     assert not torch.allclose(expected, default)
     net = reslab.training.checkpoint.model_from_checkpoint(load_checkpoint(result.run_dir / "best.pt"))
     with torch.no_grad():
@@ -279,9 +346,19 @@ def test_predict_uses_the_weights_preprocessing_recorded_in_the_checkpoint(tmp_p
 
 def test_user_overrides_beat_the_weights_preprocessing(tmp_path):
     prep, weights, root = _weights_with_preprocessing(tmp_path)
-    result = reslab.train(model="resnet20", pretrained=str(weights), data="folder", data_dir=str(root),
-                          image_size=8, data_args={"mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "nearest"},
-                          batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run"), progress="none")  # fmt: skip
+    result = reslab.train(
+        model="resnet20",
+        pretrained=str(weights),
+        data="folder",
+        data_dir=str(root),
+        image_size=8,
+        data_args={"mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "nearest"},
+        batch_size=4,
+        device="cpu",
+        epochs=1,
+        out=str(tmp_path / "run"),
+        progress="none",
+    )
     info = load_checkpoint(result.run_dir / "last.pt")["data_info"]
     assert info["input_size"] == [3, 8, 8] and info["resize"] == 10  # the weights' crop fraction, 16 of 20
     assert info["mean"] == [0.5] * 3 and info["interpolation"] == "nearest"
@@ -291,17 +368,35 @@ def test_user_overrides_beat_the_weights_preprocessing(tmp_path):
 def test_weights_of_other_classes_at_the_same_count_get_a_new_head(tmp_path):
     """A 2-class checkpoint fine-tuned on 2 other classes: the old head would start each new class from an
     old class's evidence, so it is replaced (and said); the same classes keep it."""
-    first = reslab.train(model="resnet20", model_args=NARROW, data="folder", data_dir=str(_folder(tmp_path / "ab")),
-                         image_size=16, batch_size=4, device="cpu", epochs=1, out=str(tmp_path / "run1"),
-                         progress="none")  # fmt: skip
+    first = reslab.train(
+        model="resnet20",
+        model_args=NARROW,
+        data="folder",
+        data_dir=str(_folder(tmp_path / "ab")),
+        image_size=16,
+        batch_size=4,
+        device="cpu",
+        epochs=1,
+        out=str(tmp_path / "run1"),
+        progress="none",
+    )
     source = load_checkpoint(first.run_dir / "last.pt")
     other = tmp_path / "cd"
     for old, new in (("a", "c"), ("b", "d")):
         (other / new).mkdir(parents=True)
         for f in (tmp_path / "ab" / old).iterdir():
             (other / new / f.name).write_bytes(f.read_bytes())
-    kw = dict(model="resnet20", pretrained=str(first.run_dir / "last.pt"), data="folder", image_size=16,
-              batch_size=4, device="cpu", epochs=1, lr=1e-12, progress="none")  # fmt: skip
+    kw = dict(
+        model="resnet20",
+        pretrained=str(first.run_dir / "last.pt"),
+        data="folder",
+        image_size=16,
+        batch_size=4,
+        device="cpu",
+        epochs=1,
+        lr=1e-12,
+        progress="none",
+    )
     moved = reslab.train(data_dir=str(other), out=str(tmp_path / "run2"), **kw)
     assert "new classifier: the weights' classes (a, b) are not the data's" in (moved.run_dir / "train.log").read_text()
     old_head = source["model"]["fc.weight"]  # Adam at lr 1e-12 moves nothing visibly: the head is what was built

@@ -26,10 +26,22 @@ def test_tiny_transfer_benchmark_runs_every_arm_on_real_images(tmp_path):
     out = tmp_path / "scores.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "transfer.py"), "--tiny", "--threads", "1",
-         "--work", str(tmp_path / "work"), "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "transfer.py"),
+            "--tiny",
+            "--threads",
+            "1",
+            "--work",
+            str(tmp_path / "work"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     scores = json.loads(out.read_text())["scores"]
     assert set(scores) == {"frozen", "finetune", "scratch"}

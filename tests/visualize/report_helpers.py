@@ -29,8 +29,17 @@ def train_digits(out: Path, **kwargs) -> Path:
 
 def train_synthetic(out: Path, **kwargs) -> Path:
     """RGB synthetic images with a validation split held out."""
-    train(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_samples": 160}, val_split=0.25,
-          epochs=1, batch_size=32, out=str(out), **TINY, **kwargs)  # fmt: skip
+    train(
+        data="synthetic",
+        image_size=8,
+        data_args={"num_classes": 4, "num_samples": 160},
+        val_split=0.25,
+        epochs=1,
+        batch_size=32,
+        out=str(out),
+        **TINY,
+        **kwargs,
+    )
     return out
 
 

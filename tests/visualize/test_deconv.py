@@ -21,9 +21,13 @@ class ConvNet(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 5, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
         self.fc = nn.Linear(5 * 4 * 4, 3)
 
     def forward(self, x):

@@ -21,14 +21,56 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.slow
 def test_vgg_deconvnet_and_gradcam_on_cifar10_mini(tmp_path, capsys):
     run = tmp_path / "vgg"
-    code = main(["train", "--model", "vgg11", "--model-arg", "hidden=16", "--model-arg", "pool_size=1",
-                 "--data", "cifar10", "--data-dir", str(CIFAR10_MINI), "--data-arg", "limit=128", "--epochs", "1",
-                 "--batch-size", "64", "--device", "cpu", "--progress", "none", "--out", str(run), "-q"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            "vgg11",
+            "--model-arg",
+            "hidden=16",
+            "--model-arg",
+            "pool_size=1",
+            "--data",
+            "cifar10",
+            "--data-dir",
+            str(CIFAR10_MINI),
+            "--data-arg",
+            "limit=128",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--device",
+            "cpu",
+            "--progress",
+            "none",
+            "--out",
+            str(run),
+            "-q",
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     out = tmp_path / "top9.png"
-    assert main(["visualize", "deconv", "--checkpoint", str(run), "--layer", "features.5", "--channels", "0,1",
-                 "--batch-size", "256", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "visualize",
+                "deconv",
+                "--checkpoint",
+                str(run),
+                "--layer",
+                "features.5",
+                "--channels",
+                "0,1",
+                "--batch-size",
+                "256",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     said = capsys.readouterr().out
     assert "deconvnet, layer features.5, maps 0,1" in said
     with Image.open(out) as img:
@@ -42,6 +84,21 @@ def test_vgg_deconvnet_and_gradcam_on_cifar10_mini(tmp_path, capsys):
         batch["labels"][0]
     ]
     cam = tmp_path / "cam.png"
-    assert main(["visualize", "gradcam", "--checkpoint", str(run), "--image", str(image), "--target", name,
-                 "--out", str(cam)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "visualize",
+                "gradcam",
+                "--checkpoint",
+                str(run),
+                "--image",
+                str(image),
+                "--target",
+                name,
+                "--out",
+                str(cam),
+            ]
+        )
+        == 0
+    )
     assert f"class {name} (p=" in capsys.readouterr().out

@@ -193,8 +193,12 @@ def test_report_refuses_a_bad_out_or_split(digits_run, synthetic_run, tmp_path, 
     blocker.write_text("x")
     _one_line_error(capsys, ["report", str(synthetic_run), "--out", str(blocker / "r.html")], "is a file")
     # the digits run held out no validation split: "val" would silently be its test split
-    _one_line_error(capsys, ["report", str(digits_run), "--split", "val", "--out", str(tmp_path / "r.html")],
-                    "without a validation split", "--split test")  # fmt: skip
+    _one_line_error(
+        capsys,
+        ["report", str(digits_run), "--split", "val", "--out", str(tmp_path / "r.html")],
+        "without a validation split",
+        "--split test",
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["report", str(digits_run), "--split", "holdout"])
     assert exit_.value.code == 2
@@ -312,8 +316,12 @@ def test_report_command_in_a_subprocess_gives_one_line_not_a_traceback(tmp_path)
     import sys
 
     (tmp_path / "photos").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "reslab", "report", str(tmp_path / "photos")], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab", "report", str(tmp_path / "photos")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
         f"reslab: error: {tmp_path / 'photos'} is not a reslab run directory (no .reslab-run, best.pt or last.pt in it)"

@@ -29,8 +29,11 @@ def _chromium() -> str | None:
 
 
 CHROMIUM = _chromium()
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install "
-                               "playwright; it drives the system Chromium, no browser download)")  # fmt: skip
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="the playwright package is not installed (pip install "
+    "playwright; it drives the system Chromium, no browser download)",
+)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
 
 
@@ -92,9 +95,11 @@ def test_the_browser_check_sees_a_broken_image_and_a_console_error(tmp_path, bro
     """The checks above can fail: a truncated PNG does not decode, and a script error is seen."""
     good = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
     broken = tmp_path / "broken.html"
-    broken.write_text(f'<html><body><img alt="ok" src="data:image/png;base64,{good}">'
-                      f'<img alt="cut" src="data:image/png;base64,{good[:40]}">'
-                      "<script>console.error('boom')</script></body></html>")  # fmt: skip
+    broken.write_text(
+        f'<html><body><img alt="ok" src="data:image/png;base64,{good}">'
+        f'<img alt="cut" src="data:image/png;base64,{good[:40]}">'
+        "<script>console.error('boom')</script></body></html>"
+    )
     seen = open_in_chromium(browser, broken, tmp_path / "broken.png")
     assert [(i["alt"], i["width"] > 0) for i in seen["images"]] == [("ok", True), ("cut", False)]
     assert seen["console"] == ["error: boom"]

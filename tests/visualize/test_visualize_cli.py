@@ -46,14 +46,37 @@ def test_each_command_writes_its_picture(what, extra, said, tiny_run, png, tmp_p
 
 def test_deconv_on_a_zf_style_network_says_deconvnet(tmp_path, capsys):
     ckpt = tmp_path / "lenet"
-    code = main(["train", "--model", "lenet5_wide", "--data", "digits", "--image-size", "28", "--epochs", "1",
-                 "--data-arg", "limit=64", "--batch-size", "32", "--device", "cpu", "--progress", "none",
-                 "--out", str(ckpt), "-q"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            "lenet5_wide",
+            "--data",
+            "digits",
+            "--image-size",
+            "28",
+            "--epochs",
+            "1",
+            "--data-arg",
+            "limit=64",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--progress",
+            "none",
+            "--out",
+            str(ckpt),
+            "-q",
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     out = tmp_path / "deconv.png"
-    code, stdout, stderr = run(["visualize", "deconv", "--checkpoint", str(ckpt), "--layer", "s4", "--channels",
-                                "0-2", "--out", str(out)], capsys)  # fmt: skip
+    code, stdout, stderr = run(
+        ["visualize", "deconv", "--checkpoint", str(ckpt), "--layer", "s4", "--channels", "0-2", "--out", str(out)],
+        capsys,
+    )
     assert code == 0, stderr
     assert "deconvnet, layer s4, maps 0,1,2" in stdout
     assert_png(out)
@@ -83,17 +106,36 @@ def test_bad_input_gives_one_line_errors(tiny_run, png, tmp_path, capsys):
         (base + ["--image", str(png), "--layer", "layer9"], "resnet20 has no layer 'layer9'"),
         (base + ["--image", str(png), "--target", "zebra"], "unknown class 'zebra'"),
         (base + ["--image", str(png), "--target", "9"], "index 0-3"),
-        (["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "no" / "f.png")],
-         "the folder"),
+        (
+            ["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "no" / "f.png")],
+            "the folder",
+        ),
         (["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(tmp_path)], "is a directory"),
         (["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "f.xyz")], "cannot write"),
         (["visualize", "filters", "--checkpoint", str(tmp_path / "none.pt"), "--out", out], "not found"),
         (["visualize", "filters", "--model", "resnet20", "--pretrained", "nosuchtag", "--out", out], "nosuchtag"),
-        (["visualize", "features", "--checkpoint", str(tiny_run), "--image", str(png), "--layer", "layer1",
-          "--channels", "0,40", "--out", out], "has 4 feature maps (0-3), got --channels 40"),
-        (["visualize", "deconv", "--checkpoint", str(tiny_run), "--layer", "fc", "--out", out],
-         "not a (N, C, H, W) feature map"),
-    ]  # fmt: skip
+        (
+            [
+                "visualize",
+                "features",
+                "--checkpoint",
+                str(tiny_run),
+                "--image",
+                str(png),
+                "--layer",
+                "layer1",
+                "--channels",
+                "0,40",
+                "--out",
+                out,
+            ],
+            "has 4 feature maps (0-3), got --channels 40",
+        ),
+        (
+            ["visualize", "deconv", "--checkpoint", str(tiny_run), "--layer", "fc", "--out", out],
+            "not a (N, C, H, W) feature map",
+        ),
+    ]
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG but not really")
     cases.append((base + ["--image", str(bad)], "bad.png"))
@@ -112,7 +154,8 @@ def test_bad_input_gives_one_line_errors(tiny_run, png, tmp_path, capsys):
     )
     assert "expected channel numbers" in one_line_error(
         ["visualize", "deconv", "--checkpoint", str(tiny_run), "--layer", "layer1", "--channels", "a", "--out", out],
-        capsys)  # fmt: skip
+        capsys,
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
@@ -121,8 +164,9 @@ def test_read_only_out_folder_is_refused_before_any_work(tiny_run, tmp_path, cap
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        code, _, err = run(["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(folder / "f.png")],
-                           capsys)  # fmt: skip
+        code, _, err = run(
+            ["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(folder / "f.png")], capsys
+        )
     finally:
         folder.chmod(0o700)
     assert code == 2 and "not writable" in err
@@ -131,8 +175,21 @@ def test_read_only_out_folder_is_refused_before_any_work(tiny_run, tmp_path, cap
 def test_a_previous_picture_survives_a_failed_command(tiny_run, png, tmp_path, capsys):
     out = tmp_path / "keep.png"
     out.write_bytes(b"the user's picture")
-    code, _, _ = run(["visualize", "gradcam", "--checkpoint", str(tiny_run), "--image", str(png), "--layer", "nope",
-                      "--out", str(out)], capsys)  # fmt: skip
+    code, _, _ = run(
+        [
+            "visualize",
+            "gradcam",
+            "--checkpoint",
+            str(tiny_run),
+            "--image",
+            str(png),
+            "--layer",
+            "nope",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 2 and out.read_bytes() == b"the user's picture"
 
 

@@ -31,9 +31,17 @@ def registered(monkeypatch, tv_file):
     _, path = tv_file
     entries = {}
     for model, tag, args in (("resnet18", "tv_in1k", {}), ("googlenet", "tv_in1k", {"transform_input": True})):
-        e = WeightsEntry(model=model, tag=tag, url=f"https://example.invalid/{model}-0123abcd.pth",
-                         hash="sha256:0123abcd", layout="torchvision", preprocessing=imagenet(), classes="imagenet",
-                         model_args=args, default=True)  # fmt: skip
+        e = WeightsEntry(
+            model=model,
+            tag=tag,
+            url=f"https://example.invalid/{model}-0123abcd.pth",
+            hash="sha256:0123abcd",
+            layout="torchvision",
+            preprocessing=imagenet(),
+            classes="imagenet",
+            model_args=args,
+            default=True,
+        )
         entries[e.name] = e
     monkeypatch.setattr(registry, "_WEIGHTS", entries)
     # the shipped ImageNet list is the registry work's; a stand-in keeps these tests independent of it

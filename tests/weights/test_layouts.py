@@ -179,10 +179,19 @@ def test_timm_checkpoint_nesting_and_prefixes(tmp_path, nesting):
 def test_safetensors_round_trip_keeps_what_rebuilds_the_model(tmp_path):
     src = randomise(reslab.create_model("resnet20", shortcut_pad="split"))
     src.model_args = {"shortcut_pad": "split"}
-    prep = {"input_size": [3, 32, 32], "resize": 32, "crop": "center", "interpolation": "bilinear",
-            "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "mode": "reslab", "channel_order": "RGB"}  # fmt: skip
-    path = save_safetensors(src, tmp_path / "w" / "resnet20.safetensors", class_names=list("abcdefghij"),
-                            preprocessing=prep)  # fmt: skip
+    prep = {
+        "input_size": [3, 32, 32],
+        "resize": 32,
+        "crop": "center",
+        "interpolation": "bilinear",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "mode": "reslab",
+        "channel_order": "RGB",
+    }
+    path = save_safetensors(
+        src, tmp_path / "w" / "resnet20.safetensors", class_names=list("abcdefghij"), preprocessing=prep
+    )
     assert [p.name for p in path.parent.iterdir()] == ["resnet20.safetensors"]  # no temporary left behind
     model = reslab.create_model("resnet20", pretrained=path)
     cfg = model.pretrained_cfg

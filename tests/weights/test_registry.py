@@ -38,8 +38,19 @@ def test_the_sources_the_issue_names_are_all_there():
     for model in ("resnet18", "resnet34", "vgg11", "vgg11_bn", "vgg19_bn", "densenet161", "googlenet", "alexnet"):
         assert f"{model}.tv_in1k" in names
     assert {f"resnet{d}.tv2_in1k" for d in (50, 101, 152)} <= names
-    keras = {"resnet50_keras", "resnet101_keras", "resnet152_keras", "resnet50v2", "resnet101v2", "resnet152v2",
-             "vgg16", "vgg19", "densenet121", "densenet169", "densenet201"}  # fmt: skip
+    keras = {
+        "resnet50_keras",
+        "resnet101_keras",
+        "resnet152_keras",
+        "resnet50v2",
+        "resnet101v2",
+        "resnet152v2",
+        "vgg16",
+        "vgg19",
+        "densenet121",
+        "densenet169",
+        "densenet201",
+    }
     assert {f"{m}.keras_in1k" for m in keras} <= names
     assert {f"resnet{d}.akamaster_cifar10" for d in (20, 32, 44, 56, 110, 1202)} <= names
     assert {f"resnet{d}.timm_a1_in1k" for d in (18, 34, 50, 101, 152)} <= names

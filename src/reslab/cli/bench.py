@@ -33,8 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from ..training.bench import bench
 
-    result = bench(args.model, batch_size=args.batch_size, image_size=args.image_size, amp=args.amp,
-                   channels_last=args.channels_last, compile=args.compile, fuse=args.fuse, device=args.device,
-                   train=args.train, steps=args.steps, warmup=args.warmup, threads=args.threads)  # fmt: skip
+    result = bench(
+        args.model,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        fuse=args.fuse,
+        device=args.device,
+        train=args.train,
+        steps=args.steps,
+        warmup=args.warmup,
+        threads=args.threads,
+    )
     print("\n".join(result.lines()))
     return 0

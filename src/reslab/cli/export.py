@@ -26,13 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", metavar="TAG", help="with --model: weights (a tag, MODEL.TAG, default, a file)")
     p.add_argument("--ema", action="store_true", help="the checkpoint's EMA weights")
     p.add_argument("--format", default="onnx", choices=list(FORMATS), help="the file format (default onnx)")
-    p.add_argument("--out", type=_path, metavar="FILE",
-                   help="the file to write (default: MODEL.EXT in the current directory); an existing file is "
-                   "replaced only when it is a reslab export of the same format")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=_path,
+        metavar="FILE",
+        help="the file to write (default: MODEL.EXT in the current directory); an existing file is "
+        "replaced only when it is a reslab export of the same format",
+    )
     p.add_argument("--opset", type=_positive_int, metavar="N", help="ONNX opset (default: the exporter's)")
     p.add_argument("--fuse-bn", action="store_true", help="fold BatchNorm into the convolutions before export")
-    p.add_argument("--batch", type=_positive_int, default=1, metavar="N",
-                   help="batch of the example input traced (the batch axis stays dynamic; default 1)")  # fmt: skip
+    p.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="batch of the example input traced (the batch axis stays dynamic; default 1)",
+    )
     p.set_defaults(func=run_export)
 
 
@@ -47,8 +56,10 @@ def run_export(args: argparse.Namespace) -> int:
     if args.opset is not None and fmt.name != "onnx":
         raise ConfigError(f"--opset applies to --format onnx only, not {fmt.name}")
     if args.fuse_bn and fmt.name == "safetensors":
-        raise ConfigError("--fuse-bn does not apply to safetensors: its weights must fit the network "
-                          "create_model builds (drop --fuse-bn)")  # fmt: skip
+        raise ConfigError(
+            "--fuse-bn does not apply to safetensors: its weights must fit the network "
+            "create_model builds (drop --fuse-bn)"
+        )
     if args.checkpoint is None and args.model is None:
         raise ConfigError("say what to export: CKPT (a checkpoint or run directory), or --model M [--pretrained TAG]")
     if args.out is not None:
@@ -71,9 +82,19 @@ def run_export(args: argparse.Namespace) -> int:
         reference = net
         net = fuse(copy.deepcopy(net)).eval()  # checked against the unfolded network
     input_size = tuple(int(v) for v in preprocessing["input_size"])
-    path, result = export_model(net, out, fmt.name, input_size=input_size, class_names=loaded.class_names,
-                                preprocessing=preprocessing, model_name=name, model_args=model_args,
-                                opset=args.opset, batch=args.batch, reference=reference)  # fmt: skip
+    path, result = export_model(
+        net,
+        out,
+        fmt.name,
+        input_size=input_size,
+        class_names=loaded.class_names,
+        preprocessing=preprocessing,
+        model_name=name,
+        model_args=model_args,
+        opset=args.opset,
+        batch=args.batch,
+        reference=reference,
+    )
     size = path.stat().st_size / 1e6
     c, h, w = input_size
     folded = ", BatchNorm folded" if args.fuse_bn else ""

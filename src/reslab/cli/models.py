@@ -48,8 +48,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = [("name", "params", "MACs", "input", "family")]
     for e in entries:
-        rows.append((e["name"], f"{e['params']:,}", format_macs(e["macs"]), "x".join(map(str, e["input_size"])),
-                     e["family"]))  # fmt: skip
+        rows.append(
+            (e["name"], f"{e['params']:,}", format_macs(e["macs"]), "x".join(map(str, e["input_size"])), e["family"])
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i in (1, 2) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))

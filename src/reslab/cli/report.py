@@ -17,14 +17,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replaced. Prints the page's path.",
     )
     p.add_argument("run_dir", type=_path, metavar="RUN_DIR", help="a run directory written by reslab train")
-    p.add_argument("--out", type=_path, default=None, metavar="FILE",
-                   help="the HTML file (default RUN_DIR/report.html)")  # fmt: skip
-    p.add_argument("--split", choices=("val", "test"), default=None,
-                   help="the split evaluated (default: val where the run held one out, else test)")  # fmt: skip
-    p.add_argument("--mistakes", type=_count, default=10, metavar="N",
-                   help="how many of the most confident mistakes to show (default 10)")  # fmt: skip
-    p.add_argument("--data-dir", type=_path, default=None, metavar="PATH",
-                   help="where the data lives (default: the run's)")  # fmt: skip
+    p.add_argument(
+        "--out", type=_path, default=None, metavar="FILE", help="the HTML file (default RUN_DIR/report.html)"
+    )
+    p.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default=None,
+        help="the split evaluated (default: val where the run held one out, else test)",
+    )
+    p.add_argument(
+        "--mistakes",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="how many of the most confident mistakes to show (default 10)",
+    )
+    p.add_argument(
+        "--data-dir", type=_path, default=None, metavar="PATH", help="where the data lives (default: the run's)"
+    )
     p.add_argument("--batch-size", type=_positive_int, default=None, help="evaluation batch size (default: the run's)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.set_defaults(func=run_report)
@@ -35,7 +46,14 @@ def run_report(args: argparse.Namespace) -> int:
     from ..visualize.report import write_report
 
     _setup_logging(quiet=True)
-    path = write_report(args.run_dir, args.out, split=args.split, device=args.device, data_dir=args.data_dir,
-                        batch_size=args.batch_size, mistakes=args.mistakes)  # fmt: skip
+    path = write_report(
+        args.run_dir,
+        args.out,
+        split=args.split,
+        device=args.device,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        mistakes=args.mistakes,
+    )
     print(path)
     return 0

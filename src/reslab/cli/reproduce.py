@@ -17,22 +17,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("experiment", nargs="?", metavar="EXPERIMENT", help="experiment name (see --list)")
     p.add_argument("--list", action="store_true", help="list the experiments and their arms per budget")
-    p.add_argument("--budget", default="quick", metavar="quick|standard|paper",
-                   help="quick (CPU minutes, cifar10-mini), standard (GPU, whole training set), paper (the papers' "
-                   "recipes); default quick")  # fmt: skip
+    p.add_argument(
+        "--budget",
+        default="quick",
+        metavar="quick|standard|paper",
+        help="quick (CPU minutes, cifar10-mini), standard (GPU, whole training set), paper (the papers' "
+        "recipes); default quick",
+    )
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds 0..N-1 per arm (default 2; paper: 1)")
-    p.add_argument("--data-dir", type=_path, default=None, metavar="PATH",
-                   help="CIFAR-10 python batches (cifar10-mini, the official set) or class folders / a .zip of them "
-                   "(default: $RESLAB_DATA_DIR, else ./data)")  # fmt: skip
+    p.add_argument(
+        "--data-dir",
+        type=_path,
+        default=None,
+        metavar="PATH",
+        help="CIFAR-10 python batches (cifar10-mini, the official set) or class folders / a .zip of them "
+        "(default: $RESLAB_DATA_DIR, else ./data)",
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--out", type=_path, default=None, metavar="DIR",
-                   help="report directory; runs go in DIR/runs (default reproductions/EXPERIMENT-BUDGET)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=_path,
+        default=None,
+        metavar="DIR",
+        help="report directory; runs go in DIR/runs (default reproductions/EXPERIMENT-BUDGET)",
+    )
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the budget's epochs (trying out)")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="train on the first N images only")
     p.add_argument("--only", default=None, metavar="LABEL[,LABEL]", help="run only these arms of the grid")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
-    p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="plain",
-                   help="per-run progress, as reslab train's (default: one line per epoch)")  # fmt: skip
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="plain",
+        help="per-run progress, as reslab train's (default: one line per epoch)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the report's path")
     p.set_defaults(func=run_reproduce)
     _one_line_errors(p)
@@ -53,10 +71,18 @@ def run_reproduce(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds must be a whole number >= 1, got {args.seeds}")
     _setup_logging(args.quiet)
     result = run_experiment(
-        args.experiment, budget=args.budget, seeds=args.seeds, data_dir=args.data_dir, device=args.device,
-        out=args.out, epochs=args.epochs, limit=args.limit, only=args.only, threads=args.threads,
+        args.experiment,
+        budget=args.budget,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        device=args.device,
+        out=args.out,
+        epochs=args.epochs,
+        limit=args.limit,
+        only=args.only,
+        threads=args.threads,
         progress="none" if args.quiet else args.progress,
-    )  # fmt: skip
+    )
     if result.report is not None:
         print(f"report: {result.report}")
         for line in result.report.read_text().splitlines():

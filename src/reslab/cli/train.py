@@ -119,10 +119,20 @@ def _setup_logging(quiet: bool = False) -> None:
 
 def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", required=required, default=S, metavar="NAME",
-                   help="data set: cifar10, cifar100, mnist, fashion_mnist, folder, digits, synthetic")  # fmt: skip
-    g.add_argument("--data-dir", type=_path, default=S, metavar="PATH",
-                   help="where the data set lives (default: $RESLAB_DATA_DIR, else ./data)")  # fmt: skip
+    g.add_argument(
+        "--data",
+        required=required,
+        default=S,
+        metavar="NAME",
+        help="data set: cifar10, cifar100, mnist, fashion_mnist, folder, digits, synthetic",
+    )
+    g.add_argument(
+        "--data-dir",
+        type=_path,
+        default=S,
+        metavar="PATH",
+        help="where the data set lives (default: $RESLAB_DATA_DIR, else ./data)",
+    )
     g.add_argument("--download", action="store_true", default=S, help="download the data set if missing")
 
 
@@ -133,26 +143,46 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="train a model; writes a run directory (config, metrics, curves, checkpoints)",
         description="Train a model. Flags override the --config recipe; only flags you give do.",
     )
-    p.add_argument("--config", metavar="RECIPE",
-                   help=f"a YAML recipe: a file, or a shipped one by name ({', '.join(shipped_configs())}); "
-                   "flags override it")  # fmt: skip
+    p.add_argument(
+        "--config",
+        metavar="RECIPE",
+        help=f"a YAML recipe: a file, or a shipped one by name ({', '.join(shipped_configs())}); flags override it",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     p.add_argument("--out", default=S, metavar="DIR", help="run directory (default runs/MODEL-DATA-TIME)")
     p.add_argument("--overwrite", action="store_true", default=S, help="replace a previous run's files in --out")
-    p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
-                   help="a progress bar (auto: on a terminal) or one line per epoch")  # fmt: skip
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="a progress bar (auto: on a terminal) or one line per epoch",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final summary")
 
     g = p.add_argument_group("model")
     g.add_argument("--model", default=S, help="registered model name (`reslab list`)")
-    g.add_argument("--model-arg", dest="model_args", action="append", type=_key_value, default=S,
-                   metavar="KEY=VALUE", help="constructor override, e.g. widths=[8,16,32] (repeatable)")  # fmt: skip
-    g.add_argument("--pretrained", default=S, metavar="WEIGHTS",
-                   help="start from weights: default, a tag (tv_in1k), MODEL.TAG or a file; applies the fine-tuning "
-                   "defaults (configs/finetune.yaml) and the weights' preprocessing")  # fmt: skip
-    g.add_argument("--freeze", default=S, metavar="none|backbone|stages:N",
-                   help="freeze all but the classifier (backbone) or the stem and first N stages (eval mode, "
-                   "no gradients)")  # fmt: skip
+    g.add_argument(
+        "--model-arg",
+        dest="model_args",
+        action="append",
+        type=_key_value,
+        default=S,
+        metavar="KEY=VALUE",
+        help="constructor override, e.g. widths=[8,16,32] (repeatable)",
+    )
+    g.add_argument(
+        "--pretrained",
+        default=S,
+        metavar="WEIGHTS",
+        help="start from weights: default, a tag (tv_in1k), MODEL.TAG or a file; applies the fine-tuning "
+        "defaults (configs/finetune.yaml) and the weights' preprocessing",
+    )
+    g.add_argument(
+        "--freeze",
+        default=S,
+        metavar="none|backbone|stages:N",
+        help="freeze all but the classifier (backbone) or the stem and first N stages (eval mode, no gradients)",
+    )
 
     _add_data_options(p)
     g = p.add_argument_group("data options")
@@ -160,38 +190,77 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
     g.add_argument("--cutout", type=int, default=S, metavar="PX", help="cutout square side (0: off)")
     g.add_argument("--image-size", type=int, default=S, metavar="PX", help="image side (folder, digits, synthetic)")
-    g.add_argument("--batch-size", type=int, default=S,
-                   help="samples per batch on each process; under torchrun the global batch (what --lr refers to) "
-                   "is this x the number of processes x --accum-steps")  # fmt: skip
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=S,
+        help="samples per batch on each process; under torchrun the global batch (what --lr refers to) "
+        "is this x the number of processes x --accum-steps",
+    )
     g.add_argument("--eval-batch-size", type=int, default=S)
     g.add_argument("--workers", type=int, default=S, help="loader worker processes (folder data)")
-    g.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=S,
-                   metavar="KEY=VALUE", help="further build_data option, e.g. limit=1000 (repeatable)")  # fmt: skip
+    g.add_argument(
+        "--data-arg",
+        dest="data_args",
+        action="append",
+        type=_key_value,
+        default=S,
+        metavar="KEY=VALUE",
+        help="further build_data option, e.g. limit=1000 (repeatable)",
+    )
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=S)
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=S)
-    g.add_argument("--lr", type=float, default=S,
-                   help="peak / initial learning rate, for the global batch (--batch-size x processes x "
-                   "--accum-steps)")  # fmt: skip
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=S,
+        help="peak / initial learning rate, for the global batch (--batch-size x processes x --accum-steps)",
+    )
     g.add_argument("--head-lr", type=float, default=S, help="the classifier's learning rate (default: --lr)")
-    g.add_argument("--backbone-lr-scale", type=float, default=S, metavar="SCALE",
-                   help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)")  # fmt: skip
+    g.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        default=S,
+        metavar="SCALE",
+        help="the backbone trains at head lr x SCALE (to stop it: --freeze backbone)",
+    )
     g.add_argument("--momentum", type=float, default=S)
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=S, help="Nesterov momentum (SGD)")
     g.add_argument("--betas", type=float, nargs=2, default=S, metavar=("B1", "B2"), help="Adam/AdamW betas")
     g.add_argument("--weight-decay", type=float, default=S)
-    g.add_argument("--decay-norm-and-bias", action=argparse.BooleanOptionalAction, default=S,
-                   help="apply weight decay to BN parameters and biases (--no-...: exempt them)")  # fmt: skip
+    g.add_argument(
+        "--decay-norm-and-bias",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="apply weight decay to BN parameters and biases (--no-...: exempt them)",
+    )
     g.add_argument("--schedule", choices=SCHEDULES, default=S, help="learning-rate schedule (per iteration)")
-    g.add_argument("--milestones", type=float, nargs="+", default=S, metavar="EPOCH",
-                   help="multistep: epochs at which lr *= gamma (default 50%% and 75%% of the run)")  # fmt: skip
-    g.add_argument("--milestone-fractions", type=float, nargs="+", default=S, metavar="FRACTION",
-                   help="multistep: milestones as fractions of the run, e.g. 0.5 0.75 (follow --epochs)")  # fmt: skip
+    g.add_argument(
+        "--milestones",
+        type=float,
+        nargs="+",
+        default=S,
+        metavar="EPOCH",
+        help="multistep: epochs at which lr *= gamma (default 50%% and 75%% of the run)",
+    )
+    g.add_argument(
+        "--milestone-fractions",
+        type=float,
+        nargs="+",
+        default=S,
+        metavar="FRACTION",
+        help="multistep: milestones as fractions of the run, e.g. 0.5 0.75 (follow --epochs)",
+    )
     g.add_argument("--gamma", type=float, default=S, help="multistep factor (default 0.1)")
     g.add_argument("--warmup-epochs", type=float, default=S, help="warm-up length (epochs; linear unless --warmup-lr)")
-    g.add_argument("--warmup-lr", type=float, default=S,
-                   help="constant warm-up: train at this rate for --warmup-epochs, then at --lr")  # fmt: skip
+    g.add_argument(
+        "--warmup-lr",
+        type=float,
+        default=S,
+        help="constant warm-up: train at this rate for --warmup-epochs, then at --lr",
+    )
     g.add_argument("--onecycle-pct", type=float, default=S, help="one-cycle: fraction of the run rising")
     g.add_argument("--onecycle-div", type=float, default=S, help="one-cycle: initial lr = lr / this")
     g.add_argument("--label-smoothing", type=float, default=S)
@@ -199,22 +268,31 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--aux-weight", type=float, default=S, help="auxiliary-classifier loss weight (GoogLeNet: 0.3)")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=S, help="EMA of the weights")
     g.add_argument("--ema-decay", type=float, default=S)
-    g.add_argument("--accum-steps", type=int, default=S, metavar="K",
-                   help="gradient accumulation: one optimiser step per K batches, equal to one step on a K times "
-                   "larger batch (schedules count optimiser steps)")  # fmt: skip
+    g.add_argument(
+        "--accum-steps",
+        type=int,
+        default=S,
+        metavar="K",
+        help="gradient accumulation: one optimiser step per K batches, equal to one step on a K times "
+        "larger batch (schedules count optimiser steps)",
+    )
 
     g = p.add_argument_group("execution")
-    g.add_argument("--amp", type=_amp, default=S, metavar="{bf16,fp16,none}",
-                   help="mixed precision (fp16: CUDA only)")  # fmt: skip
+    g.add_argument("--amp", type=_amp, default=S, metavar="{bf16,fp16,none}", help="mixed precision (fp16: CUDA only)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S)
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=S,
-                   help="torchrun: SyncBatchNorm, batch statistics over all processes (CUDA only)")  # fmt: skip
+    g.add_argument(
+        "--sync-bn",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="torchrun: SyncBatchNorm, batch statistics over all processes (CUDA only)",
+    )
     g.add_argument("--seed", type=int, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for torch (default: torch's choice)")
-    g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=S,
-                   help="torch.use_deterministic_algorithms")  # fmt: skip
+    g.add_argument(
+        "--deterministic", action=argparse.BooleanOptionalAction, default=S, help="torch.use_deterministic_algorithms"
+    )
     p.set_defaults(func=run_train)
     return p
 
@@ -253,8 +331,11 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, top5, loss, n}.",
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
-    p.add_argument("--pretrained", metavar="WEIGHTS",
-                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
+    p.add_argument(
+        "--pretrained",
+        metavar="WEIGHTS",
+        help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file",
+    )
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
@@ -262,8 +343,12 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}")
-    p.add_argument("--out", type=_path, metavar="DIR",
-                   help="directory for the confusion matrix and per-class table (default: next to CKPT)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=_path,
+        metavar="DIR",
+        help="directory for the confusion matrix and per-class table (default: next to CKPT)",
+    )
     p.set_defaults(func=run_eval)
     return p
 
@@ -312,18 +397,29 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument("--model", help="with --pretrained: the model; with --checkpoint: the model you expect (checked)")
-    p.add_argument("--pretrained", metavar="WEIGHTS",
-                   help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file")  # fmt: skip
+    p.add_argument(
+        "--pretrained",
+        metavar="WEIGHTS",
+        help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
-    p.add_argument("--batch-size", type=_positive_int, default=1,
-                   help="images per forward pass (default 1; the results are the same)")  # fmt: skip
-    p.add_argument("--onnx", type=_path, metavar="MODEL.onnx",
-                   help="instead of a checkpoint: an ONNX file from `reslab export` (onnxruntime, CPU); its "
-                   "preprocessing and class names come from the file")  # fmt: skip
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=1,
+        help="images per forward pass (default 1; the results are the same)",
+    )
+    p.add_argument(
+        "--onnx",
+        type=_path,
+        metavar="MODEL.onnx",
+        help="instead of a checkpoint: an ONNX file from `reslab export` (onnxruntime, CPU); its "
+        "preprocessing and class names come from the file",
+    )
     p.set_defaults(func=run_predict)
     return p
 
@@ -336,8 +432,16 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.onnx is not None:
         from ..export.onnx_predict import predict_onnx
 
-        given = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--pretrained", args.pretrained),
-                                          ("--model", args.model), ("--ema", args.ema)) if value]  # fmt: skip
+        given = [
+            flag
+            for flag, value in (
+                ("--checkpoint", args.checkpoint),
+                ("--pretrained", args.pretrained),
+                ("--model", args.model),
+                ("--ema", args.ema),
+            )
+            if value
+        ]
         if given:
             raise ConfigError(f"--onnx {args.onnx} holds its own weights and metadata; drop {', '.join(given)}")
         if args.device not in ("auto", "cpu"):
@@ -345,9 +449,17 @@ def run_predict(args: argparse.Namespace) -> int:
         results = predict_onnx(args.onnx, args.images, topk=args.topk, batch_size=args.batch_size, on_error="skip")
     else:
         _checkpoint_or_pretrained(args)
-        results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device, ema=args.ema,
-                          on_error="skip", model=args.model, pretrained=args.pretrained,
-                          batch_size=args.batch_size)  # fmt: skip
+        results = predict(
+            args.checkpoint,
+            args.images,
+            topk=args.topk,
+            device=args.device,
+            ema=args.ema,
+            on_error="skip",
+            model=args.model,
+            pretrained=args.pretrained,
+            batch_size=args.batch_size,
+        )
     failed = 0
     for image, top in zip(args.images, results):
         if isinstance(top, Exception):
@@ -380,15 +492,23 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
     _add_data_options(p, required=True)
     p.add_argument("--out", type=_path, required=True, metavar="GRID.png", help="the image file to write")
-    p.add_argument("--split", choices=("train", "val", "test"), default="train",
-                   help="train shows augmented images (default)")  # fmt: skip
+    p.add_argument(
+        "--split", choices=("train", "val", "test"), default="train", help="train shows augmented images (default)"
+    )
     p.add_argument("-n", "--num-images", type=_positive_int, default=64)
     p.add_argument("--image-size", type=int)
     p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-arg", dest="data_args", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="further build_data option (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--data-arg",
+        dest="data_args",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="further build_data option (repeatable)",
+    )
     p.set_defaults(func=run_show_data)
     return p
 
@@ -402,9 +522,16 @@ def run_show_data(args: argparse.Namespace) -> int:
     check_data_args(extra)
     if args.image_size is not None:
         extra["image_size"] = args.image_size
-    bundle = build_data(args.data, getattr(args, "data_dir", None), download=getattr(args, "download", False),
-                        augment=not args.no_augment, cutout=args.cutout, seed=args.seed,
-                        batch_size=min(args.num_images, 256), **extra)  # fmt: skip
+    bundle = build_data(
+        args.data,
+        getattr(args, "data_dir", None),
+        download=getattr(args, "download", False),
+        augment=not args.no_augment,
+        cutout=args.cutout,
+        seed=args.seed,
+        batch_size=min(args.num_images, 256),
+        **extra,
+    )
     for note in bundle.notes:  # the image size chosen and why, the loading path (as a run's log shows)
         print(note, file=sys.stderr)
     path = save_preview(bundle, args.out, n=args.num_images, split=args.split)

@@ -36,8 +36,11 @@ def _channels(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("visualize", help="see inside a network: filters, feature maps, deconvnet, Grad-CAM, occlusion",
-                       description="Draw what a network learned into --out FILE.png.")  # fmt: skip
+    p = sub.add_parser(
+        "visualize",
+        help="see inside a network: filters, feature maps, deconvnet, Grad-CAM, occlusion",
+        description="Draw what a network learned into --out FILE.png.",
+    )
     _one_line_errors(p)
     vsub = p.add_subparsers(dest="what", metavar="WHAT")
     vsub.required = True
@@ -60,8 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--channels", type=_channels, metavar="0,5,7", help="maps to show (default: up to 64)")
         elif name == "deconv":
             q.add_argument("--layer", required=True, metavar="NAME", help="module name, e.g. features.10")
-            q.add_argument("--channels", type=_channels, default=[0, 1, 2, 3], metavar="0,5,7",
-                           help="feature maps to project (default 0,1,2,3)")  # fmt: skip
+            q.add_argument(
+                "--channels",
+                type=_channels,
+                default=[0, 1, 2, 3],
+                metavar="0,5,7",
+                help="feature maps to project (default 0,1,2,3)",
+            )
             q.add_argument("--top", type=_positive_int, default=9, help="images per feature map (default 9)")
             q.add_argument("--data", metavar="NAME", help="data set (default: the checkpoint's)")
             q.add_argument("--data-dir", type=_path, metavar="PATH", help="where the data set lives")
@@ -88,8 +96,9 @@ def run_visualize(args: argparse.Namespace) -> int:
     from ..visualize import draw
 
     out = draw.check_out(args.out)  # before any model or data is read
-    loaded = vis.load_model(args.checkpoint, model=args.model, pretrained=args.pretrained, ema=args.ema,
-                            device=args.device)  # fmt: skip
+    loaded = vis.load_model(
+        args.checkpoint, model=args.model, pretrained=args.pretrained, ema=args.ema, device=args.device
+    )
     net, what = loaded.net, args.what
     head = f"{loaded.model_name} ({_short(loaded.source)})"
     x = loaded.image(args.image) if getattr(args, "image", None) else None
@@ -103,10 +112,17 @@ def run_visualize(args: argparse.Namespace) -> int:
         if args.channels and max(args.channels) >= len(maps):
             from ..errors import ConfigError
 
-            raise ConfigError(f"layer {args.layer!r} has {len(maps)} feature maps (0-{len(maps) - 1}), "
-                              f"got --channels {max(args.channels)}")  # fmt: skip
-        draw.draw_feature_maps(maps, out, title=f"{head}\n{args.layer} of {_short(args.image)}",
-                               image=vis.display_image(x, loaded.info), channels=args.channels)  # fmt: skip
+            raise ConfigError(
+                f"layer {args.layer!r} has {len(maps)} feature maps (0-{len(maps) - 1}), "
+                f"got --channels {max(args.channels)}"
+            )
+        draw.draw_feature_maps(
+            maps,
+            out,
+            title=f"{head}\n{args.layer} of {_short(args.image)}",
+            image=vis.display_image(x, loaded.info),
+            channels=args.channels,
+        )
         detail = f"{len(args.channels or maps)} of {len(maps)} maps of {args.layer}"
     elif what == "gradcam":
         target = loaded.class_index(args.target)
@@ -135,10 +151,10 @@ def run_visualize(args: argparse.Namespace) -> int:
         detail = f"class {name}: p={prob:.3f} unoccluded, {probs.min():.3f} at the most sensitive square"
     else:  # deconv
         vis.resolve_layer(net, args.layer)
-        bundle = vis.load_data(loaded, getattr(args, "data", None), args.data_dir, download=args.download,
-                               batch_size=args.batch_size)  # fmt: skip
-        result = vis.deconv_top(net, bundle, args.layer, args.channels, top=args.top, mean=bundle.mean,
-                                std=bundle.std)  # fmt: skip
+        bundle = vis.load_data(
+            loaded, getattr(args, "data", None), args.data_dir, download=args.download, batch_size=args.batch_size
+        )
+        result = vis.deconv_top(net, bundle, args.layer, args.channels, top=args.top, mean=bundle.mean, std=bundle.std)
         split = "test" if bundle.test is not None or getattr(bundle, "val_is_test", False) else "validation"
         draw.draw_deconv_top(result, out, title=f"{head}\n{bundle.name} {split} split: top {args.top} per map")
         detail = f"{result.method}, layer {args.layer}, maps {','.join(map(str, result.channels))}"

@@ -76,8 +76,18 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("name", "model", "top-1", "classes", "input", "layout", "default", "cached")]
     for name in names:
         e = get_weights(name)
-        rows.append((e.name, e.model, _metric(e, "top1"), e.classes, _input(e), e.layout, "*" if e.default else "",
-                     "cached" if cached_path(e) else ""))  # fmt: skip
+        rows.append(
+            (
+                e.name,
+                e.model,
+                _metric(e, "top1"),
+                e.classes,
+                _input(e),
+                e.layout,
+                "*" if e.default else "",
+                "cached" if cached_path(e) else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())

@@ -52,14 +52,10 @@ class AugmentParams:
     centres: torch.Tensor | None  # (n, 2) int64 cutout centres (row, column)
 
     def to(self, device: torch.device) -> AugmentParams:
-        return AugmentParams(
-            *(None if t is None else t.to(device) for t in (self.offsets, self.flips, self.centres))
-        )
+        return AugmentParams(*(None if t is None else t.to(device) for t in (self.offsets, self.flips, self.centres)))
 
     def __getitem__(self, index: slice | torch.Tensor) -> AugmentParams:
-        return AugmentParams(
-            *(None if t is None else t[index] for t in (self.offsets, self.flips, self.centres))
-        )
+        return AugmentParams(*(None if t is None else t[index] for t in (self.offsets, self.flips, self.centres)))
 
 
 def sample_augment_params(
@@ -171,9 +167,7 @@ def apply_augment(
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> torch.Tensor:
     """Crop and flip the uint8 batch, normalise it to float32, then apply cutout (zero = the mean colour)."""
-    images = random_crop(
-        images, params.offsets, spec.crop_padding if params.offsets is not None else 0, params.flips
-    )
+    images = random_crop(images, params.offsets, spec.crop_padding if params.offsets is not None else 0, params.flips)
     out = normalize(images, mean, std, memory_format)
     if params.centres is not None:
         out = cutout(out, params.centres, spec.cutout)

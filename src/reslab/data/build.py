@@ -225,10 +225,21 @@ def build_data(
     if name == "folder":
         from .sources.folder import build_folder_bundle
 
-        bundle = build_folder_bundle(root, options, image_size=image_size, channels=channels, workers=workers,
-                                     strict=strict, image_size_reason=image_size_reason, cache=cache,
-                                     cache_dir=cache_dir, norm=norm, resize=resize,
-                                     interpolation=interpolation or "bilinear", crop=crop or "center")  # fmt: skip
+        bundle = build_folder_bundle(
+            root,
+            options,
+            image_size=image_size,
+            channels=channels,
+            workers=workers,
+            strict=strict,
+            image_size_reason=image_size_reason,
+            cache=cache,
+            cache_dir=cache_dir,
+            norm=norm,
+            resize=resize,
+            interpolation=interpolation or "bilinear",
+            crop=crop or "center",
+        )
     else:
         data = _load_arrays(
             name,
@@ -293,8 +304,9 @@ def _check_norm(mean: Any, std: Any) -> tuple[tuple[float, ...], tuple[float, ..
             or not value
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
-            raise ConfigError(f"{key} must be a list of numbers, one per channel (e.g. [0.485, 0.456, 0.406]), "
-                              f"got {value!r}")  # fmt: skip
+            raise ConfigError(
+                f"{key} must be a list of numbers, one per channel (e.g. [0.485, 0.456, 0.406]), got {value!r}"
+            )
         values.append(tuple(float(v) for v in value))
     if len(values[0]) != len(values[1]):
         raise ConfigError(f"mean has {len(values[0])} values but std has {len(values[1])}: one per channel each")
@@ -383,14 +395,28 @@ def device_loaders(
     def eval_factory(split: str):
         def make() -> DeviceLoader:
             x, y = tensors[split]
-            return DeviceLoader(x, y, batch_size=opts.eval_batch_size, mean=mean, std=std, seed=opts.seed,
-                                channels_last=opts.channels_last)  # fmt: skip
+            return DeviceLoader(
+                x,
+                y,
+                batch_size=opts.eval_batch_size,
+                mean=mean,
+                std=std,
+                seed=opts.seed,
+                channels_last=opts.channels_last,
+            )
 
         return make
 
-    train = DeviceLoader(*tensors["train"], batch_size=opts.batch_size, mean=mean, std=std, shuffle=True,
-                         augment=spec if opts.augment else None, seed=opts.seed,
-                         channels_last=opts.channels_last)  # fmt: skip
+    train = DeviceLoader(
+        *tensors["train"],
+        batch_size=opts.batch_size,
+        mean=mean,
+        std=std,
+        shuffle=True,
+        augment=spec if opts.augment else None,
+        seed=opts.seed,
+        channels_last=opts.channels_last,
+    )
     return {split: eval_factory(split) for split in tensors}, train
 
 

@@ -124,9 +124,7 @@ def extract_tar(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -
     return dest
 
 
-def download_and_extract(
-    url: str, root: str | os.PathLike[str], md5: str | None, filename: str | None = None
-) -> Path:
+def download_and_extract(url: str, root: str | os.PathLike[str], md5: str | None, filename: str | None = None) -> Path:
     """Download an archive into ``root`` (MD5-checked), extract it there, and return the archive path."""
     root = Path(root)
     name = filename or url.rstrip("/").rsplit("/", 1)[-1]

@@ -147,9 +147,7 @@ class DeviceLoader(_EpochLoader):
         channels_last: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError(
-                f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}"
-            )
+            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
         if batch_size < 1:
@@ -177,9 +175,7 @@ class DeviceLoader(_EpochLoader):
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         order = None
         if self.shuffle:
-            order = torch.randperm(
-                self.num_samples, generator=epoch_generator(self.seed, epoch, _STREAM_ORDER)
-            )
+            order = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch, _STREAM_ORDER))
             order = order.to(device)
         params: AugmentParams | None = None
         if self.augment is not None:

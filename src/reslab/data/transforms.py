@@ -62,8 +62,9 @@ def resize_shorter(img: Image.Image, size: int, interpolation: str = "bilinear")
     return img.resize(new, resample_filter(interpolation))
 
 
-def eval_view(img: Image.Image, height: int, width: int, resize: int, interpolation: str = "bilinear",
-              crop: str = "center") -> Image.Image:  # fmt: skip
+def eval_view(
+    img: Image.Image, height: int, width: int, resize: int, interpolation: str = "bilinear", crop: str = "center"
+) -> Image.Image:
     """The evaluation view of an image: ``crop="center"``: the shorter side resized to ``resize`` (at least
     the crop), then the centre ``height`` x ``width``; ``crop="squash"``: the whole image resized to
     ``width`` x ``height`` (aspect ratio not kept, as Keras's ``load_img(target_size=...)``)."""
@@ -147,8 +148,9 @@ class EvalTransform:
     """Resize the shorter side to ``resize``, then centre-crop ``size`` (or, ``crop="squash"``, resize the
     whole image to ``size``); returns uint8 (C, H, W)."""
 
-    def __init__(self, size: int, resize: int | None = None, interpolation: str = "bilinear",
-                 crop: str = "center") -> None:  # fmt: skip
+    def __init__(
+        self, size: int, resize: int | None = None, interpolation: str = "bilinear", crop: str = "center"
+    ) -> None:
         self.size = size
         self.resize = resize if resize is not None else eval_resize_for(size)
         self.interpolation = interpolation

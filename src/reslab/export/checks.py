@@ -102,18 +102,24 @@ def compare(expected: torch.Tensor, got, runtime: str, what: str, *, extra: str 
     """
     got = torch.as_tensor(got).float()
     if not torch.isfinite(expected).all():
-        raise ExportError(f"{what}: the network itself gives non-finite outputs on random inputs in PyTorch "
-                          "(untrained or diverged?): there is nothing to check the export against")  # fmt: skip
+        raise ExportError(
+            f"{what}: the network itself gives non-finite outputs on random inputs in PyTorch "
+            "(untrained or diverged?): there is nothing to check the export against"
+        )
     if tuple(got.shape) != tuple(expected.shape):
-        raise ExportError(f"{what}: {runtime} gives outputs of shape {tuple(got.shape)}, PyTorch "
-                          f"{tuple(expected.shape)}; the export is wrong and was not kept")  # fmt: skip
+        raise ExportError(
+            f"{what}: {runtime} gives outputs of shape {tuple(got.shape)}, PyTorch "
+            f"{tuple(expected.shape)}; the export is wrong and was not kept"
+        )
     if not torch.isfinite(got).all():
         raise ExportError(f"{what}: {runtime} gives non-finite outputs; the export was not kept")
     diff = float((got - expected.float()).abs().max()) if got.numel() else 0.0
     scale = float(expected.abs().max()) if expected.numel() else 0.0
     if not diff <= tolerance(scale):
-        raise ExportError(f"{what}: {runtime} differs from PyTorch by up to {diff:.3g} (> {tolerance(scale):.3g} "
-                          f"allowed for logits up to {scale:.3g}); the export was not kept")  # fmt: skip
+        raise ExportError(
+            f"{what}: {runtime} differs from PyTorch by up to {diff:.3g} (> {tolerance(scale):.3g} "
+            f"allowed for logits up to {scale:.3g}); the export was not kept"
+        )
     return CheckResult(runtime, diff, int(expected.shape[0]), extra, scale)
 
 

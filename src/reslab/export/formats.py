@@ -31,7 +31,7 @@ FORMATS = {
     "torchscript": Format("torchscript", ".torchscript.pt", "TorchScript (torch.jit.trace), checked by torch.jit.load"),
     "export": Format("export", ".pt2", "torch.export program (torch.export.save), checked by torch.export.load"),
     "safetensors": Format("safetensors", ".safetensors", "weights + metadata, checked with create_model(pretrained=)"),
-}  # fmt: skip
+}
 
 
 def get_format(name: str) -> Format:
@@ -93,8 +93,10 @@ def check_export_out(path: str | Path, fmt: str) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"--out {path} is a directory; --out takes a file name "
-                          f"(e.g. {path / ('model' + get_format(fmt).extension)})")  # fmt: skip
+        raise ConfigError(
+            f"--out {path} is a directory; --out takes a file name "
+            f"(e.g. {path / ('model' + get_format(fmt).extension)})"
+        )
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
@@ -105,8 +107,9 @@ def check_export_out(path: str | Path, fmt: str) -> Path:
         try:
             read_export_metadata(path, fmt)
         except ReslabError:
-            raise ConfigError(f"--out {path} exists and is not a reslab {fmt} export; it is left as it is: "
-                              "choose another --out") from None  # fmt: skip
+            raise ConfigError(
+                f"--out {path} exists and is not a reslab {fmt} export; it is left as it is: choose another --out"
+            ) from None
         if not os.access(path, os.W_OK):
             raise ConfigError(f"--out {path} is not writable (permission denied)")
     return path
@@ -138,8 +141,15 @@ def export_model(
         raise ConfigError(f"--opset applies to --format onnx only, not {fmt}")
     if int(batch) < 1:
         raise ConfigError(f"--batch must be >= 1, got {batch}")
-    kwargs = dict(input_size=input_size, class_names=class_names, preprocessing=preprocessing,
-                  model_name=model_name, model_args=model_args, batch=batch, reference=reference)  # fmt: skip
+    kwargs = dict(
+        input_size=input_size,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        model_name=model_name,
+        model_args=model_args,
+        batch=batch,
+        reference=reference,
+    )
     if fmt == "onnx":
         from .onnx import export_onnx_checked
 

@@ -40,8 +40,9 @@ def _require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"ONNX export needs {module}: pip install 'reslab[export]' "
-                          "(onnx, onnxruntime, onnxscript)") from None  # fmt: skip
+        raise ConfigError(
+            f"ONNX export needs {module}: pip install 'reslab[export]' (onnx, onnxruntime, onnxscript)"
+        ) from None
 
 
 def export_onnx(
@@ -72,9 +73,17 @@ def export_onnx(
     Raises:
         ConfigError: a bad opset or batch. ExportError: the exporter fails, or the check fails.
     """
-    return export_onnx_checked(model, path, input_size=input_size, class_names=class_names,
-                               preprocessing=preprocessing, model_name=model_name, model_args=model_args,
-                               opset=opset, batch=batch)[0]  # fmt: skip
+    return export_onnx_checked(
+        model,
+        path,
+        input_size=input_size,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        model_name=model_name,
+        model_args=model_args,
+        opset=opset,
+        batch=batch,
+    )[0]
 
 
 def export_onnx_checked(
@@ -96,12 +105,19 @@ def export_onnx_checked(
     _require("onnxscript")
     _require("onnxruntime")
     if opset is not None and not MIN_OPSET <= int(opset) <= max_opset():
-        raise ConfigError(f"--opset must be {MIN_OPSET}-{max_opset()} (what torch's ONNX exporter and the "
-                          f"installed onnx write), got {opset}")  # fmt: skip
+        raise ConfigError(
+            f"--opset must be {MIN_OPSET}-{max_opset()} (what torch's ONNX exporter and the "
+            f"installed onnx write), got {opset}"
+        )
     if int(batch) < 1:
         raise ConfigError(f"--batch must be >= 1, got {batch}")
-    metadata = build_metadata(model_name=model_name, model_args=model_args, class_names=class_names,
-                              preprocessing=preprocessing, input_size=input_size)  # fmt: skip
+    metadata = build_metadata(
+        model_name=model_name,
+        model_args=model_args,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        input_size=input_size,
+    )
     net = inference_module(model)
     example = check_inputs(input_size, batch=int(batch), seed=1)
     path = Path(path)
@@ -117,8 +133,9 @@ def export_onnx_checked(
         proto.doc_string = f"reslab {metadata['reslab_version']}: {model_name}"
         # one file: the weights inside the protobuf (these models are far below its 2 GB limit)
         onnx.save_model(proto, str(tmp), save_as_external_data=False)
-        result = check_onnx(tmp, reference if reference is not None else net, input_size,
-                            what=f"ONNX export of {model_name}")  # fmt: skip
+        result = check_onnx(
+            tmp, reference if reference is not None else net, input_size, what=f"ONNX export of {model_name}"
+        )
     return path, result
 
 

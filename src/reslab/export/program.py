@@ -35,8 +35,13 @@ def export_program(
     Raises:
         ExportError: torch.export fails, or the loaded program differs from PyTorch beyond :func:`.checks.tolerance`.
     """
-    metadata = build_metadata(model_name=model_name, model_args=model_args, class_names=class_names,
-                              preprocessing=preprocessing, input_size=input_size)  # fmt: skip
+    metadata = build_metadata(
+        model_name=model_name,
+        model_args=model_args,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        input_size=input_size,
+    )
     net = inference_module(model)
     example = check_inputs(input_size, batch=int(batch), seed=1)
     batch_dim = torch.export.Dim("batch", min=1, max=1 << 16)
@@ -50,8 +55,9 @@ def export_program(
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.export.save(program, str(tmp), extra_files=dict(metadata))
-        result = check_program(tmp, reference if reference is not None else model, input_size,
-                               what=f"torch.export of {model_name}")  # fmt: skip
+        result = check_program(
+            tmp, reference if reference is not None else model, input_size, what=f"torch.export of {model_name}"
+        )
     return path, result
 
 

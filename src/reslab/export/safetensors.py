@@ -40,15 +40,27 @@ def export_safetensors(
     del batch
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_safetensors(model, tmp, model_name=model_name, model_args=dict(model_args or {}),
-                         class_names=class_names, preprocessing=preprocessing)  # fmt: skip
-        result = check_safetensors(tmp, reference if reference is not None else model, input_size,
-                                   model_name=model_name, what=f"safetensors export of {model_name}")  # fmt: skip
+        save_safetensors(
+            model,
+            tmp,
+            model_name=model_name,
+            model_args=dict(model_args or {}),
+            class_names=class_names,
+            preprocessing=preprocessing,
+        )
+        result = check_safetensors(
+            tmp,
+            reference if reference is not None else model,
+            input_size,
+            model_name=model_name,
+            what=f"safetensors export of {model_name}",
+        )
     return path, result
 
 
-def check_safetensors(path: str | Path, model: nn.Module, input_size, *, model_name: str,
-                      what: str | None = None) -> CheckResult:  # fmt: skip
+def check_safetensors(
+    path: str | Path, model: nn.Module, input_size, *, model_name: str, what: str | None = None
+) -> CheckResult:
     """``create_model(model_name, pretrained=path)`` against ``model`` on random inputs (batch 2).
 
     Raises:

@@ -41,8 +41,13 @@ def export_torchscript(
     Raises:
         ExportError: the trace fails, or the loaded program differs from PyTorch beyond :func:`.checks.tolerance`.
     """
-    metadata = build_metadata(model_name=model_name, model_args=model_args, class_names=class_names,
-                              preprocessing=preprocessing, input_size=input_size)  # fmt: skip
+    metadata = build_metadata(
+        model_name=model_name,
+        model_args=model_args,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        input_size=input_size,
+    )
     net = inference_module(model)
     example = check_inputs(input_size, batch=int(batch), seed=1)
     try:
@@ -57,8 +62,9 @@ def export_torchscript(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.jit.save(traced, str(tmp), _extra_files={k: v.encode() for k, v in metadata.items()})
-        result = check_torchscript(tmp, reference if reference is not None else model, input_size,
-                                   what=f"TorchScript export of {model_name}")  # fmt: skip
+        result = check_torchscript(
+            tmp, reference if reference is not None else model, input_size, what=f"TorchScript export of {model_name}"
+        )
     return path, result
 
 

@@ -45,28 +45,55 @@ LRN = ("lrn",)
 LAYOUTS: dict[str, dict] = {
     # "One weird trick" / torchvision: 64-192-384-256-256, adaptive 6x6 pooling, dropout before fc6/fc7
     "torchvision": {
-        "features": [_conv(64, 11, 4, 2), _pool(), _conv(192, 5, 1, 2), _pool(), _conv(384, 3, 1, 1),
-                     _conv(256, 3, 1, 1), _conv(256, 3, 1, 1), _pool()],
+        "features": [
+            _conv(64, 11, 4, 2),
+            _pool(),
+            _conv(192, 5, 1, 2),
+            _pool(),
+            _conv(384, 3, 1, 1),
+            _conv(256, 3, 1, 1),
+            _conv(256, 3, 1, 1),
+            _pool(),
+        ],
         "image_size": None,
         "dropout_after_hidden": False,
     },
     # AlexNet paper, Section 3.5: conv -> ReLU -> response norm -> overlapping 3x3/2 max-pool (3.4)
     "paper": {
-        "features": [_conv(96, 11, 4, 0), LRN, _pool(), _conv(256, 5, 1, 2, True), LRN, _pool(),
-                     _conv(384, 3, 1, 1), _conv(384, 3, 1, 1, True), _conv(256, 3, 1, 1, True), _pool()],
+        "features": [
+            _conv(96, 11, 4, 0),
+            LRN,
+            _pool(),
+            _conv(256, 5, 1, 2, True),
+            LRN,
+            _pool(),
+            _conv(384, 3, 1, 1),
+            _conv(384, 3, 1, 1, True),
+            _conv(256, 3, 1, 1, True),
+            _pool(),
+        ],
         "image_size": 227,  # 227 - 11 is a multiple of 4: 55x55 after conv1, 6x6x256 into fc6
         "dropout_after_hidden": True,
     },
     # ZF-Net, Figure 3: conv -> ReLU -> 3x3/2 max-pool -> contrast normalisation. Conv1 padding 1 and
     # ceil-mode pooling reproduce the figure's map sizes 110, 55, 26, 13, 13, 13, 6.
     "zfnet": {
-        "features": [_conv(96, 7, 2, 1), _pool(ceil_mode=True), LRN, _conv(256, 5, 2, 0),
-                     _pool(ceil_mode=True), LRN, _conv(384, 3, 1, 1), _conv(384, 3, 1, 1),
-                     _conv(256, 3, 1, 1), _pool()],
+        "features": [
+            _conv(96, 7, 2, 1),
+            _pool(ceil_mode=True),
+            LRN,
+            _conv(256, 5, 2, 0),
+            _pool(ceil_mode=True),
+            LRN,
+            _conv(384, 3, 1, 1),
+            _conv(384, 3, 1, 1),
+            _conv(256, 3, 1, 1),
+            _pool(),
+        ],
         "image_size": 224,
         "dropout_after_hidden": True,
     },
-}  # fmt: skip
+}
 
 INITS = ("he", "paper")
 
@@ -120,9 +147,7 @@ class AlexNet(DenseHeadModel):
         if init not in INITS:
             raise ConfigError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         if towers not in (1, 2) or (towers == 2 and layout != "paper"):
-            raise ConfigError(
-                f"towers must be 1, or 2 with layout='paper' (the 2012 two-GPU split), got {towers!r}"
-            )
+            raise ConfigError(f"towers must be 1, or 2 with layout='paper' (the 2012 two-GPU split), got {towers!r}")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
         spec = LAYOUTS[layout]
@@ -198,9 +223,14 @@ class AlexNet(DenseHeadModel):
             if isinstance(layer, nn.MaxPool2d):
                 size = x.shape[-2:]
                 x, idx = F.max_pool2d(
-                    x, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                    ceil_mode=layer.ceil_mode, return_indices=True,
-                )  # fmt: skip
+                    x,
+                    layer.kernel_size,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    ceil_mode=layer.ceil_mode,
+                    return_indices=True,
+                )
                 switches[f"features.{i}"] = PoolSwitch(idx, size)
             else:
                 x = layer(x)
@@ -215,33 +245,44 @@ class AlexNet(DenseHeadModel):
         return self.classifier(x)
 
 
-ALEXNET_PAPER = (
-    "Krizhevsky et al. 2012, ImageNet Classification with Deep Convolutional Neural Networks (NIPS)"
-)
-ONE_WEIRD_TRICK = (
-    "Krizhevsky 2014, One weird trick for parallelizing convolutional neural networks (arXiv 1404.5997)"
-)
+ALEXNET_PAPER = "Krizhevsky et al. 2012, ImageNet Classification with Deep Convolutional Neural Networks (NIPS)"
+ONE_WEIRD_TRICK = "Krizhevsky 2014, One weird trick for parallelizing convolutional neural networks (arXiv 1404.5997)"
 ZFNET_PAPER = "Zeiler and Fergus 2013, Visualizing and Understanding Convolutional Networks (arXiv 1311.2901)"
 IMAGENET = {"family": "imagenet", "num_classes": 1000}
 
 register_model(
-    "alexnet", AlexNet, **IMAGENET, input_size=(3, 224, 224), paper=ONE_WEIRD_TRICK, params=61_100_840,
-    params_source="torchvision.models", accuracy="ImageNet top-1 56.522% (torchvision weights)",
+    "alexnet",
+    AlexNet,
+    **IMAGENET,
+    input_size=(3, 224, 224),
+    paper=ONE_WEIRD_TRICK,
+    params=61_100_840,
+    params_source="torchvision.models",
+    accuracy="ImageNet top-1 56.522% (torchvision weights)",
     description="AlexNet, torchvision's single-tower layout (64-192-384-256-256, adaptive 6x6 pool)",
-)  # fmt: skip
+)
 register_model(
-    "alexnet_paper", AlexNet, **IMAGENET, input_size=(3, 227, 227), paper=ALEXNET_PAPER,
+    "alexnet_paper",
+    AlexNet,
+    **IMAGENET,
+    input_size=(3, 227, 227),
+    paper=ALEXNET_PAPER,
     params=62_378_344,
     params_source="layer arithmetic of Section 3.5 on one device (the paper's two towers, towers=2: "
     "60,965,224, its '60 million')",
     accuracy="ILSVRC-2010 test top-1 error 37.5% (paper, Table 1)",
-    description="AlexNet as in the 2012 paper, one device: 96-256-384-384-256, response normalisation, "
-    "227x227 input",
-    layout="paper", init="paper",
-)  # fmt: skip
+    description="AlexNet as in the 2012 paper, one device: 96-256-384-384-256, response normalisation, 227x227 input",
+    layout="paper",
+    init="paper",
+)
 register_model(
-    "zfnet", AlexNet, **IMAGENET, input_size=(3, 224, 224), paper=ZFNET_PAPER,
+    "zfnet",
+    AlexNet,
+    **IMAGENET,
+    input_size=(3, 224, 224),
+    paper=ZFNET_PAPER,
     description="ZF-Net (Figure 3): 7x7/2 first layer, 5x5/2 second, dense connections, 224x224 input; "
     "forward_features(x, return_indices=True) gives the max-pool switches",
-    layout="zfnet", init="paper",
-)  # fmt: skip
+    layout="zfnet",
+    init="paper",
+)

@@ -201,11 +201,7 @@ class DenseNet(ReslabModel):
             raise ConfigError(f"stem must be one of {', '.join(STEMS)}, got {stem!r}")
         (growth_rate,) = check_positive_ints("growth_rate", (growth_rate,))
         (bn_size,) = check_positive_ints("bn_size", (bn_size,))
-        if (
-            isinstance(compression, bool)
-            or not isinstance(compression, int | float)
-            or not 0 < compression <= 1
-        ):
+        if isinstance(compression, bool) or not isinstance(compression, int | float) or not 0 < compression <= 1:
             raise ConfigError(f"compression (theta) must be in (0, 1], got {compression!r}")
         if not 0.0 <= drop_rate < 1.0:
             raise ConfigError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
@@ -228,24 +224,23 @@ class DenseNet(ReslabModel):
             feats["conv0"] = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
             reduction = 1
         layer_opts = {
-            "bottleneck": bottleneck, "bn_size": bn_size, "drop_rate": drop_rate,
-            "memory_efficient": memory_efficient, "bn_eps": bn_eps,
-        }  # fmt: skip
+            "bottleneck": bottleneck,
+            "bn_size": bn_size,
+            "drop_rate": drop_rate,
+            "memory_efficient": memory_efficient,
+            "bn_eps": bn_eps,
+        }
         chs = stem_width
         self.feature_info = []
         for i, n_layers in enumerate(blocks, start=1):
             block = DenseBlock(n_layers, chs, growth_rate, **layer_opts)
             feats[f"denseblock{i}"] = block
             chs = block.out_chs
-            self.feature_info.append(
-                {"num_chs": chs, "reduction": reduction, "module": f"features.denseblock{i}"}
-            )
+            self.feature_info.append({"num_chs": chs, "reduction": reduction, "module": f"features.denseblock{i}"})
             if i < len(blocks):
                 out = int(compression * chs)  # floor(theta * m), Section 3 "Compression"
                 if out < 1:
-                    raise ConfigError(
-                        f"compression={compression} leaves no maps after dense block {i} ({chs} maps)"
-                    )
+                    raise ConfigError(f"compression={compression} leaves no maps after dense block {i} ({chs} maps)")
                 feats[f"transition{i}"] = Transition(chs, out, bn_eps=bn_eps)
                 chs, reduction = out, reduction * 2
         feats["norm5"] = nn.BatchNorm2d(chs, eps=bn_eps)
@@ -327,23 +322,51 @@ _TORCHVISION = {  # name: (depth, growth rate, parameters, ImageNet top-1 % of t
 }
 for _name, (_depth, _k, _params, _acc) in _TORCHVISION.items():
     register_model(
-        _name, DenseNet, family="imagenet", input_size=(3, 224, 224), num_classes=1000, paper=DENSENET_PAPER,
-        params=_params, params_source="torchvision.models",
+        _name,
+        DenseNet,
+        family="imagenet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=DENSENET_PAPER,
+        params=_params,
+        params_source="torchvision.models",
         accuracy=f"ImageNet top-1 {_acc}% (torchvision weights)",
-        description=f"DenseNet-BC-{_depth} (k={_k}), ImageNet (Table 1)", depth=_depth, growth_rate=_k,
-    )  # fmt: skip
+        description=f"DenseNet-BC-{_depth} (k={_k}), ImageNet (Table 1)",
+        depth=_depth,
+        growth_rate=_k,
+    )
 
 register_model(
-    "densenet40", DenseNet, family="cifar", input_size=(3, 32, 32), num_classes=10, paper=DENSENET_PAPER,
-    params=1_000_000, params_source="paper Table 2 (1.0M, rounded to 0.1M)",
+    "densenet40",
+    DenseNet,
+    family="cifar",
+    input_size=(3, 32, 32),
+    num_classes=10,
+    paper=DENSENET_PAPER,
+    params=1_000_000,
+    params_source="paper Table 2 (1.0M, rounded to 0.1M)",
     accuracy="CIFAR-10+ test error 5.24% (paper, Table 2; 7.00% without augmentation)",
     description="DenseNet (L=40, k=12), CIFAR: no bottleneck, no compression",
-    depth=40, growth_rate=12, bottleneck=False, compression=1.0, stem="cifar",
-)  # fmt: skip
+    depth=40,
+    growth_rate=12,
+    bottleneck=False,
+    compression=1.0,
+    stem="cifar",
+)
 register_model(
-    "densenet_bc100", DenseNet, family="cifar", input_size=(3, 32, 32), num_classes=10, paper=DENSENET_PAPER,
-    params=800_000, params_source="paper Table 2 (0.8M, rounded to 0.1M)",
+    "densenet_bc100",
+    DenseNet,
+    family="cifar",
+    input_size=(3, 32, 32),
+    num_classes=10,
+    paper=DENSENET_PAPER,
+    params=800_000,
+    params_source="paper Table 2 (0.8M, rounded to 0.1M)",
     accuracy="CIFAR-10+ test error 4.51% (paper, Table 2; 5.92% without augmentation)",
     description="DenseNet-BC (L=100, k=12), CIFAR: bottleneck 4k, compression 0.5",
-    depth=100, growth_rate=12, bottleneck=True, compression=0.5, stem="cifar",
-)  # fmt: skip
+    depth=100,
+    growth_rate=12,
+    bottleneck=True,
+    compression=0.5,
+    stem="cifar",
+)

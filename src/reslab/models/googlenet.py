@@ -279,15 +279,26 @@ class GoogLeNet(ReslabModel):
 
 GOOGLENET_PAPER = "Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)"
 register_model(
-    "googlenet", GoogLeNet, family="imagenet", input_size=(3, 224, 224), num_classes=1000,
-    paper=GOOGLENET_PAPER, params=6_624_904, params_source="torchvision.models (without the auxiliary heads)",
+    "googlenet",
+    GoogLeNet,
+    family="imagenet",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    paper=GOOGLENET_PAPER,
+    params=6_624_904,
+    params_source="torchvision.models (without the auxiliary heads)",
     accuracy="ImageNet top-1 69.778% (torchvision weights)",
     description="GoogLeNet, torchvision's layout (BN, 3x3 in the '5x5' branch), auxiliary heads in training",
-)  # fmt: skip
+)
 register_model(
-    "googlenet_paper", GoogLeNet, family="imagenet", input_size=(3, 224, 224), num_classes=1000,
-    paper=GOOGLENET_PAPER, accuracy="ILSVRC-2014 top-5 error 10.07% (paper, Table 3: one model, one crop)",
+    "googlenet_paper",
+    GoogLeNet,
+    family="imagenet",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    paper=GOOGLENET_PAPER,
+    accuracy="ILSVRC-2014 top-5 error 10.07% (paper, Table 3: one model, one crop)",
     description="GoogLeNet as in the paper: no BN, true 5x5 branch, LRN in the stem, dropout 0.4, "
     "auxiliary heads of Section 5; 224x224 input",
     layout="paper",
-)  # fmt: skip
+)

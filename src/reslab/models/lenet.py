@@ -147,9 +147,7 @@ class LeNet(ReslabModel):
             super().check_input(x)
         except InputShapeError as e:
             if x.dim() == 4 and x.shape[-1] != self.fixed_input_size:
-                raise InputShapeError(
-                    f"{e} (build it with image_size={x.shape[-1]} for other inputs)"
-                ) from None
+                raise InputShapeError(f"{e} (build it with image_size={x.shape[-1]} for other inputs)") from None
             raise
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,19 +165,34 @@ class LeNet(ReslabModel):
 LENET_PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition (Proc. IEEE)"
 
 register_model(
-    "lenet5", LeNet, family="mnist", input_size=(1, 32, 32), num_classes=10, paper=LENET_PAPER,
+    "lenet5",
+    LeNet,
+    family="mnist",
+    input_size=(1, 32, 32),
+    num_classes=10,
+    paper=LENET_PAPER,
     params=61_706,
     params_source="C1 156 + C3 2,416 (full connections) + C5 48,120 + F6 10,164 + linear output 850; "
     "the paper's own 60,000 has C3's partial table, trainable subsampling and a fixed RBF output",
     accuracy="MNIST test error 0.95% (paper, Section III, LeNet-5 without distortions)",
     description="LeNet-5: C1 6@5x5, S2, C3 16@5x5, S4, C5 120@5x5, F6 84; tanh + average pooling "
     "(activation='relu', pooling='max' for the modern reading; image_size=28 for MNIST)",
-)  # fmt: skip
+)
 
 register_model(
-    "lenet5_wide", LeNet, family="mnist", input_size=(1, 28, 28), num_classes=10, paper=LENET_PAPER,
+    "lenet5_wide",
+    LeNet,
+    family="mnist",
+    input_size=(1, 28, 28),
+    num_classes=10,
+    paper=LENET_PAPER,
     description="The LeNet variant of common Keras MNIST tutorials: 32@5x5, max-pool, 64@5x5, max-pool, "
     "dense 100, dense 10 (ReLU), 28x28 input",
-    image_size=28, conv_channels=(32, 64), c5_channels=None, hidden_features=100, activation="relu",
-    pooling="max", init="he",
-)  # fmt: skip
+    image_size=28,
+    conv_channels=(32, 64),
+    c5_channels=None,
+    hidden_features=100,
+    activation="relu",
+    pooling="max",
+    init="he",
+)

@@ -321,67 +321,136 @@ _TORCHVISION = {  # torchvision.models parameter counts and IMAGENET1K_V1 top-1 
 }
 for _d, (_params, _acc) in _TORCHVISION.items():
     register_model(
-        f"resnet{_d}", ResNet, **IMAGENET, paper=RESNET_PAPER, params=_params,
-        params_source="torchvision.models", accuracy=f"ImageNet top-1 {_acc}% (torchvision weights, v1.5)",
-        description=f"ResNet-{_d}, ImageNet (v1.5: stride on the 3x3)", depth=_d,
-    )  # fmt: skip
+        f"resnet{_d}",
+        ResNet,
+        **IMAGENET,
+        paper=RESNET_PAPER,
+        params=_params,
+        params_source="torchvision.models",
+        accuracy=f"ImageNet top-1 {_acc}% (torchvision weights, v1.5)",
+        description=f"ResNet-{_d}, ImageNet (v1.5: stride on the 3x3)",
+        depth=_d,
+    )
 
 # keras.applications ResNet50/101/152: the paper's v1 (stride on the first 1x1), biased convs
 for _d, _params in ((50, 25_583_592), (101, 44_601_832), (152, 60_268_520)):
     register_model(
-        f"resnet{_d}_keras", ResNet, **IMAGENET, paper=RESNET_PAPER, params=_params, params_source=KERAS_RESNET,
+        f"resnet{_d}_keras",
+        ResNet,
+        **IMAGENET,
+        paper=RESNET_PAPER,
+        params=_params,
+        params_source=KERAS_RESNET,
         description=f"ResNet-{_d} in the keras.applications layout (v1, biased convs)",
-        depth=_d, stride_in="first_1x1", conv_bias="all", bn_eps=1.001e-5,
-    )  # fmt: skip
+        depth=_d,
+        stride_in="first_1x1",
+        conv_bias="all",
+        bn_eps=1.001e-5,
+    )
 
 for _d, _params in ((50, 25_568_360), (101, 44_577_896), (152, 60_236_904)):
     register_model(
-        f"resnet{_d}v2", ResNet, **IMAGENET, paper=PREACT_PAPER, params=_params, params_source=KERAS_RESNET,
+        f"resnet{_d}v2",
+        ResNet,
+        **IMAGENET,
+        paper=PREACT_PAPER,
+        params=_params,
+        params_source=KERAS_RESNET,
         description=f"Pre-activation ResNet-{_d} in the keras.applications ResNet{_d}V2 layout",
-        depth=_d, unit="full_preact", downsample_at="last", conv_bias="unnormalised", bn_eps=1.001e-5,
-    )  # fmt: skip
+        depth=_d,
+        unit="full_preact",
+        downsample_at="last",
+        conv_bias="unnormalised",
+        bn_eps=1.001e-5,
+    )
 
 # CIFAR networks, Section 4.2 / Table 6: option A shortcuts (as the paper)
 _CIFAR_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962, 1202: 19_421_274}
 _CIFAR_ERR = {20: "8.75", 32: "7.51", 44: "7.17", 56: "6.97", 110: "6.43", 1202: "7.93"}
 for _d, _params in _CIFAR_PARAMS.items():
     register_model(
-        f"resnet{_d}", ResNet, **CIFAR, paper=RESNET_PAPER, params=_params,
+        f"resnet{_d}",
+        ResNet,
+        **CIFAR,
+        paper=RESNET_PAPER,
+        params=_params,
         params_source="ResNet paper Table 6 (0.27M ...); exact count: option A, 10 classes",
         accuracy=f"CIFAR-10 test error {_CIFAR_ERR[_d]}% (paper, Table 6)",
-        description=f"ResNet-{_d}, CIFAR (3x3 stem, 16-32-64, shortcut A)", depth=_d, stem="cifar", shortcut="A",
-    )  # fmt: skip
+        description=f"ResNet-{_d}, CIFAR (3x3 stem, 16-32-64, shortcut A)",
+        depth=_d,
+        stem="cifar",
+        shortcut="A",
+    )
 
 # Plain twins for the degradation experiment (Section 4.1, Figure 4 / Figure 6)
 for _d in (18, 34):
     register_model(
-        f"plain{_d}", ResNet, **IMAGENET, paper=RESNET_PAPER,
-        description=f"Plain-{_d}: ResNet-{_d} without shortcuts", depth=_d, shortcut="none",
-    )  # fmt: skip
+        f"plain{_d}",
+        ResNet,
+        **IMAGENET,
+        paper=RESNET_PAPER,
+        description=f"Plain-{_d}: ResNet-{_d} without shortcuts",
+        depth=_d,
+        shortcut="none",
+    )
 for _d in (20, 32, 44, 56, 110):
     register_model(
-        f"plain{_d}", ResNet, **CIFAR, paper=RESNET_PAPER, params=_CIFAR_PARAMS[_d],
+        f"plain{_d}",
+        ResNet,
+        **CIFAR,
+        paper=RESNET_PAPER,
+        params=_CIFAR_PARAMS[_d],
         params_source="same as ResNet option A (parameter-free shortcuts)",
-        description=f"Plain-{_d}: CIFAR ResNet-{_d} without shortcuts", depth=_d, stem="cifar", shortcut="none",
-    )  # fmt: skip
+        description=f"Plain-{_d}: CIFAR ResNet-{_d} without shortcuts",
+        depth=_d,
+        stem="cifar",
+        shortcut="none",
+    )
 
 # Pre-activation CIFAR networks, "Identity Mappings" Table 2 / 3
 register_model(
-    "preact_resnet110", ResNet, **CIFAR, paper=PREACT_PAPER, params=1_700_000,
-    params_source="Identity Mappings Table 3 (1.7M)", accuracy="CIFAR-10 test error 6.37% (paper, Table 3)",
-    description="Pre-activation ResNet-110 (basic units), CIFAR", depth=110, stem="cifar", shortcut="A",
+    "preact_resnet110",
+    ResNet,
+    **CIFAR,
+    paper=PREACT_PAPER,
+    params=1_700_000,
+    params_source="Identity Mappings Table 3 (1.7M)",
+    accuracy="CIFAR-10 test error 6.37% (paper, Table 3)",
+    description="Pre-activation ResNet-110 (basic units), CIFAR",
+    depth=110,
+    stem="cifar",
+    shortcut="A",
     unit="full_preact",
-)  # fmt: skip
+)
 register_model(
-    "preact_resnet164", ResNet, **CIFAR, paper=PREACT_PAPER, params=1_700_000,
-    params_source="Identity Mappings Table 3 (1.7M)", accuracy="CIFAR-10 test error 5.46% (paper, Table 3)",
-    description="Pre-activation ResNet-164 (bottleneck units, stride on the first 1x1), CIFAR", depth=164,
-    block="bottleneck", stem="cifar", shortcut="B", unit="full_preact", stride_in="first_1x1",
-)  # fmt: skip
+    "preact_resnet164",
+    ResNet,
+    **CIFAR,
+    paper=PREACT_PAPER,
+    params=1_700_000,
+    params_source="Identity Mappings Table 3 (1.7M)",
+    accuracy="CIFAR-10 test error 5.46% (paper, Table 3)",
+    description="Pre-activation ResNet-164 (bottleneck units, stride on the first 1x1), CIFAR",
+    depth=164,
+    block="bottleneck",
+    stem="cifar",
+    shortcut="B",
+    unit="full_preact",
+    stride_in="first_1x1",
+)
 register_model(
-    "preact_resnet1001", ResNet, **CIFAR, paper=PREACT_PAPER, params=10_200_000,
+    "preact_resnet1001",
+    ResNet,
+    **CIFAR,
+    paper=PREACT_PAPER,
+    params=10_200_000,
     params_source="Identity Mappings Table 3 (10.2M, conv + fc weights; 10.33M with BN)",
     accuracy="CIFAR-10 test error 4.92% (paper, Table 3)",
-    description="Pre-activation ResNet-1001 (bottleneck units, stride on the first 1x1), CIFAR", depth=1001,
-    block="bottleneck", stem="cifar", shortcut="B", unit="full_preact", stride_in="first_1x1",
-)  # fmt: skip
+    description="Pre-activation ResNet-1001 (bottleneck units, stride on the first 1x1), CIFAR",
+    depth=1001,
+    block="bottleneck",
+    stem="cifar",
+    shortcut="B",
+    unit="full_preact",
+    stride_in="first_1x1",
+)

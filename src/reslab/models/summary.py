@@ -33,9 +33,7 @@ class ModelSummary:
 
     def __str__(self) -> str:
         head = ("Layer (type)", "Output shape", "Param #", "MACs")
-        body = [
-            (f"{r.name} ({r.kind})", str(list(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in self.rows
-        ]
+        body = [(f"{r.name} ({r.kind})", str(list(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in self.rows]
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
         line = "  ".join("-" * w for w in widths)
 
@@ -104,8 +102,11 @@ def summary(model: nn.Module, input_size: Sequence[int] | None = None, *, batch_
         if out is None:
             return
         params = sum(p.numel() for p in module.parameters(recurse=False))
-        rows.append(LayerRow(names.get(module, "?"), type(module).__name__, tuple(out.shape), params,
-                             _macs(module, inputs, out)))  # fmt: skip
+        rows.append(
+            LayerRow(
+                names.get(module, "?"), type(module).__name__, tuple(out.shape), params, _macs(module, inputs, out)
+            )
+        )
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]

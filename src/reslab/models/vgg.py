@@ -180,9 +180,16 @@ _TORCHVISION = {  # name: (config, batch_norm, parameters, ImageNet top-1 % of t
 }
 for _name, (_cfg, _bn, _params, _acc) in _TORCHVISION.items():
     register_model(
-        _name, VGG, family="imagenet", input_size=(3, 224, 224), num_classes=1000, paper=VGG_PAPER,
-        params=_params, params_source="torchvision.models",
+        _name,
+        VGG,
+        family="imagenet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=VGG_PAPER,
+        params=_params,
+        params_source="torchvision.models",
         accuracy=f"ImageNet top-1 {_acc}% (torchvision weights)",
         description=f"VGG-{DEPTHS[_cfg]} (configuration {_cfg}, Table 1){' with batch norm' if _bn else ''}",
-        config=_cfg, batch_norm=_bn,
-    )  # fmt: skip
+        config=_cfg,
+        batch_norm=_bn,
+    )

@@ -32,10 +32,20 @@ from .experiments import BUDGETS
 
 #: the quick and standard budgets' recipe (before ``epochs``)
 SHORT_RECIPE: dict[str, Any] = {
-    "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-    "decay_norm_and_bias": False, "schedule": "onecycle", "onecycle_pct": 0.25, "label_smoothing": 0.0,
-    "ema": False, "augment": True, "cutout": 0,
-}  # fmt: skip
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "decay_norm_and_bias": False,
+    "schedule": "onecycle",
+    "onecycle_pct": 0.25,
+    "label_smoothing": 0.0,
+    "ema": False,
+    "augment": True,
+    "cutout": 0,
+}
 QUICK_EPOCHS = 4
 STANDARD_EPOCHS = 30
 
@@ -45,16 +55,38 @@ RESNET_MILESTONES = (32_000, 48_000)
 WARMUP_ITERATIONS = 400
 WARMUP_LR = 0.01
 RESNET_RECIPE: dict[str, Any] = {
-    "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
-    "decay_norm_and_bias": True, "schedule": "multistep", "gamma": 0.1, "label_smoothing": 0.0, "ema": False,
-    "augment": True, "cutout": 0,
-}  # fmt: skip
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 1e-4,
+    "decay_norm_and_bias": True,
+    "schedule": "multistep",
+    "gamma": 0.1,
+    "label_smoothing": 0.0,
+    "ema": False,
+    "augment": True,
+    "cutout": 0,
+}
 #: DenseNet Section 4.2
 DENSENET_RECIPE: dict[str, Any] = {
-    "batch_size": 64, "epochs": 300, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
-    "weight_decay": 1e-4, "decay_norm_and_bias": True, "schedule": "multistep", "milestone_fractions": [0.5, 0.75],
-    "gamma": 0.1, "label_smoothing": 0.0, "ema": False, "augment": True, "cutout": 0,
-}  # fmt: skip
+    "batch_size": 64,
+    "epochs": 300,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 1e-4,
+    "decay_norm_and_bias": True,
+    "schedule": "multistep",
+    "milestone_fractions": [0.5, 0.75],
+    "gamma": 0.1,
+    "label_smoothing": 0.0,
+    "ema": False,
+    "augment": True,
+    "cutout": 0,
+}
 #: the held-out validation fraction of the standard and paper budgets (45k/5k of CIFAR-10's 50k)
 PAPER_VAL_SPLIT = 0.1
 
@@ -113,16 +145,18 @@ def detect_data(data_dir: str | os.PathLike[str] | None) -> DataChoice:
         data_dir = default_data_dir()
     path = Path(os.path.expanduser(str(data_dir)))
     if not path.exists():
-        raise ConfigError(f"--data-dir {path} does not exist (expected CIFAR-10 python batches or a folder / "
-                          ".zip of class folders)")  # fmt: skip
+        raise ConfigError(
+            f"--data-dir {path} does not exist (expected CIFAR-10 python batches or a folder / .zip of class folders)"
+        )
     if path.is_file():
         if not path.name.lower().endswith(ARCHIVES):
             raise ConfigError(f"--data-dir {path} is a file but not an archive ({', '.join(ARCHIVES)})")
         return DataChoice("folder", str(path), _archive_images(path), f"CIFAR-10 images in class folders ({path})")
     batches = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
     if (batches / "data_batch_1").is_file():
-        n_train = sum(_batch_count(batches / f"data_batch_{i}") for i in range(1, 6) if
-                      (batches / f"data_batch_{i}").is_file())  # fmt: skip
+        n_train = sum(
+            _batch_count(batches / f"data_batch_{i}") for i in range(1, 6) if (batches / f"data_batch_{i}").is_file()
+        )
         n_test = _batch_count(batches / "test_batch") if (batches / "test_batch").is_file() else None
         mini = n_train < 50_000 and _says_mini(path)
         name = "cifar10-mini" if mini else "CIFAR-10 (python batches)"
@@ -130,8 +164,10 @@ def detect_data(data_dir: str | os.PathLike[str] | None) -> DataChoice:
     if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
         n = sum(1 for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
         return DataChoice("folder", str(path), n, f"CIFAR-10 images in class folders ({path})")
-    raise ConfigError(f"--data-dir {path} holds neither CIFAR-10 python batches (cifar-10-batches-py/data_batch_1) "
-                      "nor class folders of images")  # fmt: skip
+    raise ConfigError(
+        f"--data-dir {path} holds neither CIFAR-10 python batches (cifar-10-batches-py/data_batch_1) "
+        "nor class folders of images"
+    )
 
 
 def _batch_count(path: Path) -> int:
@@ -190,8 +226,10 @@ def budget_config(
         steps = math.ceil(images / cfg["batch_size"])
         cfg["epochs"] = max(1, round(RESNET_ITERATIONS / steps))
         cfg["milestones"] = [round(m / steps, 4) for m in RESNET_MILESTONES]
-        notes.append(f"{images} training images / batch 128 = {steps} steps per epoch: {RESNET_ITERATIONS} "
-                     f"iterations = {cfg['epochs']} epochs, lr / 10 at epochs {cfg['milestones']}")  # fmt: skip
+        notes.append(
+            f"{images} training images / batch 128 = {steps} steps per epoch: {RESNET_ITERATIONS} "
+            f"iterations = {cfg['epochs']} epochs, lr / 10 at epochs {cfg['milestones']}"
+        )
         if recipe == "resnet-warmup":
             cfg.update(warmup_lr=WARMUP_LR, warmup_epochs=round(WARMUP_ITERATIONS / steps, 4))
     if epochs is not None:

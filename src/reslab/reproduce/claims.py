@@ -52,8 +52,11 @@ def judge(claim: Claim, stats: Mapping[str, ArmStats]) -> Verdict:
     kind = claim.kind
     ordered = kind in ("decreasing", "increasing", "lowest")
     if (ordered and len(have) < 2) or (not ordered and missing) or (kind == "lowest" and claim.arms[0] in missing):
-        return Verdict(claim, "not measured", f"arm{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing "
-                       "from this grid or not finished")  # fmt: skip
+        return Verdict(
+            claim,
+            "not measured",
+            f"arm{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing from this grid or not finished",
+        )
     m = {a: stats[a].mean(metric) for a in have}
 
     def fmt(a: str) -> str:
@@ -87,8 +90,9 @@ def judge(claim: Claim, stats: Mapping[str, ArmStats]) -> Verdict:
         ok = best == first
         runner_up = min((a for a in have if a != first), key=lambda a: m[a])
         other = runner_up if ok else best
-        detail = f"{what} {first} {fmt(first)}, " + (f"next best {other} {fmt(other)}" if ok else
-                                                      f"lowest {other} {fmt(other)}")  # fmt: skip
+        detail = f"{what} {first} {fmt(first)}, " + (
+            f"next best {other} {fmt(other)}" if ok else f"lowest {other} {fmt(other)}"
+        )
         pairs = [(first, other)]
         if missing:
             note = f"; {', '.join(missing)} not measured"

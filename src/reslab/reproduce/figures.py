@@ -69,8 +69,11 @@ def degradation_figure(path: Path, records: Sequence[Any], curve_split: str) -> 
         if ax.get_legend_handles_labels()[0]:
             ax.legend(title=f"dashed: training, bold: {_held_out(curve_split)}")
     panels["plain"].set_ylabel("error (%)")
-    fig.suptitle(f"training and {_held_out(curve_split)} error per epoch (mean over seeds); {_held_out(curve_split)} "
-                 f"= {_short(curve_split)}", fontsize=9)  # fmt: skip
+    fig.suptitle(
+        f"training and {_held_out(curve_split)} error per epoch (mean over seeds); {_held_out(curve_split)} "
+        f"= {_short(curve_split)}",
+        fontsize=9,
+    )
     return _save(fig, path)
 
 
@@ -87,8 +90,10 @@ def curves_figure(path: Path, experiment: Any, records: Sequence[Any], curve_spl
     ax.set_ylabel("error (%)")
     ax.grid(alpha=0.3)
     ax.legend(title=f"dashed: training, bold: {_held_out(curve_split)}", fontsize=8)
-    ax.set_title(f"{experiment.name}: error per epoch (mean over seeds)\n{_held_out(curve_split)} = "
-                 f"{_short(curve_split)}", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{experiment.name}: error per epoch (mean over seeds)\n{_held_out(curve_split)} = {_short(curve_split)}",
+        fontsize=9,
+    )
     return _save(fig, path)
 
 
@@ -108,10 +113,18 @@ def bar_chart(path: Path, experiment: Any, arms: Sequence[Any], stats: Mapping[s
     ours = [100 * stats[a.label].mean("test") for a in measured]
     errs = [100 * stats[a.label].std("test") for a in measured]
     ax.bar([x - 0.2 for x in xs], ours, 0.4, yerr=errs, label="ours", color="C0")
-    paper = [papers[a.label].percent if papers[a.label] is not None and papers[a.label].percent is not None
-             else float("nan") for a in measured]  # fmt: skip
-    ax.bar([x + 0.2 for x in xs], paper, 0.4, label="paper" + (" (ImageNet, another data set)" if other else ""),
-           color="C1", hatch="//" if other else None)  # fmt: skip
+    paper = [
+        papers[a.label].percent if papers[a.label] is not None and papers[a.label].percent is not None else float("nan")
+        for a in measured
+    ]
+    ax.bar(
+        [x + 0.2 for x in xs],
+        paper,
+        0.4,
+        label="paper" + (" (ImageNet, another data set)" if other else ""),
+        color="C1",
+        hatch="//" if other else None,
+    )
     ax.set_xticks(list(xs))
     ax.set_xticklabels([a.label for a in measured], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("final test error (%)")

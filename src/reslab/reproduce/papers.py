@@ -105,10 +105,13 @@ FIGURES: dict[str, PaperFigure] = {
     "densenet40": PaperFigure(DENSENET, "Table 2, DenseNet (L=40, k=12), 1.0M params", C10, 5.24),
     "densenet_bc100": PaperFigure(DENSENET, "Table 2, DenseNet-BC (L=100, k=12), 0.8M params", C10, 4.51),
     "densenet-resnet110": PaperFigure(
-        DENSENET, "Table 2, ResNet-110 (as quoted from Huang et al. 2016), 1.7M params", C10, 6.41,
+        DENSENET,
+        "Table 2, ResNet-110 (as quoted from Huang et al. 2016), 1.7M params",
+        C10,
+        6.41,
         "the ResNet paper's own figure is 6.61 mean / 6.43 best",
     ),
-}  # fmt: skip
+}
 
 
 def figure(key: str | None) -> PaperFigure | None:

@@ -28,10 +28,25 @@ from .papers import figure
 logger = logging.getLogger("reslab.reproduce")
 
 COLUMNS = (
-    "experiment", "label", "model", "variant", "seed", "epochs", "final_train_error", "final_test_error",
-    "best_test_error", "paper_error", "paper_source", "paper_note", "test_split", "curve_split", "budget", "params",
-    "train_time_s", "run_dir",
-)  # fmt: skip
+    "experiment",
+    "label",
+    "model",
+    "variant",
+    "seed",
+    "epochs",
+    "final_train_error",
+    "final_test_error",
+    "best_test_error",
+    "paper_error",
+    "paper_source",
+    "paper_note",
+    "test_split",
+    "curve_split",
+    "budget",
+    "params",
+    "train_time_s",
+    "run_dir",
+)
 
 
 @dataclass
@@ -75,8 +90,18 @@ def _read_run(arm: Arm, seed: int, run_dir: Path, summary_path: Path) -> RunReco
             train.append(1.0 - float(row["train_top1"]))
             curve.append(1.0 - float(row[f"{split}_top1"]))
             time_s += float(row.get("time") or 0.0)
-    return RunRecord(arm, seed, run_dir, epochs, train, curve, 1.0 - float(summary["top1"]), summary.get("split", ""),
-                     _params(run_dir), time_s)  # fmt: skip
+    return RunRecord(
+        arm,
+        seed,
+        run_dir,
+        epochs,
+        train,
+        curve,
+        1.0 - float(summary["top1"]),
+        summary.get("split", ""),
+        _params(run_dir),
+        time_s,
+    )
 
 
 _PARAMS: dict[tuple, int] = {}
@@ -89,8 +114,12 @@ def _params(run_dir: Path) -> int | None:
 
     try:
         ckpt = load_checkpoint(run_dir / "last.pt")
-        key = (ckpt["model_name"], json.dumps(ckpt.get("model_args") or {}, sort_keys=True), ckpt["num_classes"],
-               ckpt.get("in_chans"))  # fmt: skip
+        key = (
+            ckpt["model_name"],
+            json.dumps(ckpt.get("model_args") or {}, sort_keys=True),
+            ckpt["num_classes"],
+            ckpt.get("in_chans"),
+        )
         if key not in _PARAMS:
             net = create_model(key[0], num_classes=key[2], in_chans=key[3], **(ckpt.get("model_args") or {}))
             _PARAMS[key] = sum(p.numel() for p in net.parameters())
@@ -99,8 +128,7 @@ def _params(run_dir: Path) -> int | None:
         return None
 
 
-def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence[Any],
-                 data: DataChoice | None) -> Path:  # fmt: skip
+def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence[Any], data: DataChoice | None) -> Path:
     """Write results.csv, the figures and report.md into ``out``; returns report.md's path."""
     records, unreadable = [], []
     for p in plans:
@@ -119,8 +147,9 @@ def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence
     for arm in arms:
         mine = [r for r in records if r.arm.label == arm.label]
         if mine:
-            stats[arm.label] = ArmStats([r.train_error[-1] for r in mine], [r.final_test_error for r in mine],
-                                        mine[0].params)  # fmt: skip
+            stats[arm.label] = ArmStats(
+                [r.train_error[-1] for r in mine], [r.final_test_error for r in mine], mine[0].params
+            )
     grid = experiment.grid(budget)
     verdicts = judge_all(grid.claims, stats)
     figures = []
@@ -136,34 +165,46 @@ def write_report(out: Path, experiment: Experiment, budget: str, plans: Sequence
             figures.append(bars)
     info = _read_json(out / "reproduction.json")
     path = out / "report.md"
-    text = _markdown(experiment, budget, arms, plans, records, stats, verdicts, figures, info, data, test_split,
-                     curve_split)  # fmt: skip
+    text = _markdown(
+        experiment, budget, arms, plans, records, stats, verdicts, figures, info, data, test_split, curve_split
+    )
     if unreadable:
         text += "\n## Left out (records unreadable)\n\n" + "".join(f"- {u}\n" for u in unreadable)
     path.write_text(text)
     return path
 
 
-def _write_csv(path: Path, experiment: Experiment, budget: str, records: list[RunRecord], test_split: str,
-               curve_split: str) -> None:  # fmt: skip
+def _write_csv(
+    path: Path, experiment: Experiment, budget: str, records: list[RunRecord], test_split: str, curve_split: str
+) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         for r in records:
             fig = figure(r.arm.paper)
-            w.writerow({
-                "experiment": experiment.name, "label": r.arm.label, "model": r.arm.model, "variant": r.arm.variant,
-                "seed": r.seed, "epochs": r.epochs[-1] if r.epochs else 0,
-                "final_train_error": f"{r.train_error[-1]:.4f}", "final_test_error": f"{r.final_test_error:.4f}",
-                "best_test_error": f"{min(r.curve_error):.4f}",
-                "paper_error": "" if fig is None or fig.error is None else f"{fig.error:.4f}",
-                "paper_source": "" if fig is None else f"{fig.paper}, {fig.where}; {fig.dataset}",
-                "paper_note": "" if fig is None else fig.note,
-                "test_split": test_split if r.final_split == "test" else curve_split, "curve_split": curve_split,
-                "budget": budget, "params": r.params if r.params is not None else "",
-                "train_time_s": f"{r.train_time:.1f}", "run_dir": str(r.run_dir),
-            })  # fmt: skip
+            w.writerow(
+                {
+                    "experiment": experiment.name,
+                    "label": r.arm.label,
+                    "model": r.arm.model,
+                    "variant": r.arm.variant,
+                    "seed": r.seed,
+                    "epochs": r.epochs[-1] if r.epochs else 0,
+                    "final_train_error": f"{r.train_error[-1]:.4f}",
+                    "final_test_error": f"{r.final_test_error:.4f}",
+                    "best_test_error": f"{min(r.curve_error):.4f}",
+                    "paper_error": "" if fig is None or fig.error is None else f"{fig.error:.4f}",
+                    "paper_source": "" if fig is None else f"{fig.paper}, {fig.where}; {fig.dataset}",
+                    "paper_note": "" if fig is None else fig.note,
+                    "test_split": test_split if r.final_split == "test" else curve_split,
+                    "curve_split": curve_split,
+                    "budget": budget,
+                    "params": r.params if r.params is not None else "",
+                    "train_time_s": f"{r.train_time:.1f}",
+                    "run_dir": str(r.run_dir),
+                }
+            )
     tmp.replace(path)
 
 
@@ -175,13 +216,17 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def _markdown(experiment, budget, arms, plans, records, stats, verdicts, figures, info, data, test_split,
-              curve_split) -> str:  # fmt: skip
+def _markdown(
+    experiment, budget, arms, plans, records, stats, verdicts, figures, info, data, test_split, curve_split
+) -> str:
     from .budgets import __doc__ as budgets_doc
 
     seeds = sorted({p.seed for p in plans})
     lines = [
-        f"# Reproduction: {experiment.name} ({budget} budget)", "", experiment.about, "",
+        f"# Reproduction: {experiment.name} ({budget} budget)",
+        "",
+        experiment.about,
+        "",
         f"- **Budget**: {budget}: {_recipe_line(budgets_doc, budget)}",
         f"- **Data**: {data.description if data is not None else info.get('data', '?')}",
         f"- **Test figures measured on**: {test_split}; per-epoch curves on {curve_split}",
@@ -189,11 +234,13 @@ def _markdown(experiment, budget, arms, plans, records, stats, verdicts, figures
         f"- **Hardware**: {info.get('hardware', '?')}",
         f"- **Wall time**: {info.get('training_wall_s', 0.0) / 60:.1f} min training (all runs, all invocations); "
         f"{info.get('invocations_wall_s', 0.0) / 60:.1f} min of `reslab reproduce` in all",
-        "", "## Results", "",
+        "",
+        "## Results",
+        "",
         "| arm | model | variant | params | seeds | train error | test error | best test error | paper | "
         "paper source |",
         "|---|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for arm in arms:
         mine = [r for r in records if r.arm.label == arm.label]
         fig = figure(arm.paper)
@@ -222,8 +269,10 @@ def _recipe_line(doc: str | None, budget: str) -> str:
     start = text.find(f"{budget} (")
     if start < 0:
         return "see reslab.reproduce.budgets"
-    end = min((i for i in (text.find(f"\n{b} (", start + 1) for b in ("quick", "standard", "paper")) if i > 0),
-              default=len(text))  # fmt: skip
+    end = min(
+        (i for i in (text.find(f"\n{b} (", start + 1) for b in ("quick", "standard", "paper")) if i > 0),
+        default=len(text),
+    )
     body = " ".join(text[start:end].split())
     return body[len(budget) + 1 :].strip() if body.startswith(f"{budget} ") else body
 

@@ -108,8 +108,16 @@ def plan_runs(
         base, notes = budget_config(budget, arm.recipe, data, epochs=epochs, limit=limit, on_gpu=on_gpu)
         for seed in range(seeds):
             run_dir = out / "runs" / f"{arm.label}-seed{seed}"
-            values = merge_overrides(base, {"model": arm.model, "model_args": dict(arm.model_args), "seed": seed,
-                                            "device": device, "out": str(run_dir)})  # fmt: skip
+            values = merge_overrides(
+                base,
+                {
+                    "model": arm.model,
+                    "model_args": dict(arm.model_args),
+                    "seed": seed,
+                    "device": device,
+                    "out": str(run_dir),
+                },
+            )
             if threads is not None:
                 values["threads"] = threads
             if overrides:
@@ -135,8 +143,9 @@ def run_state(run_dir: Path, wanted: Mapping[str, Any]) -> str:
     if not run_dir.exists():
         return "new"
     if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file where the reproduction's run directory goes; move it or choose "
-                          "another --out")  # fmt: skip
+        raise ConfigError(
+            f"{run_dir} is a file where the reproduction's run directory goes; move it or choose another --out"
+        )
     if not any(run_dir.iterdir()):
         return "new"
     has_last, has_summary = (run_dir / "last.pt").is_file(), (run_dir / "summary.json").is_file()
@@ -146,16 +155,20 @@ def run_state(run_dir: Path, wanted: Mapping[str, Any]) -> str:
         if diffs:
             old = saved.to_dict()
             detail = "; ".join(f"{k}: run has {old.get(k)!r}, grid asks {wanted.get(k)!r}" for k in diffs)
-            raise ConfigError(f"{run_dir} holds a run of another configuration ({detail}); it is not reused: "
-                              "move it away or choose another --out")  # fmt: skip
+            raise ConfigError(
+                f"{run_dir} holds a run of another configuration ({detail}); it is not reused: "
+                "move it away or choose another --out"
+            )
         if has_last:
             _check_network_revision(run_dir, wanted)
         return "done" if has_summary and has_last else "resume"
     if is_run_dir(run_dir):
         return "restart"
     shown = ", ".join(sorted(p.name for p in run_dir.iterdir())[:3])
-    raise ConfigError(f"{run_dir} is not a reslab run directory ({shown}); the reproduction will not write into "
-                      "it: move it away or choose another --out")  # fmt: skip
+    raise ConfigError(
+        f"{run_dir} is not a reslab run directory ({shown}); the reproduction will not write into "
+        "it: move it away or choose another --out"
+    )
 
 
 def _check_network_revision(run_dir: Path, wanted: Mapping[str, Any]) -> None:
@@ -169,8 +182,12 @@ def _check_network_revision(run_dir: Path, wanted: Mapping[str, Any]) -> None:
     if ckpt is None:
         return
     with torch.device("meta"):  # only its structure is needed
-        model = create_model(wanted["model"], num_classes=ckpt.get("num_classes"), in_chans=ckpt.get("in_chans"),
-                             **(ckpt.get("model_args") or wanted.get("model_args") or {}))  # fmt: skip
+        model = create_model(
+            wanted["model"],
+            num_classes=ckpt.get("num_classes"),
+            in_chans=ckpt.get("in_chans"),
+            **(ckpt.get("model_args") or wanted.get("model_args") or {}),
+        )
     if hasattr(model, "check_weights_revision"):
         model.check_weights_revision(ckpt.get("arch_revision"), str(run_dir))
 
@@ -259,22 +276,49 @@ def run_experiment(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; --out takes a directory")
     on_gpu = _on_gpu(device)
-    plans = plan_runs(experiment, budget, arms, seeds, out, data, epochs=epochs, limit=limit, device=device,
-                      threads=threads, overrides=overrides, on_gpu=on_gpu)  # fmt: skip
+    plans = plan_runs(
+        experiment,
+        budget,
+        arms,
+        seeds,
+        out,
+        data,
+        epochs=epochs,
+        limit=limit,
+        device=device,
+        threads=threads,
+        overrides=overrides,
+        on_gpu=on_gpu,
+    )
     out.mkdir(parents=True, exist_ok=True)
     result = ReproductionResult(out, plans)
     _write_invocation(out, experiment, budget, seeds, data, device, epochs, limit, overrides, threads)
     counts = {s: sum(p.state == s for p in plans) for s in ("new", "restart", "resume", "done")}
-    logger.info("%s (%s budget): %d runs in %s: %d to train, %d to restart, %d to resume, %d complete", name, budget,
-                len(plans), out, counts["new"], counts["restart"], counts["resume"], counts["done"])  # fmt: skip
+    logger.info(
+        "%s (%s budget): %d runs in %s: %d to train, %d to restart, %d to resume, %d complete",
+        name,
+        budget,
+        len(plans),
+        out,
+        counts["new"],
+        counts["restart"],
+        counts["resume"],
+        counts["done"],
+    )
     for i, plan in enumerate(plans, 1):
         if plan.state == "done":
             result.skipped += 1
             logger.info("[%d/%d] %s: complete, skipped", i, len(plans), plan.run_dir.name)
             continue
-        logger.info("[%d/%d] %s: %s", i, len(plans), plan.run_dir.name,
-                    {"new": "training", "restart": "restarting (stopped before its first checkpoint)",
-                     "resume": "resuming"}[plan.state])  # fmt: skip
+        logger.info(
+            "[%d/%d] %s: %s",
+            i,
+            len(plans),
+            plan.run_dir.name,
+            {"new": "training", "restart": "restarting (stopped before its first checkpoint)", "resume": "resuming"}[
+                plan.state
+            ],
+        )
         for note in plan.notes:
             logger.info("  %s", note)
         t0 = time.time()
@@ -288,8 +332,9 @@ def run_experiment(
         _add_wall_time(out, time.time() - t0)
         if res.interrupted:
             result.interrupted = res.interrupted
-            logger.warning("reproduction stopped by %s; run the same command again to continue where it stopped",
-                           res.interrupted)  # fmt: skip
+            logger.warning(
+                "reproduction stopped by %s; run the same command again to continue where it stopped", res.interrupted
+            )
             break
     _add_wall_time(out, 0.0, invocation=time.time() - started)
     if report:
@@ -299,18 +344,33 @@ def run_experiment(
     return result
 
 
-def _write_invocation(out: Path, experiment: Experiment, budget: str, seeds: int, data: DataChoice | None,
-                      device: str, epochs: int | None, limit: int | None, overrides: Mapping[str, Any] | None,
-                      threads: int | None) -> None:  # fmt: skip
+def _write_invocation(
+    out: Path,
+    experiment: Experiment,
+    budget: str,
+    seeds: int,
+    data: DataChoice | None,
+    device: str,
+    epochs: int | None,
+    limit: int | None,
+    overrides: Mapping[str, Any] | None,
+    threads: int | None,
+) -> None:
     """``reproduction.json``: what was asked, on which hardware (kept across continuations: wall time adds)."""
     path = out / "reproduction.json"
     old = _read_json(path)
     info = {
-        "experiment": experiment.name, "budget": budget, "seeds": seeds, "epochs_override": epochs,
-        "limit": limit, "device": device, "hardware": hardware(device, threads),
+        "experiment": experiment.name,
+        "budget": budget,
+        "seeds": seeds,
+        "epochs_override": epochs,
+        "limit": limit,
+        "device": device,
+        "hardware": hardware(device, threads),
         "data": data.description if data is not None else str((overrides or {}).get("data")),
-        "training_wall_s": old.get("training_wall_s", 0.0), "invocations_wall_s": old.get("invocations_wall_s", 0.0),
-    }  # fmt: skip
+        "training_wall_s": old.get("training_wall_s", 0.0),
+        "invocations_wall_s": old.get("invocations_wall_s", 0.0),
+    }
     path.write_text(json.dumps(info, indent=2) + "\n")
 
 

@@ -246,8 +246,9 @@ def train(
         TrainingError: a non-finite loss (the last good checkpoint is kept).
     """
     if launched_by_torchrun():
-        return _train_distributed(config, resume=resume, bundle=bundle, network=network, progress=progress,
-                                  overrides=overrides)  # fmt: skip
+        return _train_distributed(
+            config, resume=resume, bundle=bundle, network=network, progress=progress, overrides=overrides
+        )
     if resume is not None:
         return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides)
     return _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides)
@@ -270,8 +271,9 @@ def _train_distributed(config, *, resume, bundle, network, progress: str, overri
         if resume is None and restart_count() > 0:
             resume, overrides = _restarted_job(ctx, Path(preview.out), overrides)
         if resume is not None:
-            return _resume(resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides,
-                           ctx=ctx)  # fmt: skip
+            return _resume(
+                resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx
+            )
         return _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx)
     finally:
         ctx.destroy()
@@ -293,12 +295,16 @@ def _restarted_job(ctx: DistContext, out: Path, overrides: dict[str, Any]) -> tu
             decision = "own" if own else None
     decision = ctx.broadcast(decision)
     if decision == "resume":
-        logger.warning("torchrun restarted the job (attempt %d): continuing from %s", restart_count() + 1,
-                       out / "last.pt")  # fmt: skip
+        logger.warning(
+            "torchrun restarted the job (attempt %d): continuing from %s", restart_count() + 1, out / "last.pt"
+        )
         return out, {k: v for k, v in overrides.items() if k != "overwrite"}
     if decision == "own":
-        logger.warning("torchrun restarted the job (attempt %d) before its first checkpoint: starting again in %s",
-                       restart_count() + 1, out)  # fmt: skip
+        logger.warning(
+            "torchrun restarted the job (attempt %d) before its first checkpoint: starting again in %s",
+            restart_count() + 1,
+            out,
+        )
         return None, {**overrides, "overwrite": True}
     return None, overrides
 
@@ -324,8 +330,9 @@ def _shard_bundle(bundle: Any, ctx: DistContext) -> None:
         )
 
 
-def _new_run(config, *, bundle, network, progress: str, overrides: dict[str, Any],
-             ctx: DistContext | None = None) -> TrainResult:  # fmt: skip
+def _new_run(
+    config, *, bundle, network, progress: str, overrides: dict[str, Any], ctx: DistContext | None = None
+) -> TrainResult:
     """A new run (of one process, or one rank of a torchrun job)."""
     ctx = ctx or DistContext()
     notes: list[str] = []
@@ -335,8 +342,17 @@ def _new_run(config, *, bundle, network, progress: str, overrides: dict[str, Any
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
-                      progress=progress, notes=notes, dist=ctx)  # fmt: skip
+    trainer = Trainer(
+        cfg,
+        net,
+        bundle,
+        run_dir,
+        device=device,
+        model_spec=_model_spec(cfg, net, bundle),
+        progress=progress,
+        notes=notes,
+        dist=ctx,
+    )
     with ctx.all_or_none("creating the run directory"):
         run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
     run_dir.path = ctx.broadcast(run_dir.path)
@@ -435,8 +451,18 @@ def _resume(
         run_dir.clean_temporaries()
         run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
         run_dir.mark()
-    trainer = Trainer(cfg, net, bundle, run_dir, device=device, model_spec=_model_spec(cfg, net, bundle),
-                      progress=progress, resume=ckpt, notes=notes, dist=ctx)  # fmt: skip
+    trainer = Trainer(
+        cfg,
+        net,
+        bundle,
+        run_dir,
+        device=device,
+        model_spec=_model_spec(cfg, net, bundle),
+        progress=progress,
+        resume=ckpt,
+        notes=notes,
+        dist=ctx,
+    )
     with ctx.all_or_none("writing config.yaml"):
         run_dir.write_config(cfg, comment=_batch_comment(trainer))
     return trainer.fit()
@@ -457,14 +483,21 @@ def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def _set_up_resume(ckpt: dict[str, Any], run_path: Path, config, bundle, network, overrides: dict[str, Any],
-                   ctx: DistContext, notes: list[str]):  # fmt: skip
+def _set_up_resume(
+    ckpt: dict[str, Any],
+    run_path: Path,
+    config,
+    bundle,
+    network,
+    overrides: dict[str, Any],
+    ctx: DistContext,
+    notes: list[str],
+):
     """The resumed run's configuration, data, model and device (nothing is written)."""
     saved = checkpoint_config(ckpt)
     given: dict[str, Any] = {}
     if config is not None:
-        given.update(resolve_config(config).to_dict() if isinstance(config, TrainConfig) else
-                     _explicit(config))  # fmt: skip
+        given.update(resolve_config(config).to_dict() if isinstance(config, TrainConfig) else _explicit(config))
     given = merge_overrides(given, overrides)
     for key in given:
         if key not in FIELDS:

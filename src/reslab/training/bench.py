@@ -137,8 +137,22 @@ def _time_phase(step, device: torch.device, batch_size: int, steps: int, warmup:
     return Measurement(what, batch_size * steps / elapsed, mem.peak, mem.how)
 
 
-def _measure(net: nn.Module, label: str, *, device, dtype, batch_size, image_size, in_chans, num_classes,
-             channels_last, compile, train, steps, warmup) -> list[Measurement]:  # fmt: skip
+def _measure(
+    net: nn.Module,
+    label: str,
+    *,
+    device,
+    dtype,
+    batch_size,
+    image_size,
+    in_chans,
+    num_classes,
+    channels_last,
+    compile,
+    train,
+    steps,
+    warmup,
+) -> list[Measurement]:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(device).to(memory_format=fmt)
     x = torch.randn(batch_size, in_chans, image_size, image_size, device=device).contiguous(memory_format=fmt)
@@ -227,15 +241,39 @@ def bench(
             raise ConfigError(f"--threads must be a whole number >= 1, got {threads!r}")
         torch.set_num_threads(threads)
     try:
-        return _bench(model, batch_size=batch_size, image_size=image_size, amp=amp, channels_last=channels_last,
-                      compile=compile, fuse=fuse, device=device, train=train, steps=steps, warmup=warmup,
-                      compare_torchvision=compare_torchvision)  # fmt: skip
+        return _bench(
+            model,
+            batch_size=batch_size,
+            image_size=image_size,
+            amp=amp,
+            channels_last=channels_last,
+            compile=compile,
+            fuse=fuse,
+            device=device,
+            train=train,
+            steps=steps,
+            warmup=warmup,
+            compare_torchvision=compare_torchvision,
+        )
     finally:
         torch.set_num_threads(saved_threads)
 
 
-def _bench(model, *, batch_size, image_size, amp, channels_last, compile, fuse, device, train, steps, warmup,
-           compare_torchvision) -> BenchResult:  # fmt: skip
+def _bench(
+    model,
+    *,
+    batch_size,
+    image_size,
+    amp,
+    channels_last,
+    compile,
+    fuse,
+    device,
+    train,
+    steps,
+    warmup,
+    compare_torchvision,
+) -> BenchResult:
     from ..models import create_model, get_model_entry
 
     for name, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("warmup", warmup, 0)):
@@ -263,9 +301,19 @@ def _bench(model, *, batch_size, image_size, amp, channels_last, compile, fuse, 
         "fuse": fuse,
     }
     result = BenchResult(model, str(dev), batch_size, size, options)
-    common = dict(device=dev, dtype=dtype, batch_size=batch_size, image_size=size, in_chans=in_chans,
-                  num_classes=net.num_classes or 1, channels_last=channels_last, compile=compile, train=train,
-                  steps=steps, warmup=warmup)  # fmt: skip
+    common = dict(
+        device=dev,
+        dtype=dtype,
+        batch_size=batch_size,
+        image_size=size,
+        in_chans=in_chans,
+        num_classes=net.num_classes or 1,
+        channels_last=channels_last,
+        compile=compile,
+        train=train,
+        steps=steps,
+        warmup=warmup,
+    )
     result.runs += _measure(net, "reslab", **common)
     if compare_torchvision:
         tv, why = _torchvision_model(model, net.num_classes or 1000)

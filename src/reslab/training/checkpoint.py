@@ -85,8 +85,12 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
-        if isinstance(e, RuntimeError) and _os_error(e) is None and "inline_container" not in str(e) \
-                and "write" not in str(e):  # fmt: skip
+        if (
+            isinstance(e, RuntimeError)
+            and _os_error(e) is None
+            and "inline_container" not in str(e)
+            and "write" not in str(e)
+        ):
             raise  # not a write failure
         raise CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; {_previous(path)}") from None
     finally:
@@ -231,8 +235,9 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None
     saved = ckpt["model_name"]
     if model_name is not None and get_model_entry(model_name).name != saved:
         raise CheckpointError(f"{path} holds a {saved} model, not {model_name}; drop --model or pass its checkpoint")
-    model = create_model(saved, num_classes=ckpt["num_classes"], in_chans=ckpt.get("in_chans"),
-                         **ckpt.get("model_args", {}))  # fmt: skip
+    model = create_model(
+        saved, num_classes=ckpt["num_classes"], in_chans=ckpt.get("in_chans"), **ckpt.get("model_args", {})
+    )
     if hasattr(model, "check_weights_revision"):
         model.check_weights_revision(ckpt.get("arch_revision"), str(path))
     if ema:

@@ -150,8 +150,17 @@ class TrainConfig:
         for key in ("eval_batch_size", "image_size", "threads"):
             if getattr(self, key) is not None:
                 _check_int(key, getattr(self, key), minimum=1)
-        for key in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "label_smoothing",
-                    "grad_clip", "aux_weight", "val_split"):  # fmt: skip
+        for key in (
+            "lr",
+            "momentum",
+            "weight_decay",
+            "gamma",
+            "warmup_epochs",
+            "label_smoothing",
+            "grad_clip",
+            "aux_weight",
+            "val_split",
+        ):
             _check_float(key, getattr(self, key), minimum=0.0)
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
@@ -224,8 +233,18 @@ class TrainConfig:
         for key in ("model_args", "data_args"):
             if not isinstance(getattr(self, key), dict):
                 raise ConfigError(f"{key} must be a mapping, got {getattr(self, key)!r}")
-        for key in ("download", "augment", "nesterov", "decay_norm_and_bias", "ema", "channels_last",
-                    "compile", "deterministic", "overwrite", "sync_bn"):  # fmt: skip
+        for key in (
+            "download",
+            "augment",
+            "nesterov",
+            "decay_norm_and_bias",
+            "ema",
+            "channels_last",
+            "compile",
+            "deterministic",
+            "overwrite",
+            "sync_bn",
+        ):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         for key in ("data_dir", "out"):  # a quoted flag or a YAML value reaches us with its ~ unexpanded

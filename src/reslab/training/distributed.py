@@ -230,8 +230,9 @@ class DistContext:
         in one all-reduce, so every rank stops at the same step."""
         if not self.active:
             return bool(finite), signal_name
-        flags = torch.stack([(~finite.bool()).to(torch.int64),
-                             torch.tensor(_SIGNAL_CODES.get(signal_name, 2), device=finite.device)])  # fmt: skip
+        flags = torch.stack(
+            [(~finite.bool()).to(torch.int64), torch.tensor(_SIGNAL_CODES.get(signal_name, 2), device=finite.device)]
+        )
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         bad, code = flags.tolist()
         return not bad, _SIGNAL_NAMES[int(code)]
@@ -283,6 +284,7 @@ def _attempt_store(rank: int, world_size: int, timeout: datetime.timedelta) -> d
     restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     if restart == "0" or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return {}
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False,
-                          timeout=timeout)  # fmt: skip
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False, timeout=timeout
+    )
     return {"store": dist.PrefixStore(f"reslab/attempt_{restart}", store), "rank": rank, "world_size": world_size}

@@ -145,8 +145,13 @@ def build_eval_data(
         # the run applied pretrained weights' preprocessing: evaluate with exactly what it recorded
         kwargs.update({k: v for k, v in (("mean", info.get("mean")), ("std", info.get("std"))) if v is not None})
         if name == "folder":
-            kwargs.update({k: info[v] for k, v in (("resize", "resize"), ("interpolation", "interpolation"),
-                                                  ("crop", "crop_mode")) if info.get(v) is not None})  # fmt: skip
+            kwargs.update(
+                {
+                    k: info[v]
+                    for k, v in (("resize", "resize"), ("interpolation", "interpolation"), ("crop", "crop_mode"))
+                    if info.get(v) is not None
+                }
+            )
     try:
         bundle = build_data(name, data_dir, **kwargs)
     except ConfigError:
@@ -189,11 +194,17 @@ def pretrained_model(model: str | None, pretrained: Any) -> tuple[nn.Module, dic
     if prep is None:
         c, h, w = (int(v) for v in entry.input_size)
         grey = c == 1
-        prep = {"input_size": [c, h, w], "resize": h if h <= 64 else int(h / 0.875 + 0.5), "crop": "center",
-                "interpolation": "bilinear", "mean": [0.449] if grey else [0.485, 0.456, 0.406],
-                "std": [0.226] if grey else [0.229, 0.224, 0.225]}  # fmt: skip
-        logger.warning("%s records no preprocessing: using %s's input size %dx%d and ImageNet's mean/std",
-                       source, entry.name, h, w)  # fmt: skip
+        prep = {
+            "input_size": [c, h, w],
+            "resize": h if h <= 64 else int(h / 0.875 + 0.5),
+            "crop": "center",
+            "interpolation": "bilinear",
+            "mean": [0.449] if grey else [0.485, 0.456, 0.406],
+            "std": [0.226] if grey else [0.229, 0.224, 0.225],
+        }
+        logger.warning(
+            "%s records no preprocessing: using %s's input size %dx%d and ImageNet's mean/std", source, entry.name, h, w
+        )
     info = {
         "input_size": [int(v) for v in prep["input_size"]],
         "mean": [float(v) for v in prep["mean"]],
@@ -207,8 +218,16 @@ def pretrained_model(model: str | None, pretrained: Any) -> tuple[nn.Module, dic
     return net.eval(), info, source
 
 
-def _pretrained_eval_data(info: dict[str, Any], source: str, *, data: str | None, data_dir: str | None,
-                          download: bool, batch_size: int | None, device: torch.device):  # fmt: skip
+def _pretrained_eval_data(
+    info: dict[str, Any],
+    source: str,
+    *,
+    data: str | None,
+    data_dir: str | None,
+    download: bool,
+    batch_size: int | None,
+    device: torch.device,
+):
     """The data to evaluate pretrained weights on, with the weights' preprocessing."""
     from ..data import build_data
 
@@ -217,12 +236,18 @@ def _pretrained_eval_data(info: dict[str, Any], source: str, *, data: str | None
     c, h, _ = info["input_size"]
     kwargs: dict[str, Any] = {"mean": info["mean"], "std": info["std"]}
     if data == "folder":
-        kwargs.update(image_size=h, resize=info["resize"], interpolation=info["interpolation"],
-                      crop=info["crop_mode"], image_size_reason=f"the input size of the weights {source}")  # fmt: skip
+        kwargs.update(
+            image_size=h,
+            resize=info["resize"],
+            interpolation=info["interpolation"],
+            crop=info["crop_mode"],
+            image_size_reason=f"the input size of the weights {source}",
+        )
     if data in ("mnist", "fashion_mnist", "digits") and c != 1:
         raise CheckpointError(f"{source} takes {c}-channel images, but {data} has 1 channel")
-    bundle = build_data(data, data_dir, download=download, batch_size=batch_size or 256, device=device,
-                        augment=False, **kwargs)  # fmt: skip
+    bundle = build_data(
+        data, data_dir, download=download, batch_size=batch_size or 256, device=device, augment=False, **kwargs
+    )
     if info["num_classes"] and bundle.num_classes != info["num_classes"]:
         raise CheckpointError(
             f"{source} classifies {info['num_classes']} classes, but {bundle.name} has {bundle.num_classes}"
@@ -331,8 +356,18 @@ def evaluate(
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
     if checkpoint is None:
-        return _evaluate_pretrained(model, pretrained, data, data_dir=data_dir, split=split, device=device,
-                                    batch_size=batch_size, amp=amp, download=download, out=out)  # fmt: skip
+        return _evaluate_pretrained(
+            model,
+            pretrained,
+            data,
+            data_dir=data_dir,
+            split=split,
+            device=device,
+            batch_size=batch_size,
+            amp=amp,
+            download=download,
+            out=out,
+        )
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
@@ -343,8 +378,14 @@ def evaluate(
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
     net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
-    bundle = build_eval_data(ckpt, data=data, data_dir=None if data_dir is None else str(data_dir),
-                             download=download, batch_size=batch_size, device=dev)  # fmt: skip
+    bundle = build_eval_data(
+        ckpt,
+        data=data,
+        data_dir=None if data_dir is None else str(data_dir),
+        download=download,
+        batch_size=batch_size,
+        device=dev,
+    )
     loader = bundle.loader(split)
     class_names = list(bundle.class_names)
     trained_names = ckpt.get("class_names")
@@ -363,17 +404,34 @@ def evaluate(
     return result
 
 
-def _evaluate_pretrained(model: str | None, pretrained: Any, data: str | None, *, data_dir: Any, split: str,
-                         device: str, batch_size: int | None, amp: str | None, download: bool,
-                         out: str | Path | None) -> EvalResult:  # fmt: skip
+def _evaluate_pretrained(
+    model: str | None,
+    pretrained: Any,
+    data: str | None,
+    *,
+    data_dir: Any,
+    split: str,
+    device: str,
+    batch_size: int | None,
+    amp: str | None,
+    download: bool,
+    out: str | Path | None,
+) -> EvalResult:
     out_dir = Path(out).expanduser() if out is not None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
     net, info, source = pretrained_model(model, pretrained)
-    bundle = _pretrained_eval_data(info, source, data=data, data_dir=None if data_dir is None else str(data_dir),
-                                   download=download, batch_size=batch_size, device=dev)  # fmt: skip
+    bundle = _pretrained_eval_data(
+        info,
+        source,
+        data=data,
+        data_dir=None if data_dir is None else str(data_dir),
+        download=download,
+        batch_size=batch_size,
+        device=dev,
+    )
     net = net.to(dev)
     loader = bundle.loader(split)
     class_names = list(bundle.class_names)
@@ -434,8 +492,15 @@ def plot_confusion(confusion: torch.Tensor, class_names: list[str], path: str | 
             for j in range(n):
                 value = int(conf[i, j])
                 if value:
-                    ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")  # fmt: skip
+                    ax.text(
+                        j,
+                        i,
+                        str(value),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if title:

@@ -48,8 +48,10 @@ class FreezeInfo:
 
     def describe(self) -> str:
         total = self.frozen_params + self.trainable_params
-        return (f"freeze {self.mode}: {self.frozen_params:,} of {total:,} parameters frozen (eval mode, no "
-                f"gradients), {self.trainable_params:,} trained")  # fmt: skip
+        return (
+            f"freeze {self.mode}: {self.frozen_params:,} of {total:,} parameters frozen (eval mode, no "
+            f"gradients), {self.trainable_params:,} trained"
+        )
 
 
 def classifier_ids(model: nn.Module) -> set[int]:

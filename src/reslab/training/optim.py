@@ -34,8 +34,10 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias:
 def _split_decay(params: list[nn.Parameter], weight_decay: float, decay_norm_and_bias: bool, **extra) -> list[dict]:
     if decay_norm_and_bias or weight_decay == 0:
         return [{"params": params, "weight_decay": weight_decay, **extra}] if params else []
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **extra},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **extra}]  # fmt: skip
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **extra},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **extra},
+    ]
     return [g for g in groups if g["params"]]
 
 
@@ -52,8 +54,9 @@ def discriminative_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     head, backbone = split_head_backbone(model)
     head_lr = config.head_lr if config.head_lr is not None else config.lr
     wd, rule = config.weight_decay, config.decay_norm_and_bias
-    return (_split_decay(head, wd, rule, lr=head_lr, name="head")
-            + _split_decay(backbone, wd, rule, lr=head_lr * config.backbone_lr_scale, name="backbone"))  # fmt: skip
+    return _split_decay(head, wd, rule, lr=head_lr, name="head") + _split_decay(
+        backbone, wd, rule, lr=head_lr * config.backbone_lr_scale, name="backbone"
+    )
 
 
 def optimizer_implementation(device: torch.device | str) -> dict[str, bool]:

@@ -70,8 +70,15 @@ class EpochProgress:
     def __init__(self, epoch: int, epochs: int, steps: int, initial: int = 0, enabled: bool = True):
         self.bar = None
         if enabled:
-            self.bar = tqdm(total=steps, initial=initial, desc=f"epoch {epoch}/{epochs}", leave=False,
-                            dynamic_ncols=True, file=sys.stderr, unit="step")  # fmt: skip
+            self.bar = tqdm(
+                total=steps,
+                initial=initial,
+                desc=f"epoch {epoch}/{epochs}",
+                leave=False,
+                dynamic_ncols=True,
+                file=sys.stderr,
+                unit="step",
+            )
 
     def update(self, steps: int, loss: float, top1: float, images_per_s: float) -> None:
         if self.bar is not None:

@@ -68,16 +68,34 @@ def is_reslab_report(path: str | Path) -> bool:
 #: where --overwrite keeps the previous run's files until the new run's first checkpoint
 REPLACED_PREFIX = ".replaced-"
 #: temporary files of interrupted writes (a kill, a full disk): removed when a run (re)starts
-TEMPORARY_PATTERNS = (".last.pt.tmp-*", ".best.pt.tmp*", "metrics.csv.tmp", ".metrics.csv.tmp", ".config.yaml.tmp",
-                      ".summary.json.tmp", ".curves.png.tmp", f".{MARKER}.tmp")  # fmt: skip
+TEMPORARY_PATTERNS = (
+    ".last.pt.tmp-*",
+    ".best.pt.tmp*",
+    "metrics.csv.tmp",
+    ".metrics.csv.tmp",
+    ".config.yaml.tmp",
+    ".summary.json.tmp",
+    ".curves.png.tmp",
+    f".{MARKER}.tmp",
+)
 
 
 def metric_columns(split: str = "val") -> tuple[str, ...]:
     """The columns of ``metrics.csv``; ``split`` names the per-epoch evaluation split (val or test)."""
     return (
-        "epoch", "lr", "train_loss", "train_top1", f"{split}_loss", f"{split}_top1", f"{split}_top5",
-        f"ema_{split}_loss", f"ema_{split}_top1", f"ema_{split}_top5", "time", "images_per_s",
-    )  # fmt: skip
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_top1",
+        f"{split}_loss",
+        f"{split}_top1",
+        f"{split}_top5",
+        f"ema_{split}_loss",
+        f"ema_{split}_top1",
+        f"ema_{split}_top5",
+        "time",
+        "images_per_s",
+    )
 
 
 def quoted(path: str | Path) -> str:
@@ -148,15 +166,20 @@ def check_out(path: str | Path, overwrite: bool) -> None:
         return
     if (path / "last.pt").exists() and run:
         if (path / "summary.json").exists():
-            raise ConfigError(f"{path} already holds a run (finished: summary.json); choose another --out, or pass "
-                              "--overwrite to replace it.")  # fmt: skip
+            raise ConfigError(
+                f"{path} already holds a run (finished: summary.json); choose another --out, or pass "
+                "--overwrite to replace it."
+            )
         raise ConfigError(
             f"{path} already holds a run (last.pt); continue it with `reslab train --resume {quoted(path)}`, "
             "choose another --out, or pass --overwrite to replace it."
         )
     shown = ", ".join(entries[:3]) + (f", ... ({len(entries)} entries)" if len(entries) > 3 else "")
-    hint = "choose another --out, or pass --overwrite to replace the run in it" if run else \
-        "choose an empty or new directory with --out"  # fmt: skip
+    hint = (
+        "choose another --out, or pass --overwrite to replace the run in it"
+        if run
+        else "choose an empty or new directory with --out"
+    )
     raise ConfigError(f"--out {path} is not empty ({shown}); {hint}.")
 
 
@@ -324,8 +347,11 @@ class RunDir:
                         self.rows.append(parsed)
         have = self.rows[-1]["epoch"] if self.rows else 0
         if last_row and last_row.get("epoch") == up_to_epoch and have < up_to_epoch:
-            logger.info("metrics.csv lacked epoch %d's row (the run was stopped while writing it): restored "
-                        "from %s", up_to_epoch, self.last.name)  # fmt: skip
+            logger.info(
+                "metrics.csv lacked epoch %d's row (the run was stopped while writing it): restored from %s",
+                up_to_epoch,
+                self.last.name,
+            )
             self.add_epoch(self.with_columns(last_row))
             return
         self._write_csv()
@@ -378,8 +404,12 @@ class RunDir:
             for key in keys:
                 values = [r.get(key) for r in self.rows]
                 if any(v is not None for v in values):
-                    ax.plot(epochs, [float("nan") if v is None else v for v in values], marker=".",
-                            label=key.replace("_top1", "").replace("_loss", "").replace("_", " "))  # fmt: skip
+                    ax.plot(
+                        epochs,
+                        [float("nan") if v is None else v for v in values],
+                        marker=".",
+                        label=key.replace("_top1", "").replace("_loss", "").replace("_", " "),
+                    )
             ax.set_xlabel("epoch")
             ax.set_title(title)
             ax.grid(alpha=0.3)
@@ -435,8 +465,9 @@ class RunLogHandler(logging.FileHandler):
         self.failed = True
         error = sys.exc_info()[1]
         why = write_failure(error, Path(self.baseFilename).parent) if error is not None else "unknown error"
-        sys.stderr.write(f"reslab: warning: could not write {self.baseFilename}: {why}; "
-                         "the log goes on on the console only\n")  # fmt: skip
+        sys.stderr.write(
+            f"reslab: warning: could not write {self.baseFilename}: {why}; the log goes on on the console only\n"
+        )
 
 
 @contextlib.contextmanager
@@ -450,8 +481,9 @@ def _atomic(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints "
-                              "are intact") from None  # fmt: skip
+        raise CheckpointError(
+            f"could not write {path}: {write_failure(e, path.parent)}; the run's checkpoints are intact"
+        ) from None
 
 
 def _format(value: Any) -> str:

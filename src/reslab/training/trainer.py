@@ -262,12 +262,16 @@ class Trainer:
             return  # best.pt was written at an earlier epoch, whose writes all completed
         current = (peek_checkpoint(self.run_dir.best) or {}).get("epoch")  # None: missing or unreadable
         if current != self.epoch:
-            logger.info("best.pt lagged behind last.pt (the run was stopped between the two writes): copied "
-                        "epoch %d's checkpoint to best.pt", self.epoch)  # fmt: skip
+            logger.info(
+                "best.pt lagged behind last.pt (the run was stopped between the two writes): copied "
+                "epoch %d's checkpoint to best.pt",
+                self.epoch,
+            )
             _copy_atomic(self.run_dir.last, self.run_dir.best)
 
-    def state(self, *, interrupted: str | None = None, finished: bool = False,
-              rng_ranks: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    def state(
+        self, *, interrupted: str | None = None, finished: bool = False, rng_ranks: list[Any] | None = None
+    ) -> dict[str, Any]:
         """Everything needed to continue (or evaluate) the run, as tensors and plain types (the unwrapped
         model's state dict: no DDP ``module.`` prefix). ``rng_ranks``: every rank's generators (torchrun)."""
         return {
@@ -309,8 +313,11 @@ class Trainer:
         rng_ranks = self.dist.gather(rng_state()) if self.dist.active else None
         with self.dist.all_or_none("saving last.pt"):
             if not self._weights_finite():
-                kept = (f"{self.run_dir.last} keeps the last good state" if self.run_dir.last.exists() else
-                        "no checkpoint was written yet")  # fmt: skip
+                kept = (
+                    f"{self.run_dir.last} keeps the last good state"
+                    if self.run_dir.last.exists()
+                    else "no checkpoint was written yet"
+                )
                 raise TrainingError(
                     f"non-finite weights at epoch {self.epoch + (1 if self.step else 0)} step {self.step}; {kept}. "
                     "Try a lower --lr, --grad-clip or no --amp"
@@ -356,12 +363,19 @@ class Trainer:
             logger.info("finishing %s: its training is complete, the final evaluation is not", self.run_dir.path)
             return self._finish_or_stop(signals)
         if self.epoch or self.step:
-            logger.info("resuming %s at epoch %d step %d/%d", self.run_dir.path, self.epoch + 1, self.step,
-                        self.steps_per_epoch)  # fmt: skip
+            logger.info(
+                "resuming %s at epoch %d step %d/%d", self.run_dir.path, self.epoch + 1, self.step, self.steps_per_epoch
+            )
         else:
-            logger.info("training %s on %s for %d epochs (%d steps each) on %s; run directory %s",
-                        self.model_spec["model_name"], getattr(self.bundle, "name", "data"), cfg.epochs,
-                        self.steps_per_epoch, self.device, self.run_dir.path)  # fmt: skip
+            logger.info(
+                "training %s on %s for %d epochs (%d steps each) on %s; run directory %s",
+                self.model_spec["model_name"],
+                getattr(self.bundle, "name", "data"),
+                cfg.epochs,
+                self.steps_per_epoch,
+                self.device,
+                self.run_dir.path,
+            )
         self._log_start()
         if self.step == 0 and self._resume_rng is not None:
             set_rng_state(self._resume_rng)  # an epoch boundary: restore before the loader starts
@@ -370,22 +384,39 @@ class Trainer:
             stopped = self._train_epoch(bar, signals)
             if stopped:
                 path = self._save_last(interrupted=stopped)
-                logger.warning("interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: %s.", stopped,
-                               self.epoch + 1, self.step, self.steps_per_epoch, path,
-                               self._resume_command())  # fmt: skip
+                logger.warning(
+                    "interrupted by %s at epoch %d step %d/%d; saved %s. Resume with: %s.",
+                    stopped,
+                    self.epoch + 1,
+                    self.step,
+                    self.steps_per_epoch,
+                    path,
+                    self._resume_command(),
+                )
                 return self._result(interrupted=stopped)
             self._end_epoch()
             if self.dist.active:  # a signal that came during the epoch's end: every rank stops, or none
-                signals.received = self.dist.agree_step(torch.ones((), dtype=torch.bool, device=self.device),
-                                                        signals.received)[1]  # fmt: skip
+                signals.received = self.dist.agree_step(
+                    torch.ones((), dtype=torch.bool, device=self.device), signals.received
+                )[1]
             if signals.received:
                 if self.epoch < cfg.epochs:
-                    logger.warning("interrupted by %s after epoch %d; saved %s. Resume with: %s.", signals.received,
-                                   self.epoch, self.run_dir.last, self._resume_command())  # fmt: skip
+                    logger.warning(
+                        "interrupted by %s after epoch %d; saved %s. Resume with: %s.",
+                        signals.received,
+                        self.epoch,
+                        self.run_dir.last,
+                        self._resume_command(),
+                    )
                 else:
-                    logger.warning("interrupted by %s after the last epoch (%d); saved %s. Finish the run (final "
-                                   "evaluation, summary.json) with: %s.", signals.received, self.epoch,
-                                   self.run_dir.last, self._resume_command())  # fmt: skip
+                    logger.warning(
+                        "interrupted by %s after the last epoch (%d); saved %s. Finish the run (final "
+                        "evaluation, summary.json) with: %s.",
+                        signals.received,
+                        self.epoch,
+                        self.run_dir.last,
+                        self._resume_command(),
+                    )
                 return self._result(interrupted=signals.received)
         return self._finish_or_stop(signals)
 
@@ -399,12 +430,17 @@ class Trainer:
             logger.warning(
                 "resuming with %d thread%s; the run had %d thread%s: the result will differ slightly from an "
                 "uninterrupted run (not bit-exact). Resume with --threads %d for an exact continuation.",
-                now, "" if now == 1 else "s", self._resume_threads, "" if self._resume_threads == 1 else "s",
+                now,
+                "" if now == 1 else "s",
                 self._resume_threads,
-            )  # fmt: skip
+                "" if self._resume_threads == 1 else "s",
+                self._resume_threads,
+            )
         if self.run_dir.eval_split == "test":
-            logger.info("no validation split held out: per-epoch figures and best.pt use the test split; hold one "
-                        "out with --val-split 0.1 (the ResNet paper's 45k/5k)")  # fmt: skip
+            logger.info(
+                "no validation split held out: per-epoch figures and best.pt use the test split; hold one "
+                "out with --val-split 0.1 (the ResNet paper's 45k/5k)"
+            )
         for note in [*self.notes, *(getattr(self.bundle, "notes", None) or [])]:
             logger.info("%s", note)
         if self.dist.active or self.accum_steps > 1:
@@ -429,9 +465,13 @@ class Trainer:
             stop = e.signal_name
         finally:
             signals.raise_now = False
-        logger.warning("interrupted by %s during the final evaluation; %s holds the complete training. Finish the "
-                       "run (final evaluation, summary.json) with: %s.", stop, self.run_dir.last,
-                       self._resume_command())  # fmt: skip
+        logger.warning(
+            "interrupted by %s during the final evaluation; %s holds the complete training. Finish the "
+            "run (final evaluation, summary.json) with: %s.",
+            stop,
+            self.run_dir.last,
+            self._resume_command(),
+        )
         return self._result(interrupted=stop)
 
     def _train_epoch(self, bar: bool, signals: StopSignals) -> str | None:
@@ -506,8 +546,12 @@ class Trainer:
                         )
                     elapsed = p["train_time"] + time.perf_counter() - start
                     if bar:
-                        progress.update(self.step - shown, float(loss_sum) / count, int(correct) / count,
-                                        (count * self.dist.world_size) / max(elapsed, 1e-9))  # fmt: skip
+                        progress.update(
+                            self.step - shown,
+                            float(loss_sum) / count,
+                            int(correct) / count,
+                            (count * self.dist.world_size) / max(elapsed, 1e-9),
+                        )
                         shown = self.step
                 else:
                     stop = None
@@ -515,7 +559,8 @@ class Trainer:
                     signals.received = signals.received or stop  # a rank that got no signal stops too
                 if stop and not last:
                     loss_total, correct_total, count_total = self.dist.sum_numbers(
-                        [float(loss_sum), int(correct), count], device)  # fmt: skip
+                        [float(loss_sum), int(correct), count], device
+                    )
                     self._partial = {
                         "loss_sum": loss_total,
                         "correct": int(correct_total),
@@ -606,8 +651,16 @@ class Trainer:
             return None
         self.dist.broadcast_module(getattr(model, "module", model))
         reduce = self.dist.reduce_meter if self.dist.active else None
-        return evaluate_model(model, loader, self.num_classes, device=self.device, amp_dtype=self.amp_dtype,
-                              channels_last=self.config.channels_last, confusion=False, reduce=reduce)  # fmt: skip
+        return evaluate_model(
+            model,
+            loader,
+            self.num_classes,
+            device=self.device,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.config.channels_last,
+            confusion=False,
+            reduce=reduce,
+        )
 
     def _end_epoch(self) -> None:
         start = time.perf_counter()
@@ -682,12 +735,20 @@ class Trainer:
         }
         self.run_dir.write_summary(summary)
         if final is not None:
-            logger.info("%s: loss %.4f top-1 %.4f top-%d %.4f (n=%d)", split, final.loss, final.top1, final.k,
-                        final.top5, final.n)  # fmt: skip
+            logger.info(
+                "%s: loss %.4f top-1 %.4f top-%d %.4f (n=%d)",
+                split,
+                final.loss,
+                final.top1,
+                final.k,
+                final.top5,
+                final.n,
+            )
         return result
 
-    def _result(self, *, interrupted: str | None = None, final: EvalMetrics | None = None,
-                split: str = "test") -> TrainResult:  # fmt: skip
+    def _result(
+        self, *, interrupted: str | None = None, final: EvalMetrics | None = None, split: str = "test"
+    ) -> TrainResult:
         return TrainResult(
             run_dir=self.run_dir.path,
             epochs_done=self.epoch,
@@ -714,8 +775,9 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         tmp.replace(dst)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {dst}: {write_failure(e, dst.parent)}; {src} holds the same "
-                              "state") from None  # fmt: skip
+        raise CheckpointError(
+            f"could not write {dst}: {write_failure(e, dst.parent)}; {src} holds the same state"
+        ) from None
 
 
 def _plain_info(info: Any) -> Any:
@@ -746,8 +808,10 @@ def _injected_faults(rank: int) -> dict[int, Any]:
     if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
         return {}
     faults: dict[int, Any] = {}
-    for name, act in (("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
-                      ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM))):  # fmt: skip
+    for name, act in (
+        ("RESLAB_TEST_EXIT_AT", lambda: os._exit(17)),
+        ("RESLAB_TEST_SIGNAL_AT", lambda: os.kill(os.getpid(), signal.SIGTERM)),
+    ):
         spec = os.environ.get(name)
         if spec:
             at_rank, step = (int(v) for v in spec.split(":"))

@@ -90,8 +90,15 @@ def _trace(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[list[_Step], 
         step = _Step(names[id(module)], module, inp, output)
         if isinstance(module, nn.MaxPool2d) and inp is not None:
             # the switches: where each pooling window took its maximum (recomputed from the same input)
-            _, step.switches = F.max_pool2d(inp, module.kernel_size, module.stride, module.padding, module.dilation,
-                                            ceil_mode=module.ceil_mode, return_indices=True)  # fmt: skip
+            _, step.switches = F.max_pool2d(
+                inp,
+                module.kernel_size,
+                module.stride,
+                module.padding,
+                module.dilation,
+                ceil_mode=module.ceil_mode,
+                return_indices=True,
+            )
         steps.append(step)
 
     def target_hook(module, inputs, output):
@@ -132,8 +139,9 @@ def _is_chain(steps: list[_Step], x: torch.Tensor, out: torch.Tensor) -> bool:
     for step in steps:
         if not isinstance(step.module, _CHAIN_LAYERS) or step.input is not previous:
             return False
-        if isinstance(step.module, nn.Conv2d) and (isinstance(step.module.padding, str) or
-                                                   step.module.padding_mode != "zeros"):  # fmt: skip
+        if isinstance(step.module, nn.Conv2d) and (
+            isinstance(step.module.padding, str) or step.module.padding_mode != "zeros"
+        ):
             return False
         previous = step.output
     return True
@@ -162,8 +170,9 @@ def _conv_back(y: torch.Tensor, conv: nn.Conv2d, size: torch.Size) -> torch.Tens
         k, s, p, d = conv.kernel_size[i], conv.stride[i], conv.padding[i], conv.dilation[i]
         base = (y.shape[2 + i] - 1) * s - 2 * p + d * (k - 1) + 1
         out_pad.append(int(size[-2 + i]) - base)
-    return F.conv_transpose2d(y, conv.weight, None, conv.stride, conv.padding, tuple(out_pad), conv.groups,
-                              conv.dilation)  # fmt: skip
+    return F.conv_transpose2d(
+        y, conv.weight, None, conv.stride, conv.padding, tuple(out_pad), conv.groups, conv.dilation
+    )
 
 
 def _deconvnet(steps: list[_Step], top: torch.Tensor) -> torch.Tensor:
@@ -241,8 +250,9 @@ def _top_activation(out: torch.Tensor, channel: int, keep: str) -> tuple[torch.T
     return top, (i, j), float(fmap[i, j])
 
 
-def deconv(model: nn.Module, x: torch.Tensor, layer: str, channel: int, *, keep: str = "max",
-           method: str | None = None) -> Projection:  # fmt: skip
+def deconv(
+    model: nn.Module, x: torch.Tensor, layer: str, channel: int, *, keep: str = "max", method: str | None = None
+) -> Projection:
     """Project one feature map of ``layer`` back to pixels for one image.
 
     Args:
@@ -270,11 +280,14 @@ def deconv(model: nn.Module, x: torch.Tensor, layer: str, channel: int, *, keep:
     with torch.no_grad():
         steps, out, chain = _trace(model, x, layer)
     if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < out.shape[1]:
-        raise ConfigError(f"layer {layer!r} has {out.shape[1]} feature maps (channels 0-{out.shape[1] - 1}), "
-                          f"got channel {channel!r}")  # fmt: skip
+        raise ConfigError(
+            f"layer {layer!r} has {out.shape[1]} feature maps (channels 0-{out.shape[1] - 1}), got channel {channel!r}"
+        )
     if method == DECONVNET and not chain:
-        raise ConfigError(f"the deconvnet needs a conv / ReLU / max-pool chain up to {layer!r}; this network has "
-                          "batch norm, shortcuts or concatenation: use guided backpropagation")  # fmt: skip
+        raise ConfigError(
+            f"the deconvnet needs a conv / ReLU / max-pool chain up to {layer!r}; this network has "
+            "batch norm, shortcuts or concatenation: use guided backpropagation"
+        )
     use_deconvnet = chain if method is None else method == DECONVNET
     if use_deconvnet:
         top, position, value = _top_activation(out, channel, keep)
@@ -287,8 +300,9 @@ def deconv(model: nn.Module, x: torch.Tensor, layer: str, channel: int, *, keep:
             top, position, value = _top_activation(out_g.detach(), channel, keep)
             (rec,) = torch.autograd.grad(out_g, xg, grad_outputs=top)
     rf = _receptive_field(steps, position) if chain and position is not None else None
-    return Projection(rec[0].detach().float().cpu().numpy(), DECONVNET if use_deconvnet else GUIDED, channel,
-                      position, value, rf)  # fmt: skip
+    return Projection(
+        rec[0].detach().float().cpu().numpy(), DECONVNET if use_deconvnet else GUIDED, channel, position, value, rf
+    )
 
 
 def display_projection(reconstruction: np.ndarray) -> np.ndarray:
@@ -349,8 +363,16 @@ def _batches(data: Any) -> Iterable:
     return data
 
 
-def deconv_top(model: nn.Module, data: Any, layer: str, channels: list[int] | None = None, top: int = 9, *,
-               mean: Any = None, std: Any = None) -> DeconvTop:  # fmt: skip
+def deconv_top(
+    model: nn.Module,
+    data: Any,
+    layer: str,
+    channels: list[int] | None = None,
+    top: int = 9,
+    *,
+    mean: Any = None,
+    std: Any = None,
+) -> DeconvTop:
     """ZF Figure 2: for each channel of ``layer``, the ``top`` images of ``data`` that activate it most
     (by the map's largest activation), each image's projection of that activation and the patches.
 
@@ -386,8 +408,10 @@ def deconv_top(model: nn.Module, data: Any, layer: str, channels: list[int] | No
             channels = list(range(min(8, out.shape[1])))
         bad = [c for c in channels if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < out.shape[1]]
         if bad:
-            raise ConfigError(f"layer {layer!r} has {out.shape[1]} feature maps (channels 0-{out.shape[1] - 1}), "
-                              f"got channel {bad[0]!r}")  # fmt: skip
+            raise ConfigError(
+                f"layer {layer!r} has {out.shape[1]} feature maps (channels 0-{out.shape[1] - 1}), "
+                f"got channel {bad[0]!r}"
+            )
         vals = out[:, channels].flatten(2).amax(2).T.float().cpu()  # (K, N)
         idx = torch.arange(seen, seen + len(images)).expand(len(channels), -1)
         cpu_images = images.detach().cpu()
@@ -398,16 +422,20 @@ def deconv_top(model: nn.Module, data: Any, layer: str, channels: list[int] | No
         best_v, order = vals.topk(k, dim=1)
         best_i = idx.gather(1, order)
         # keep only the images still in some channel's top: earlier winners or this batch's
-        best_x = torch.stack([
-            torch.stack([best_x[c, o] if o < prev else cpu_images[o - prev] for o in order[c].tolist()])
-            for c in range(len(channels))
-        ])  # fmt: skip
+        best_x = torch.stack(
+            [
+                torch.stack([best_x[c, o] if o < prev else cpu_images[o - prev] for o in order[c].tolist()])
+                for c in range(len(channels))
+            ]
+        )
         seen += len(images)
     if best_v is None:
         raise ConfigError("the data holds no images")
     h, w = best_x.shape[-2:]
-    info = {"mean": list(mean) if mean is not None else [0.0] * best_x.shape[2],
-            "std": list(std) if std is not None else [1.0] * best_x.shape[2]}  # fmt: skip
+    info = {
+        "mean": list(mean) if mean is not None else [0.0] * best_x.shape[2],
+        "std": list(std) if std is not None else [1.0] * best_x.shape[2],
+    }
     from .loading import display_image
 
     result = DeconvTop(method="", layer=layer, channels=list(channels))

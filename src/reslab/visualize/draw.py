@@ -37,8 +37,10 @@ def check_out(path: str | Path) -> Path:
     ext = path.suffix.lower().lstrip(".")
     formats = FigureCanvasAgg.get_supported_filetypes()
     if ext not in formats:
-        raise ConfigError(f"--out {path}: cannot write {'.' + ext if ext else 'a file without extension'}; "
-                          f"give one of {', '.join('.' + f for f in sorted(formats))} (e.g. picture.png)")  # fmt: skip
+        raise ConfigError(
+            f"--out {path}: cannot write {'.' + ext if ext else 'a file without extension'}; "
+            f"give one of {', '.join('.' + f for f in sorted(formats))} (e.g. picture.png)"
+        )
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"--out {path}: the folder {folder} does not exist")
@@ -92,8 +94,14 @@ def draw_filters(filters: np.ndarray, path: str | Path, title: str = "") -> Path
     return _save(fig, path)
 
 
-def draw_feature_maps(maps: np.ndarray, path: str | Path, title: str = "", image: np.ndarray | None = None,
-                      channels: list[int] | None = None, limit: int = 64) -> Path:  # fmt: skip
+def draw_feature_maps(
+    maps: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    image: np.ndarray | None = None,
+    channels: list[int] | None = None,
+    limit: int = 64,
+) -> Path:
     """Feature maps (C, H, W), each scaled to its own range (viridis), beside the input image."""
     chosen = list(channels) if channels is not None else list(range(min(limit, len(maps))))
     n = len(chosen) + (image is not None)
@@ -118,8 +126,9 @@ def draw_feature_maps(maps: np.ndarray, path: str | Path, title: str = "", image
     return _save(fig, path)
 
 
-def draw_heatmap(image: np.ndarray, heat: np.ndarray, path: str | Path, title: str = "",
-                 label: str = "Grad-CAM") -> Path:  # fmt: skip
+def draw_heatmap(
+    image: np.ndarray, heat: np.ndarray, path: str | Path, title: str = "", label: str = "Grad-CAM"
+) -> Path:
     """The image, and the heatmap (H, W) in [0, 1] over it (jet, half transparent)."""
     fig = _figure(6.4, 3.6)
     a, b = fig.subplots(1, 2)
@@ -134,8 +143,9 @@ def draw_heatmap(image: np.ndarray, heat: np.ndarray, path: str | Path, title: s
     return _save(fig, path)
 
 
-def draw_occlusion(image: np.ndarray, probs: np.ndarray, patch: int, stride: int, path: str | Path,
-                   title: str = "") -> Path:  # fmt: skip
+def draw_occlusion(
+    image: np.ndarray, probs: np.ndarray, patch: int, stride: int, path: str | Path, title: str = ""
+) -> Path:
     """ZF Figure 7: the image, and the class probability with the grey square centred at each pixel."""
     fig = _figure(6.4, 3.6)
     a, b = fig.subplots(1, 2)

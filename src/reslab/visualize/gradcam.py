@@ -41,8 +41,9 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def check_target(target: int | None, num_classes: int) -> None:
-    if target is not None and (isinstance(target, bool) or not isinstance(target, int) or
-                               not 0 <= target < num_classes):  # fmt: skip
+    if target is not None and (
+        isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < num_classes
+    ):
         raise ConfigError(f"target must be a class index 0-{num_classes - 1}, got {target!r}")
 
 

@@ -124,8 +124,15 @@ def _untrained(model: str) -> tuple[nn.Module, dict[str, Any]]:
     net = create_model(entry.name)
     c, h, w = (int(v) for v in entry.input_size)
     # no statistics were ever measured for random weights: mean 0.5 / std 0.5 maps [0, 1] pixels to [-1, 1]
-    info = {"input_size": [c, h, w], "mean": [0.5] * c, "std": [0.5] * c, "resize": h,
-            "interpolation": "bilinear", "crop_mode": "center", "num_classes": int(net.num_classes)}  # fmt: skip
+    info = {
+        "input_size": [c, h, w],
+        "mean": [0.5] * c,
+        "std": [0.5] * c,
+        "resize": h,
+        "interpolation": "bilinear",
+        "crop_mode": "center",
+        "num_classes": int(net.num_classes),
+    }
     return net, info
 
 
@@ -180,8 +187,14 @@ def class_index(target: int | str | None, names: list[str]) -> int | None:
     return index
 
 
-def load_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None = None, *, download: bool = False,
-              batch_size: int | None = None):  # fmt: skip
+def load_data(
+    loaded: LoadedModel,
+    data: str | None = None,
+    data_dir: str | None = None,
+    *,
+    download: bool = False,
+    batch_size: int | None = None,
+):
     """The data set to search for top activating images, preprocessed as the network expects: what
     ``reslab eval`` evaluates on (a checkpoint: its own data set by default; published or untrained
     weights: ``data`` with their preprocessing).
@@ -194,7 +207,15 @@ def load_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None
 
     device = next(loaded.net.parameters()).device
     if loaded.checkpoint is not None:
-        return build_eval_data(loaded.checkpoint, data=data, data_dir=data_dir, download=download,
-                               batch_size=batch_size, device=device)  # fmt: skip
-    return _pretrained_eval_data(loaded.info, loaded.source, data=data, data_dir=data_dir, download=download,
-                                 batch_size=batch_size, device=device)  # fmt: skip
+        return build_eval_data(
+            loaded.checkpoint, data=data, data_dir=data_dir, download=download, batch_size=batch_size, device=device
+        )
+    return _pretrained_eval_data(
+        loaded.info,
+        loaded.source,
+        data=data,
+        data_dir=data_dir,
+        download=download,
+        batch_size=batch_size,
+        device=device,
+    )

@@ -80,8 +80,16 @@ class _MistakeRecorder(nn.Module):
         if wrong.numel() and self.keep:
             top = wrong[confidence[wrong].argsort(descending=True, stable=True)[: self.keep]]
             for i in top.tolist():
-                self.kept.append((float(confidence[i]), self.seen + i, x[i].detach().float().cpu().clone(),
-                                  int(labels[i]), int(predicted[i]), float(probs[i, labels[i]])))  # fmt: skip
+                self.kept.append(
+                    (
+                        float(confidence[i]),
+                        self.seen + i,
+                        x[i].detach().float().cpu().clone(),
+                        int(labels[i]),
+                        int(predicted[i]),
+                        float(probs[i, labels[i]]),
+                    )
+                )
             # most confident first; among equals the earlier image, so the choice is reproducible
             self.kept.sort(key=lambda m: (-m[0], m[1]))
             del self.kept[self.keep :]
@@ -347,8 +355,9 @@ def write_report(
     cfg = checkpoint_config(ckpt)
     dev = resolve_device(device)
     net = model_from_checkpoint(ckpt).to(dev)
-    bundle = build_eval_data(ckpt, data_dir=None if data_dir is None else str(data_dir), batch_size=batch_size,
-                             device=dev)  # fmt: skip
+    bundle = build_eval_data(
+        ckpt, data_dir=None if data_dir is None else str(data_dir), batch_size=batch_size, device=dev
+    )
     if split is None:
         split = "test" if bundle.val_is_test else "val"
     elif split == "val" and bundle.val_is_test:
@@ -389,17 +398,30 @@ def write_report(
 
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "confusion.png"
-        plot_confusion(metrics.confusion.cpu(), class_names, png,
-                       title=f"{bundle.name} {split}: top-1 {metrics.top1:.4f}")  # fmt: skip
+        plot_confusion(
+            metrics.confusion.cpu(), class_names, png, title=f"{bundle.name} {split}: top-1 {metrics.top1:.4f}"
+        )
         confusion_uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
     filters_html = _filters_section(net)
     eval_split = "test" if bundle.val_is_test else "val"
     page = _page(
-        run_dir=run_dir, ckpt=ckpt, ckpt_path=ckpt_path, result=result, split_note=split_note, rows=rows,
-        eval_split=eval_split, config_text=config_text, summary=summary, confusion_uri=confusion_uri,
-        mistakes=found, wanted=mistakes, wrong=recorder.wrong, filters_html=filters_html, version=__version__,
+        run_dir=run_dir,
+        ckpt=ckpt,
+        ckpt_path=ckpt_path,
+        result=result,
+        split_note=split_note,
+        rows=rows,
+        eval_split=eval_split,
+        config_text=config_text,
+        summary=summary,
+        confusion_uri=confusion_uri,
+        mistakes=found,
+        wanted=mistakes,
+        wrong=recorder.wrong,
+        filters_html=filters_html,
+        version=__version__,
         seconds=time.perf_counter() - started,
-    )  # fmt: skip
+    )
     _write_atomic(out, page)
     return out
 
@@ -442,17 +464,39 @@ def _filters_section(net: nn.Module) -> str:
     )
 
 
-def _page(*, run_dir, ckpt, ckpt_path, result, split_note, rows, eval_split, config_text, summary, confusion_uri,
-          mistakes, wanted, wrong, filters_html, version, seconds) -> str:  # fmt: skip
+def _page(
+    *,
+    run_dir,
+    ckpt,
+    ckpt_path,
+    result,
+    split_note,
+    rows,
+    eval_split,
+    config_text,
+    summary,
+    confusion_uri,
+    mistakes,
+    wanted,
+    wrong,
+    filters_html,
+    version,
+    seconds,
+) -> str:
     import yaml
 
     m = result.metrics
     names = result.class_names
     title = f"reslab report: {run_dir.resolve().name}"
-    parts = [REPORT_MARK, "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="generator" content="reslab report">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]  # fmt: skip
+    parts = [
+        REPORT_MARK,
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="generator" content="reslab report">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+    ]
     epoch = ckpt.get("epoch")
     parts.append(
         f'<p class="note">{_e(ckpt["model_name"])} on {_e(result.data)}; checkpoint {_e(ckpt_path.name)}'
@@ -461,23 +505,38 @@ def _page(*, run_dir, ckpt, ckpt_path, result, split_note, rows, eval_split, con
     )
 
     parts.append(f'<h2 id="summary">Summary: {_e(ckpt_path.name)} on the {_e(result.split)} split</h2>')
-    parts.append(_table(["images", "top-1", f"top-{m.k}", "loss"],
-                        [[f'<td class="num">{m.n}</td>', f'<td class="num">{m.top1:.4f}</td>',
-                          f'<td class="num">{m.top5:.4f}</td>', f'<td class="num">{m.loss:.4f}</td>']]))  # fmt: skip
+    parts.append(
+        _table(
+            ["images", "top-1", f"top-{m.k}", "loss"],
+            [
+                [
+                    f'<td class="num">{m.n}</td>',
+                    f'<td class="num">{m.top1:.4f}</td>',
+                    f'<td class="num">{m.top5:.4f}</td>',
+                    f'<td class="num">{m.loss:.4f}</td>',
+                ]
+            ],
+        )
+    )
     if split_note:
         parts.append(f'<p class="note">Note: {_e(split_note)}.</p>')
     if summary:
         flat = [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
         if flat:
             parts.append("<p>The run's summary.json:</p>")
-            parts.append(_table(["key", "value"], [[f"<td>{_e(k)}</td>", f'<td class="num">{_e(_fmt(v))}</td>']
-                                                   for k, v in flat]))  # fmt: skip
+            parts.append(
+                _table(
+                    ["key", "value"], [[f"<td>{_e(k)}</td>", f'<td class="num">{_e(_fmt(v))}</td>'] for k, v in flat]
+                )
+            )
 
     parts.append('<h2 id="curves">Training curves</h2>')
     if rows:
         parts.append(_img(curves_uri(rows, eval_split), "training curves"))
-        parts.append(f'<p class="note">From metrics.csv: {len(rows)} epoch(s); the per-epoch evaluation is on the '
-                     f"{_e(eval_split)} split.</p>")  # fmt: skip
+        parts.append(
+            f'<p class="note">From metrics.csv: {len(rows)} epoch(s); the per-epoch evaluation is on the '
+            f"{_e(eval_split)} split.</p>"
+        )
     else:
         parts.append('<p class="note">No epoch has finished yet (metrics.csv is missing or empty).</p>')
 
@@ -491,8 +550,9 @@ def _page(*, run_dir, ckpt, ckpt_path, result, split_note, rows, eval_split, con
             shown, bar = "no images", ""
         else:
             shown, bar = f"{acc:.4f}", f'<span class="bar" style="width:{acc * 150:.0f}px"></span>'
-        per_class.append([f"<td>{_e(name)}</td>", f'<td class="num">{shown}</td>', f"<td>{bar}</td>",
-                          f'<td class="num">{n}</td>'])  # fmt: skip
+        per_class.append(
+            [f"<td>{_e(name)}</td>", f'<td class="num">{shown}</td>', f"<td>{bar}</td>", f'<td class="num">{n}</td>']
+        )
     parts.append(_table(["class", "accuracy", "", "images"], per_class))
 
     parts.append('<h2 id="mistakes">The most confident mistakes</h2>')

@@ -26,8 +26,20 @@ logger = logging.getLogger("reslab.weights")
 
 
 #: file name endings of weight files: a name with one of them is a path, even where the file is missing
-WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".th", ".tar", ".bin", ".ckpt", ".h5", ".hdf5", ".keras", ".safetensors",
-                        ".pkl", ".npz")  # fmt: skip
+WEIGHT_FILE_SUFFIXES = (
+    ".pth",
+    ".pt",
+    ".th",
+    ".tar",
+    ".bin",
+    ".ckpt",
+    ".h5",
+    ".hdf5",
+    ".keras",
+    ".safetensors",
+    ".pkl",
+    ".npz",
+)
 
 
 def weights_source(model: str, pretrained: bool | str | os.PathLike[str]) -> tuple[str, bool | str]:
@@ -216,8 +228,16 @@ def _load_strict(model: nn.Module, loaded: Loaded, source: str) -> None:
 def _adapt_input(model: nn.Module, in_chans: int) -> None:
     key = first_conv_key(model)
     conv = model.get_submodule(key.rsplit(".", 1)[0])
-    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    conv.groups, bias=conv.bias is not None)  # fmt: skip
+    new = nn.Conv2d(
+        in_chans,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=conv.bias is not None,
+    )
     with torch.no_grad():
         new.weight.copy_(adapt_input_conv(conv.weight, in_chans))
         if conv.bias is not None:

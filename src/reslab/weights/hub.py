@@ -147,8 +147,15 @@ def _transfer(entry: WeightsEntry, out, progress: bool) -> tuple[int, int | None
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
-            with tqdm(total=expected, disable=not progress, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=entry.file_name, file=sys.stderr) as bar:  # fmt: skip
+            with tqdm(
+                total=expected,
+                disable=not progress,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=entry.file_name,
+                file=sys.stderr,
+            ) as bar:
                 while block := response.read(CHUNK):
                     out.write(block)
                     received += len(block)

@@ -30,9 +30,7 @@ class ArrayData:
         for split in ("train", "test"):
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
             if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(
-                    f"{split}_images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}"
-                )
+                raise ValueError(f"{split}_images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
             if labels.shape != (images.shape[0],):
                 raise ValueError(f"{split}_labels must have shape ({images.shape[0]},), got {labels.shape}")
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
@@ -95,7 +93,5 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
         return images
     x = torch.from_numpy(images).to(torch.float32)
     shrinking = size < max(images.shape[2], images.shape[3])
-    y = torch.nn.functional.interpolate(
-        x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking
-    )
+    y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking)
     return y.round().clamp(0, 255).to(torch.uint8).numpy()

@@ -119,16 +119,9 @@ def read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray
     if missing:
         raise DataError(f"corrupt CIFAR file {path}: missing {missing} (found keys {sorted(batch)})")
     data = batch["data"]
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != IMAGE_BYTES
-    ):
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DataError(
-            f"corrupt CIFAR file {path}: 'data' must be a uint8 (N, {IMAGE_BYTES}) array, got {got}"
-        )
+        raise DataError(f"corrupt CIFAR file {path}: 'data' must be a uint8 (N, {IMAGE_BYTES}) array, got {got}")
     try:
         labels = np.asarray(batch[label_key], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError) as exc:
@@ -139,8 +132,7 @@ def read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray
         )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataError(
-            f"corrupt CIFAR file {path}: labels must be in [0, {num_classes}), "
-            f"got [{labels.min()}, {labels.max()}]"
+            f"corrupt CIFAR file {path}: labels must be in [0, {num_classes}), got [{labels.min()}, {labels.max()}]"
         )
     # Row-major per channel: (N, 3072) -> (N, 3, 32, 32) is a pure reshape.
     return data.reshape(-1, 3, 32, 32), labels
@@ -180,17 +172,14 @@ def load_cifar(
     if folder is None:
         expected = ", ".join([*spec["train"], *spec["test"], spec["meta"]])
         hint = "" if download else "; pass --download (download=True) to fetch it"
-        raise DataError(
-            f"{name}: no {spec['folder']}/ under {root} (expected a folder with {expected}){hint}"
-        )
+        raise DataError(f"{name}: no {spec['folder']}/ under {root} (expected a folder with {expected}){hint}")
     if name == "cifar10":
         label_key, meta_key = "labels", "label_names"
     else:
         label_key, meta_key = f"{labels}_labels", f"{labels}_label_names"
     class_names = read_meta(folder / spec["meta"], meta_key)
     parts = {
-        split: [read_batch(folder / f, label_key, len(class_names)) for f in spec[split]]
-        for split in ("train", "test")
+        split: [read_batch(folder / f, label_key, len(class_names)) for f in spec[split]] for split in ("train", "test")
     }
     return ArrayData(
         train_images=np.concatenate([x for x, _ in parts["train"]]),

@@ -412,8 +412,16 @@ def build_folder_bundle(
     splits = _make_splits(layout, opts, str(root))
 
     name = "folder"
-    info = make_info(name, layout.class_names, (channels, size, size), mean, std, resize=resize,
-                     interpolation=interpolation, crop_mode=crop)  # fmt: skip
+    info = make_info(
+        name,
+        layout.class_names,
+        (channels, size, size),
+        mean,
+        std,
+        resize=resize,
+        interpolation=interpolation,
+        crop_mode=crop,
+    )
     if use_cache:
         factories, train_loader = _array_loaders(splits, arrays, opts, mean, std, size)
     else:
@@ -553,8 +561,16 @@ def _file_loaders(
     def eval_factory(split: str):
         def make() -> FolderLoader:
             dataset = ImageFolderDataset(tree, splits[split], eval_transform, mode=mode, seed=opts.seed, strict=strict)
-            return FolderLoader(dataset, batch_size=opts.eval_batch_size, mean=mean, std=std, device=opts.device,
-                                seed=opts.seed, workers=workers, channels_last=opts.channels_last)  # fmt: skip
+            return FolderLoader(
+                dataset,
+                batch_size=opts.eval_batch_size,
+                mean=mean,
+                std=std,
+                device=opts.device,
+                seed=opts.seed,
+                workers=workers,
+                channels_last=opts.channels_last,
+            )
 
         return make
 

@@ -25,9 +25,7 @@ NOISE_STD = 0.12
 
 
 def _generator(seed: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(
-        int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0])
-    )
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0]))
 
 
 def _samples(prototypes: torch.Tensor, n: int, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -31,9 +31,12 @@ _TABLE = [
 #: every entry above is timm's ``_rcfg``: 224 input, crop_pct 0.95, bicubic, ImageNet mean / std
 CROP_PCT = 0.95
 PREPROCESSING = Preprocessing(
-    input_size=(3, 224, 224), resize=math.floor(224 / CROP_PCT), interpolation="bicubic",
-    mean=IMAGENET_MEAN, std=IMAGENET_STD,
-)  # fmt: skip
+    input_size=(3, 224, 224),
+    resize=math.floor(224 / CROP_PCT),
+    interpolation="bicubic",
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+)
 
 
 def _register() -> None:

@@ -20,12 +20,18 @@ LICENSE = "BSD-3-Clause"
 _TABLE: dict[str, list[tuple[str, str, float, float]]] = {
     "resnet18": [("tv_in1k", "resnet18-f37072fd.pth", 69.758, 89.078)],
     "resnet34": [("tv_in1k", "resnet34-b627a593.pth", 73.314, 91.420)],
-    "resnet50": [("tv_in1k", "resnet50-0676ba61.pth", 76.130, 92.862),
-                 ("tv2_in1k", "resnet50-11ad3fa6.pth", 80.858, 95.434)],
-    "resnet101": [("tv_in1k", "resnet101-63fe2227.pth", 77.374, 93.546),
-                  ("tv2_in1k", "resnet101-cd907fc2.pth", 81.886, 95.780)],
-    "resnet152": [("tv_in1k", "resnet152-394f9c45.pth", 78.312, 94.046),
-                  ("tv2_in1k", "resnet152-f82ba261.pth", 82.284, 96.002)],
+    "resnet50": [
+        ("tv_in1k", "resnet50-0676ba61.pth", 76.130, 92.862),
+        ("tv2_in1k", "resnet50-11ad3fa6.pth", 80.858, 95.434),
+    ],
+    "resnet101": [
+        ("tv_in1k", "resnet101-63fe2227.pth", 77.374, 93.546),
+        ("tv2_in1k", "resnet101-cd907fc2.pth", 81.886, 95.780),
+    ],
+    "resnet152": [
+        ("tv_in1k", "resnet152-394f9c45.pth", 78.312, 94.046),
+        ("tv2_in1k", "resnet152-f82ba261.pth", 82.284, 96.002),
+    ],
     "vgg11": [("tv_in1k", "vgg11-8a719046.pth", 69.020, 88.628)],
     "vgg13": [("tv_in1k", "vgg13-19584684.pth", 69.928, 89.246)],
     "vgg16": [("tv_in1k", "vgg16-397923af.pth", 71.592, 90.382)],
@@ -40,7 +46,7 @@ _TABLE: dict[str, list[tuple[str, str, float, float]]] = {
     "densenet201": [("tv_in1k", "densenet201-c1103571.pth", 76.896, 93.370)],
     "googlenet": [("tv_in1k", "googlenet-1378be20.pth", 69.778, 89.530)],
     "alexnet": [("tv_in1k", "alexnet-owt-7be5be79.pth", 56.522, 79.066)],
-}  # fmt: skip
+}
 
 _NOTES = {
     "tv_in1k": "IMAGENET1K_V1.",

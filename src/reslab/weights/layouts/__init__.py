@@ -132,8 +132,11 @@ def describe_mismatch(model: torch.nn.Module, weights: dict[str, torch.Tensor], 
 
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
-    shapes = [f"{k} (checkpoint {list(weights[k].shape)}, model {list(own[k].shape)})" for k in own
-              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]  # fmt: skip
+    shapes = [
+        f"{k} (checkpoint {list(weights[k].shape)}, model {list(own[k].shape)})"
+        for k in own
+        if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)
+    ]
     parts = []
     if missing:
         parts.append(f"missing {listed(missing)}")

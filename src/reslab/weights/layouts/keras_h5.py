@@ -38,7 +38,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 KERAS_PREPROCESSING = {
     "caffe": Preprocessing(
         crop="squash", interpolation="nearest", mean=CAFFE_MEAN, std=CAFFE_STD, mode="caffe", channel_order="BGR"
-    ),  # fmt: skip
+    ),
     "tf": Preprocessing(crop="squash", interpolation="nearest", mean=(0.5,) * 3, std=(0.5,) * 3, mode="tf"),
     "torch": Preprocessing(crop="squash", interpolation="nearest", mean=IMAGENET_MEAN, std=IMAGENET_STD),
 }

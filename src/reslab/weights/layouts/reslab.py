@@ -18,9 +18,13 @@ def sniff(path: Path, obj: Any) -> bool:
 
 def read(path: Path, obj: Any) -> Loaded:
     info = obj.get("data_info") or {}
-    meta = {"model_name": obj.get("model_name"), "num_classes": obj.get("num_classes"),
-            "class_names": obj.get("class_names"), "in_chans": obj.get("in_chans"),
-            "arch_revision": obj.get("arch_revision", 1)}  # fmt: skip
+    meta = {
+        "model_name": obj.get("model_name"),
+        "num_classes": obj.get("num_classes"),
+        "class_names": obj.get("class_names"),
+        "in_chans": obj.get("in_chans"),
+        "arch_revision": obj.get("arch_revision", 1),
+    }
     if info.get("preprocessing"):
         meta["preprocessing"] = info["preprocessing"]
     return Loaded(strip_prefixes(obj["model"]), LAYOUT, model_args=dict(obj.get("model_args") or {}), meta=meta)
