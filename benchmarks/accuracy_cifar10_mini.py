@@ -51,7 +51,7 @@ def read_cifar(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 def reference_run(folder: Path, epochs: int, seed: int, threads: int | None) -> float:
     """Train ResNet-20 with a hand-written loop; returns the final validation top-1."""
-    from reslab.models import create_model  # the same network definition as reslab's run
+    from reslab import create_model  # the same network definition as reslab's run
 
     if threads:
         torch.set_num_threads(threads)

@@ -83,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archive not found: {args.archive}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    from reslab import create_model
     from reslab.data import DeviceLoader, build_data
     from reslab.data.augment import AugmentSpec
     from reslab.data.sources.files import open_tree
     from reslab.data.sources.folder import resolve_layout
-    from reslab.models import create_model
 
     common = dict(image_size=32, batch_size=BATCH, val_split=0.1, seed=0, workers=args.workers, limit=args.limit)
     with tempfile.TemporaryDirectory() as cache_dir:

@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from reslab.models import create_model
+from reslab import create_model
 from reslab.training.config import TrainConfig
 from reslab.training.freeze import freeze_model
 from reslab.training.optim import build_optimizer

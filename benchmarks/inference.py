@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from reslab.models import create_model  # noqa: E402
+from reslab import create_model  # noqa: E402
 
 BATCH, SIZE = 32, 224
 

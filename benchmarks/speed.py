@@ -125,7 +125,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="tutorial DataLoader workers (tutorials use 2)")
     p.add_argument("--reslab-fp32", action="store_true", help="also time reslab's trainer in fp32 NCHW")
     args = p.parse_args()
-    from reslab.models import create_model
+    from reslab import create_model
     from reslab.training.runtime import resolve_device
 
     device = resolve_device(args.device)

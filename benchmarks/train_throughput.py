@@ -82,7 +82,7 @@ def tutorial_throughput(
     name: str, bundle, batch: int, steps: int, warmup: int, workers: int, device: torch.device
 ) -> float:
     """Images/s of the tutorial loop over ``steps`` steps after ``warmup`` (cycling through the data)."""
-    from reslab.models import create_model
+    from reslab import create_model
 
     data = TutorialImages(bundle.train.images.cpu().numpy(), bundle.train.labels.cpu().numpy(), bundle.mean, bundle.std)
     loader = torch.utils.data.DataLoader(

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 #: public name -> the subpackage that defines it
 _LAZY = {
-    "create_model": "models",
+    "create_model": "factory",
     "get_model_entry": "models",
     "list_models": "models",
     "summary": "models",
@@ -31,6 +31,6 @@ __all__ = ["ReslabError", "__version__", *sorted(_LAZY)]
 
 
 #: subpackages reachable as attributes after a bare ``import reslab`` (as when __init__ imported them)
-_SUBPACKAGES = ("data", "interop", "models", "training")
+_SUBPACKAGES = ("data", "models", "training")
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBPACKAGES)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from reslab import create_model
 from reslab.cli import main
-from reslab.models import create_model
 from reslab.training.checkpoint import load_checkpoint
 from reslab.weights import hub, registry
 from reslab.weights.classes import CIFAR10

@@ -11,7 +11,7 @@ import torch
 
 from reslab.cli import main
 from reslab.export import FORMATS, read_export_metadata
-from reslab.visualize.loading import load_model
+from reslab.training.loading import load_model
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'reslab[export]')")
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install 'reslab[export]')")
@@ -36,7 +36,7 @@ def load_exported(path, fmt):
         return torch.jit.load(str(path))
     if fmt == "export":
         return torch.export.load(str(path)).module()
-    from reslab.models import create_model
+    from reslab import create_model
 
     return create_model("resnet20", pretrained=str(path)).eval()
 

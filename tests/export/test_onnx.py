@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
+from reslab import create_model
 from reslab.errors import ConfigError, DataError, ExportError
-from reslab.models import create_model
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'reslab[export]')")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'reslab[export]')")

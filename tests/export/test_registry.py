@@ -24,10 +24,10 @@ import os
 import pytest
 import torch
 
-from reslab import list_models
+from reslab import create_model, list_models
 from reslab.export import FORMATS, export_model, read_export_metadata
 from reslab.export.checks import tolerance
-from reslab.models import create_model, get_model_entry
+from reslab.models import get_model_entry
 
 #: everything, every format (RESLAB_EXPORT_ALL=1; see the module docstring)
 ALL = os.environ.get("RESLAB_EXPORT_ALL") == "1"

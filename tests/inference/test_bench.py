@@ -9,8 +9,8 @@ import types
 
 import torch
 
+from reslab import create_model
 from reslab.cli import main
-from reslab.models import create_model
 from reslab.training.bench import bench
 
 TINY = ["--batch-size", "2", "--steps", "1", "--warmup", "0", "--threads", "1"]

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from reslab import create_model
 from reslab.errors import ConfigError
-from reslab.models import count_batchnorms, create_model, fuse, list_models, summary
+from reslab.models import count_batchnorms, fuse, list_models, summary
 from reslab.models.fuse import _example_input
 
 from ..models.conftest import randomise_bn

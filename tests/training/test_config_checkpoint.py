@@ -26,7 +26,8 @@ CONFIGS = sorted(SHIPPED_CONFIG_DIR.glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_are_valid(path):
     config = resolve_config(path)
-    from reslab.models import create_model, get_model_entry
+    from reslab import create_model
+    from reslab.models import get_model_entry
 
     get_model_entry(config.model)
     with torch.device("meta"):

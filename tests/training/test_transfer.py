@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 import reslab
+from reslab import create_model
 from reslab.data import build_data, preprocess_image
 from reslab.errors import ConfigError
-from reslab.models import create_model
 from reslab.training.checkpoint import load_checkpoint
 from reslab.training.config import TrainConfig, resolve_config
 from reslab.training.freeze import freeze_model, parse_freeze

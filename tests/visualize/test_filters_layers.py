@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reslab import create_model
 from reslab.errors import ConfigError
-from reslab.models import create_model
 from reslab.visualize import filters, grid, resolve_layer
 from reslab.visualize.layers import default_layer
 

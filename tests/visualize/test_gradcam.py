@@ -86,7 +86,7 @@ def test_gradcam_peaks_in_the_quadrant_holding_the_evidence(quadrant):
 
 
 def test_gradcam_default_layer_is_the_last_stage_and_works_on_registry_models():
-    from reslab.models import create_model
+    from reslab import create_model
 
     net = create_model("resnet20", widths=[4, 8, 8]).eval()
     x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))

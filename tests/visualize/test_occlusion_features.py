@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from reslab import create_model
 from reslab.errors import ConfigError
-from reslab.models import create_model
 from reslab.visualize import (
     DECONVNET,
     GUIDED,

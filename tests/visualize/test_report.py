@@ -83,12 +83,10 @@ def test_report_figures_are_those_of_reslab_eval(digits_run, digits_report, tmp_
 def test_report_shows_the_most_confident_mistakes_with_their_probabilities(digits_run, digits_report):
     """An independent pass over the same split: the page's mistakes are exactly the 10 wrong predictions
     with the highest probability, in that order, with the right classes and probabilities."""
-    from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from reslab.training.evaluation import build_eval_data
+    from reslab.training.loading import load_model
 
-    ckpt = load_checkpoint(digits_run / "best.pt")
-    net = model_from_checkpoint(ckpt)
-    bundle = build_eval_data(ckpt, device=torch.device("cpu"))
+    loaded = load_model(digits_run / "best.pt")
+    net, bundle = loaded.net, loaded.data(device="cpu")
     probs, labels = [], []
     with torch.no_grad():
         for x, y in bundle.loader("test"):
@@ -285,8 +283,7 @@ def test_report_grad_cam_is_that_of_the_network_in_eval_mode(synthetic_run, tmp_
     running statistics), recomputed here independently; the network is not left in training mode."""
     import numpy as np
 
-    from reslab.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from reslab.training.evaluation import build_eval_data
+    from reslab.training.loading import load_model
     from reslab.visualize import gradcam
     from reslab.visualize.report import _enlarge, _rgb, cam_overlay
 
@@ -294,9 +291,8 @@ def test_report_grad_cam_is_that_of_the_network_in_eval_mode(synthetic_run, tmp_
     page = read_page(path)
     shown = mistakes_in(page)
     assert shown
-    ckpt = load_checkpoint(synthetic_run / "best.pt")
-    net = model_from_checkpoint(ckpt).eval()
-    bundle = build_eval_data(ckpt, device=torch.device("cpu"))
+    loaded = load_model(synthetic_run / "best.pt")
+    net, bundle = loaded.net, loaded.data(device="cpu")
     images = torch.cat([x for x, _ in bundle.loader("val")])
     mean = torch.tensor(bundle.mean).view(-1, 1, 1)
     std = torch.tensor(bundle.std).view(-1, 1, 1)

@@ -10,7 +10,7 @@ import torch
 
 import reslab
 from reslab.errors import CheckpointError, ConfigError
-from reslab.weights import builder, classes, hub, registry
+from reslab.weights import adapt, classes, hub, registry
 from reslab.weights.preprocessing import imagenet
 from reslab.weights.registry import WeightsEntry
 
@@ -122,7 +122,7 @@ def test_in_chans_adaptation_as_timm(tv_file):
     torch.testing.assert_close(four.conv1.weight.detach(), expected)
     assert four.in_chans == 4 and four.pretrained_cfg["input_adapted"]
     assert four.pretrained_cfg["in_chans"] == 3
-    assert builder.adapt_input_conv(w, 3) is w
+    assert adapt.adapt_input_conv(w, 3) is w
 
 
 def test_entry_whose_class_list_does_not_fit_the_classifier_is_refused(registered, monkeypatch):

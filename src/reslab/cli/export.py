@@ -49,8 +49,9 @@ def run_export(args: argparse.Namespace) -> int:
     import copy
 
     from ..errors import ConfigError
-    from ..export import check_export_out, default_out, export_model, get_format, preprocessing_dict
-    from ..visualize.loading import load_model
+    from ..export import check_export_out, default_out, export_model, get_format
+    from ..export.metadata import checked_preprocessing
+    from ..training.loading import load_model
 
     fmt = get_format(args.format)
     if args.opset is not None and fmt.name != "onnx":
@@ -67,14 +68,9 @@ def run_export(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint, model=args.model, pretrained=args.pretrained, ema=args.ema)
     net, name = loaded.net.eval(), loaded.model_name
     out = check_export_out(args.out if args.out is not None else default_out(name, fmt.name), fmt.name)
-    cfg = getattr(net, "pretrained_cfg", None) or {}
     # published weights keep their own description (mode caffe / tf ...); a checkpoint its data's
-    prep = cfg.get("preprocessing") if args.checkpoint is None and cfg.get("preprocessing") else loaded.info
-    preprocessing = preprocessing_dict({"preprocessing": prep} if prep is not loaded.info else loaded.info)
-    if loaded.checkpoint is not None:
-        model_args = dict(loaded.checkpoint.get("model_args") or {})
-    else:
-        model_args = dict(getattr(net, "model_args", None) or {})
+    preprocessing = checked_preprocessing(loaded.preprocessing)
+    model_args = loaded.model_args
     reference = None
     if args.fuse_bn:
         from ..models import fuse

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..catalog import FAMILIES, find_models, format_macs, markdown_table
+from ..catalog import FAMILIES, find_models, format_macs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +29,12 @@ def meta_summary(name: str, num_classes: int | None = None, input_size=None):
     """Summary of a registered model built on the meta device: shapes and counts, no memory, no compute."""
     import torch
 
-    from ..models import create_model, get_model_entry, summary
+    from ..models import build_model, get_model_entry, summary
 
     entry = get_model_entry(name)
     input_size = tuple(input_size) if input_size else entry.input_size
     with torch.device("meta"):
-        model = create_model(name, num_classes=num_classes, in_chans=input_size[0])
+        model = build_model(name, num_classes=num_classes, in_chans=input_size[0])
     return summary(model, input_size)
 
 
@@ -44,7 +44,9 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"no model matches {args.pattern!r}")
         return 1
     if args.markdown:
-        print(markdown_table(args.pattern, entries=entries))
+        from .tables import models_table
+
+        print(models_table(args.pattern, entries=entries))
         return 0
     rows = [("name", "params", "MACs", "input", "family")]
     for e in entries:

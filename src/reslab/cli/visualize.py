@@ -151,8 +151,8 @@ def run_visualize(args: argparse.Namespace) -> int:
         detail = f"class {name}: p={prob:.3f} unoccluded, {probs.min():.3f} at the most sensitive square"
     else:  # deconv
         vis.resolve_layer(net, args.layer)
-        bundle = vis.load_data(
-            loaded, getattr(args, "data", None), args.data_dir, download=args.download, batch_size=args.batch_size
+        bundle = loaded.data(
+            getattr(args, "data", None), args.data_dir, download=args.download, batch_size=args.batch_size
         )
         result = vis.deconv_top(net, bundle, args.layer, args.channels, top=args.top, mean=bundle.mean, std=bundle.std)
         split = "test" if bundle.test is not None or getattr(bundle, "val_is_test", False) else "validation"

@@ -10,7 +10,8 @@ import argparse
 
 from ..weights.classes import class_names
 from ..weights.hub import cache_dirs, cached_path, download
-from ..weights.registry import WeightsEntry, get_weights, list_weights
+from ..weights.registry import get_weights, list_weights
+from .tables import input_size_text, metric_text, weights_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,45 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_download)
 
 
-def _input(entry: WeightsEntry) -> str:
-    return "x".join(str(v) for v in entry.preprocessing.input_size)
-
-
-def _metric(entry: WeightsEntry, key: str) -> str:
-    value = entry.metrics.get(key)
-    return "-" if value is None else f"{value:g}"  # as published, no rounding
-
-
-def markdown_table(pattern: str = "*") -> str:
-    """The README's weights table: every registered entry matching ``pattern``, with its published figures."""
-    lines = [
-        "| weights | top-1 % | top-5 % | classes | input | preprocessing | layout | license |",
-        "|---|--:|--:|---|---|---|---|---|",
-    ]
-    sources: list[str] = []
-    for name in list_weights(pattern):
-        e = get_weights(name)
-        p = e.preprocessing
-        how = f"resize {p.resize}, crop" if p.crop == "center" else "squash"
-        default = " (default)" if e.default else ""
-        lines.append(
-            f"| `{e.name}`{default} | {_metric(e, 'top1')} | {_metric(e, 'top5')} | {e.classes} | {_input(e)} "
-            f"| {how}, {p.interpolation}, {p.mode} | {e.layout} | {e.license} |"
-        )
-        if e.metrics_source not in sources:
-            sources.append(e.metrics_source)
-    lines.append("")
-    lines.append("Figures as published: " + "; ".join(sources) + ".")
-    return "\n".join(lines)
-
-
 def run_list(args: argparse.Namespace) -> int:
     names = list_weights(args.pattern)
     if not names:
         print(f"no weights match {args.pattern!r}")
         return 1
     if args.markdown:
-        print(markdown_table(args.pattern))
+        print(weights_table(args.pattern))
         return 0
     rows = [("name", "model", "top-1", "classes", "input", "layout", "default", "cached")]
     for name in names:
@@ -80,9 +49,9 @@ def run_list(args: argparse.Namespace) -> int:
             (
                 e.name,
                 e.model,
-                _metric(e, "top1"),
+                metric_text(e, "top1"),
                 e.classes,
-                _input(e),
+                input_size_text(e),
                 e.layout,
                 "*" if e.default else "",
                 "cached" if cached_path(e) else "",

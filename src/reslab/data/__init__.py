@@ -5,7 +5,7 @@ Public API: :func:`build_data`, :func:`list_datasets`, :class:`DataBundle`, :fun
 :func:`save_batch_grid`, :func:`save_preview`.
 """
 
-from .build import build_data, list_datasets
+from .build import build_data, data_channels, list_datasets
 from .bundle import DataBundle
 from .loader import BatchLoader, DeviceLoader
 from .preview import save_batch_grid, save_preview
@@ -16,6 +16,7 @@ __all__ = [
     "DataBundle",
     "DeviceLoader",
     "build_data",
+    "data_channels",
     "list_datasets",
     "preprocess_image",
     "save_batch_grid",

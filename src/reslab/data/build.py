@@ -19,6 +19,8 @@ from .sources.base import ArrayData, channel_stats, stratified_split
 DATASETS = ("cifar10", "cifar100", "digits", "fashion_mnist", "folder", "mnist", "synthetic")
 #: fixed image sides: image_size may repeat them, nothing else
 NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "mnist": 28, "fashion_mnist": 28}
+#: channels of the data sets whose images have a fixed channel count (folder and synthetic: ``channels``)
+DATA_CHANNELS = {"cifar10": 3, "cifar100": 3, "mnist": 1, "fashion_mnist": 1, "digits": 1}
 #: the seed of every held-out validation split: fixed, so runs with different ``seed`` are validated
 #: on the same images
 SPLIT_SEED = 0
@@ -44,6 +46,11 @@ _APPLIES_TO: dict[str, tuple[str, ...]] = {
 def list_datasets() -> list[str]:
     """The names :func:`build_data` accepts, sorted."""
     return sorted(DATASETS)
+
+
+def data_channels(name: str, channels: int | None = None) -> int:
+    """The channel count of data set ``name``'s images (folder and synthetic: ``channels``, default 3)."""
+    return DATA_CHANNELS.get(name, channels or 3)
 
 
 def default_data_dir() -> Path:

@@ -27,26 +27,26 @@ PLAIN_KEYS = ("reslab_version", "model_name")
 
 def preprocessing_dict(info: dict[str, Any]) -> dict[str, Any]:
     """A :class:`~reslab.weights.preprocessing.Preprocessing` dict from a data ``info`` (a checkpoint's
-    ``data_info`` or :func:`reslab.visualize.load_model`'s ``info``): its ``preprocessing`` where it records
-    one, else made from its input_size / resize / crop_mode / interpolation / mean / std (mode ``reslab``).
+    ``data_info`` or :func:`reslab.training.loading.load_model`'s ``info``), checked
+    (:func:`reslab.training.loading.info_preprocessing` reads it).
+
+    Raises:
+        ConfigError: values a Preprocessing does not accept (names the key).
+    """
+    from ..training.loading import info_preprocessing
+
+    return checked_preprocessing(info_preprocessing(info))
+
+
+def checked_preprocessing(prep: dict[str, Any]) -> dict[str, Any]:
+    """``prep`` as a :class:`~reslab.weights.preprocessing.Preprocessing` accepts it (plain types).
 
     Raises:
         ConfigError: values a Preprocessing does not accept (names the key).
     """
     from ..weights.preprocessing import Preprocessing
 
-    if isinstance(info.get("preprocessing"), dict):
-        return Preprocessing.from_dict(info["preprocessing"]).to_dict()
-    c, h, w = (int(v) for v in info["input_size"])
-    return Preprocessing(
-        input_size=(c, h, w),
-        resize=int(info.get("resize") or h),
-        crop=str(info.get("crop_mode") or "center"),
-        interpolation=str(info.get("interpolation") or "bilinear"),
-        mean=tuple(float(v) for v in info.get("mean", [0.0] * c)),
-        std=tuple(float(v) for v in info.get("std", [1.0] * c)),
-        mode="reslab",
-    ).to_dict()
+    return Preprocessing.from_dict(prep).to_dict()
 
 
 def build_metadata(

@@ -67,7 +67,7 @@ def check_safetensors(
         ExportError: the file does not rebuild the model, or outputs differ beyond :func:`.checks.tolerance`.
     """
     from ..errors import ReslabError
-    from ..models import create_model
+    from ..factory import create_model
 
     what = what or str(path)
     try:

@@ -2,7 +2,7 @@
 
 from .base import ReslabModel
 from .fuse import count_batchnorms, fuse
-from .registry import ModelEntry, create_model, get_model_entry, list_models, register_model
+from .registry import ModelEntry, build_model, get_model_entry, list_models, register_model
 from .summary import ModelSummary, summary
 
 # Register every model now, whichever model module is imported first: registration order is the order
@@ -13,8 +13,8 @@ __all__ = [
     "ModelEntry",
     "ModelSummary",
     "ReslabModel",
+    "build_model",
     "count_batchnorms",
-    "create_model",
     "fuse",
     "get_model_entry",
     "list_models",

@@ -258,7 +258,6 @@ register_model(
     paper=ONE_WEIRD_TRICK,
     params=61_100_840,
     params_source="torchvision.models",
-    accuracy="ImageNet top-1 56.522% (torchvision weights)",
     description="AlexNet, torchvision's single-tower layout (64-192-384-256-256, adaptive 6x6 pool)",
 )
 register_model(

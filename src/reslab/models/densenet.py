@@ -314,13 +314,13 @@ def remap_old_densenet_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 DENSENET_PAPER = "Huang et al. 2017, Densely Connected Convolutional Networks (arXiv 1608.06993)"
-_TORCHVISION = {  # name: (depth, growth rate, parameters, ImageNet top-1 % of the torchvision weights)
-    "densenet121": (121, 32, 7_978_856, "74.434"),
-    "densenet169": (169, 32, 14_149_480, "75.600"),
-    "densenet201": (201, 32, 20_013_928, "76.896"),
-    "densenet161": (161, 48, 28_681_000, "77.138"),
+_TORCHVISION = {  # name: (depth, growth rate, parameters)
+    "densenet121": (121, 32, 7_978_856),
+    "densenet169": (169, 32, 14_149_480),
+    "densenet201": (201, 32, 20_013_928),
+    "densenet161": (161, 48, 28_681_000),
 }
-for _name, (_depth, _k, _params, _acc) in _TORCHVISION.items():
+for _name, (_depth, _k, _params) in _TORCHVISION.items():
     register_model(
         _name,
         DenseNet,
@@ -330,7 +330,6 @@ for _name, (_depth, _k, _params, _acc) in _TORCHVISION.items():
         paper=DENSENET_PAPER,
         params=_params,
         params_source="torchvision.models",
-        accuracy=f"ImageNet top-1 {_acc}% (torchvision weights)",
         description=f"DenseNet-BC-{_depth} (k={_k}), ImageNet (Table 1)",
         depth=_depth,
         growth_rate=_k,

@@ -287,7 +287,6 @@ register_model(
     paper=GOOGLENET_PAPER,
     params=6_624_904,
     params_source="torchvision.models (without the auxiliary heads)",
-    accuracy="ImageNet top-1 69.778% (torchvision weights)",
     description="GoogLeNet, torchvision's layout (BN, 3x3 in the '5x5' branch), auxiliary heads in training",
 )
 register_model(

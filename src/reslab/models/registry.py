@@ -2,14 +2,14 @@
 
 ``register_model`` records, next to each spec, the model's default configuration (input size, the
 data-set family it was designed for, default class count) and the published reference its tests check
-(paper, parameter count and where that count comes from, reference accuracy).
+(paper, parameter count and where that count comes from, the paper's accuracy). The registry knows nothing
+of weights: :func:`reslab.create_model` builds with :func:`build_model`, then loads them.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,8 @@ class ModelEntry:
     #: published parameter count at ``num_classes`` (and ``in_chans=3`` / the family's channel count)
     params: int | None = None
     params_source: str = ""
-    #: published accuracy, as the source states it (e.g. "top-1 69.758% (torchvision)")
+    #: the paper's published figure for the architecture, as the paper states it (e.g. "CIFAR-10 test error
+    #: 8.75% (paper, Table 6)"); published weights' figures live in their weights entries (reslab.weights)
     accuracy: str | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -137,14 +138,8 @@ def check_overrides(name: str, overrides: dict[str, Any]) -> ModelEntry:
     return entry
 
 
-def _ensure_registered() -> None:
-    # The model modules register themselves on import; import them once, lazily.
-    from . import _all  # noqa: F401
-
-
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry of ``name``; :class:`UnknownModelError` (with suggestions) if there is none."""
-    _ensure_registered()
     if not isinstance(name, str):
         raise UnknownModelError(f"a model name must be a string, got {name!r}")
     key = name.strip().lower()
@@ -157,7 +152,6 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     """Registered model names matching the fnmatch ``pattern`` (and ``family``), in registration order."""
-    _ensure_registered()
     if family is not None and family not in FAMILIES:
         raise ConfigError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     return [
@@ -167,43 +161,26 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     ]
 
 
-def create_model(
-    name: str,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    *,
-    pretrained: bool | str | os.PathLike[str] | None = None,
-    **overrides: Any,
-):
-    """Build a registered model.
+def build_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any) -> nn.Module:
+    """Build the registered architecture ``name`` with the papers' initialisation (no weights: those are
+    :func:`reslab.create_model`'s ``pretrained``).
 
     Args:
         name: a registry name (``reslab.list_models()``), e.g. ``"resnet50"`` or ``"resnet56"``.
         num_classes: classifier outputs; the model's default (1000 for ImageNet, 10 for CIFAR) if None;
             0 builds the network without a classifier (``model(x)`` gives pooled features).
         in_chans: input channels; the model's default (3, or 1 for MNIST-family models) if None.
-        pretrained: load weights (``reslab.weights``): ``True`` (the model's default published weights),
-            a tag (``"tv_in1k"``, ``reslab weights list`` shows them) or a path to a local file in any
-            supported layout. The weights load strictly into the network they were trained as; a
-            different ``num_classes`` then replaces the classifier and ``in_chans`` adapts the first
-            convolution. ``model.pretrained_cfg`` says what was loaded and the preprocessing it expects.
-        **overrides: any constructor argument of the model's class, e.g. ``unit="full_preact"``,
-            ``shortcut="B"``, ``zero_init_last=True``.
+        **overrides: any constructor argument of the model's class, e.g. ``unit="full_preact"``.
 
     Returns:
-        The model (an ``nn.Module`` with the :class:`reslab.models.base.ReslabModel` interface), in
-        training mode, on the CPU, with the papers' initialisation.
+        The model, in training mode, on the current default device (the CPU unless a ``torch.device``
+        context says otherwise), with ``model_name`` set.
 
     Raises:
         UnknownModelError: ``name`` is not registered (the message suggests close names).
         ConfigError: an unknown override, or a value the architecture cannot take.
-        CheckpointError: weights that cannot be read or do not fit (never a partial load).
     """
     entry = get_model_entry(name)
-    if pretrained not in (None, False):
-        from ..weights.builder import create_pretrained  # weights sit beside the models; imported on demand
-
-        return create_pretrained(entry.name, pretrained, num_classes=num_classes, in_chans=in_chans, **overrides)
     num_classes = entry.num_classes if num_classes is None else num_classes
     check_num_classes(num_classes)
     in_chans = entry.in_chans if in_chans is None else in_chans

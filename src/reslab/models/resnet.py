@@ -312,14 +312,14 @@ KERAS_RESNET = "keras.applications (ResNet, ResNetV2): trainable parameters"
 IMAGENET = {"family": "imagenet", "input_size": (3, 224, 224), "num_classes": 1000}
 CIFAR = {"family": "cifar", "input_size": (3, 32, 32), "num_classes": 10}
 
-_TORCHVISION = {  # torchvision.models parameter counts and IMAGENET1K_V1 top-1 accuracy
-    18: (11_689_512, "69.758"),
-    34: (21_797_672, "73.314"),
-    50: (25_557_032, "76.130"),
-    101: (44_549_160, "77.374"),
-    152: (60_192_808, "78.312"),
+_TORCHVISION = {  # torchvision.models parameter counts
+    18: 11_689_512,
+    34: 21_797_672,
+    50: 25_557_032,
+    101: 44_549_160,
+    152: 60_192_808,
 }
-for _d, (_params, _acc) in _TORCHVISION.items():
+for _d, _params in _TORCHVISION.items():
     register_model(
         f"resnet{_d}",
         ResNet,
@@ -327,7 +327,6 @@ for _d, (_params, _acc) in _TORCHVISION.items():
         paper=RESNET_PAPER,
         params=_params,
         params_source="torchvision.models",
-        accuracy=f"ImageNet top-1 {_acc}% (torchvision weights, v1.5)",
         description=f"ResNet-{_d}, ImageNet (v1.5: stride on the 3x3)",
         depth=_d,
     )

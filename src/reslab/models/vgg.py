@@ -168,17 +168,17 @@ class VGG(DenseHeadModel):
 # --------------------------------------------------------------------------------------------------
 
 VGG_PAPER = "Simonyan and Zisserman 2014, Very Deep Convolutional Networks for Large-Scale Image Recognition"
-_TORCHVISION = {  # name: (config, batch_norm, parameters, ImageNet top-1 % of the torchvision weights)
-    "vgg11": ("A", False, 132_863_336, "69.020"),
-    "vgg13": ("B", False, 133_047_848, "69.928"),
-    "vgg16": ("D", False, 138_357_544, "71.592"),
-    "vgg19": ("E", False, 143_667_240, "72.376"),
-    "vgg11_bn": ("A", True, 132_868_840, "70.370"),
-    "vgg13_bn": ("B", True, 133_053_736, "71.586"),
-    "vgg16_bn": ("D", True, 138_365_992, "73.360"),
-    "vgg19_bn": ("E", True, 143_678_248, "74.218"),
+_TORCHVISION = {  # name: (config, batch_norm, parameters)
+    "vgg11": ("A", False, 132_863_336),
+    "vgg13": ("B", False, 133_047_848),
+    "vgg16": ("D", False, 138_357_544),
+    "vgg19": ("E", False, 143_667_240),
+    "vgg11_bn": ("A", True, 132_868_840),
+    "vgg13_bn": ("B", True, 133_053_736),
+    "vgg16_bn": ("D", True, 138_365_992),
+    "vgg19_bn": ("E", True, 143_678_248),
 }
-for _name, (_cfg, _bn, _params, _acc) in _TORCHVISION.items():
+for _name, (_cfg, _bn, _params) in _TORCHVISION.items():
     register_model(
         _name,
         VGG,
@@ -188,7 +188,6 @@ for _name, (_cfg, _bn, _params, _acc) in _TORCHVISION.items():
         paper=VGG_PAPER,
         params=_params,
         params_source="torchvision.models",
-        accuracy=f"ImageNet top-1 {_acc}% (torchvision weights)",
         description=f"VGG-{DEPTHS[_cfg]} (configuration {_cfg}, Table 1){' with batch norm' if _bn else ''}",
         config=_cfg,
         batch_norm=_bn,

@@ -109,7 +109,7 @@ _PARAMS: dict[tuple, int] = {}
 
 def _params(run_dir: Path) -> int | None:
     """The network's parameter count, rebuilt from its checkpoint's model name and arguments."""
-    from ..models import create_model
+    from ..models import build_model
     from ..training.checkpoint import load_checkpoint
 
     try:
@@ -121,7 +121,7 @@ def _params(run_dir: Path) -> int | None:
             ckpt.get("in_chans"),
         )
         if key not in _PARAMS:
-            net = create_model(key[0], num_classes=key[2], in_chans=key[3], **(ckpt.get("model_args") or {}))
+            net = build_model(key[0], num_classes=key[2], in_chans=key[3], **(ckpt.get("model_args") or {}))
             _PARAMS[key] = sum(p.numel() for p in net.parameters())
         return _PARAMS[key]
     except Exception:  # noqa: BLE001 - a count is a nicety; the report goes on without it

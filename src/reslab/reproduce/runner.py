@@ -175,14 +175,14 @@ def _check_network_revision(run_dir: Path, wanted: Mapping[str, Any]) -> None:
     """Refuse a run whose network a later reslab computes differently (same configuration, same keys)."""
     import torch
 
-    from ..models import create_model
+    from ..models import build_model
     from ..training.checkpoint import peek_checkpoint
 
     ckpt = peek_checkpoint(run_dir / "last.pt")
     if ckpt is None:
         return
     with torch.device("meta"):  # only its structure is needed
-        model = create_model(
+        model = build_model(
             wanted["model"],
             num_classes=ckpt.get("num_classes"),
             in_chans=ckpt.get("in_chans"),

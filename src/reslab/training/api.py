@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError
-from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+from ..factory import resolve_pretrained
+from .checkpoint import checkpoint_config, load_checkpoint
 from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, merge_overrides, resolve_config
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
@@ -59,68 +60,17 @@ def _folder_image_size(config: TrainConfig) -> tuple[int | None, dict[str, Any]]
     return size, {"image_size_reason": f"the input size registered for model {entry.name} (--image-size overrides)"}
 
 
-#: data sets of grey images (pretrained RGB statistics are averaged for them)
-GREY_DATA = ("mnist", "fashion_mnist", "digits")
-#: build_data options that make up the preprocessing (a user's data_args give them: --data-arg mean=[...])
-PREPROCESSING_ARGS = ("mean", "std", "resize", "interpolation", "crop")
-
-
-def weights_preprocessing(model: str, pretrained: bool | str) -> tuple[dict[str, Any] | None, str]:
-    """The preprocessing ``pretrained`` weights of the registry model ``model`` expect, and their name
-    (:func:`reslab.weights.builder.pretrained_preprocessing`)."""
-    from ..models import get_model_entry
-    from ..weights.builder import pretrained_preprocessing
-
-    return pretrained_preprocessing(get_model_entry(model).name, pretrained)
-
-
-def preprocessing_data_args(
-    config: TrainConfig, prep: dict[str, Any] | None, source: str
-) -> tuple[dict[str, Any], list[str]]:
-    """The ``build_data`` options that apply the weights' preprocessing ``prep`` to ``config``'s data, where
-    the user did not set them (``--image-size``, ``--data-arg mean=[...] std=[...] resize= interpolation=
-    crop=``), and notes for the run's log."""
-    if prep is None:
-        return {}, [
-            f"pretrained weights {source} record no preprocessing: the data's own normalisation is used "
-            "(set it with --data-arg mean=[...] --data-arg std=[...])"
-        ]
-    given = config.data_args
-    out: dict[str, Any] = {}
-    notes = []
-    _, h, _ = (int(v) for v in prep["input_size"])
-    if config.data == "folder":
-        size = config.image_size or given.get("image_size")
-        if size is None:
-            size = out["image_size"] = h
-            out["image_size_reason"] = f"the input size of the weights {source} (--image-size overrides)"
-        if "resize" not in given:
-            # another size keeps the weights' crop fraction (224 of 256 -> 64 of 73), as timm's crop_pct
-            out["resize"] = int(prep["resize"]) if size == h else max(int(size), round(size * prep["resize"] / h))
-        for key in ("interpolation", "crop"):
-            if key not in given:
-                out[key] = prep[key]
-    elif config.image_size is None and "image_size" not in given and config.data in ("digits", "synthetic"):
-        out["image_size"] = h
-    if "mean" not in given and "std" not in given:
-        from ..weights.preprocessing import channel_stats_for
-
-        grey = config.data in GREY_DATA or given.get("channels") == 1
-        channels = 1 if grey else len(prep["mean"])
-        out["mean"], out["std"] = channel_stats_for(prep["mean"], prep["std"], channels)
-    applied = ", ".join(f"{k}={v}" for k, v in out.items() if k != "image_size_reason")
-    notes.append(f"preprocessing of the weights {source} applied to the data: {applied or 'nothing (all overridden)'}")
-    return out, notes
-
-
 def _build_data(config: TrainConfig, device: torch.device, weights_prep: tuple[dict | None, str] | None = None):
     """The run's data; ``weights_prep`` = (the weights' preprocessing, their name) when ``pretrained``."""
     from ..data import build_data
+    from .loading import preprocessing_data_args
 
     image_size, extra = _folder_image_size(config)
     notes: list[str] = []
     if weights_prep is not None:
-        prep_args, notes = preprocessing_data_args(config, *weights_prep)
+        prep_args, notes = preprocessing_data_args(
+            config.data, weights_prep[0], source=weights_prep[1], given=config.data_args, image_size=config.image_size
+        )
         if "image_size" in prep_args:
             image_size = prep_args.pop("image_size")
             extra = {"image_size_reason": prep_args.pop("image_size_reason")} if config.data == "folder" else {}
@@ -152,26 +102,27 @@ def _build_data(config: TrainConfig, device: torch.device, weights_prep: tuple[d
     return bundle
 
 
-def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | None = None) -> nn.Module:
-    """The run's network: with ``pretrained``, built with the weights (``create_model(pretrained=...)``);
-    resuming (``checkpoint``), rebuilt from the checkpoint's model_args (the weights' own arguments
-    included) without fetching the weights again -- the trainer loads the checkpoint's. Then frozen as
-    ``config.freeze`` says."""
-    from ..models import create_model
+def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | None = None, weights=None) -> nn.Module:
+    """The run's network: with ``weights`` (``config.pretrained`` resolved), built with them
+    (``create_model(pretrained=...)``); resuming (``checkpoint``), rebuilt from the checkpoint's model_args
+    (the weights' own arguments included) without fetching the weights again -- the trainer loads the
+    checkpoint's. Then frozen as ``config.freeze`` says."""
+    from ..factory import create_model
+    from ..models import build_model
     from .freeze import freeze_model
 
     shape = {"num_classes": bundle.num_classes, "in_chans": bundle.input_size[0]}
     if checkpoint is not None:
         args = dict(checkpoint.get("model_args") or config.model_args)
-        model = create_model(config.model, **shape, **args)
+        model = build_model(config.model, **shape, **args)
         if hasattr(model, "check_weights_revision"):
             model.check_weights_revision(checkpoint.get("arch_revision"), str(checkpoint.get("path", "the checkpoint")))
         model.model_args = args
-    elif config.pretrained is not None:
-        model = create_model(config.model, pretrained=config.pretrained, **shape, **config.model_args)
+    elif weights is not None:
+        model = create_model(config.model, pretrained=weights, **shape, **config.model_args)
         _new_head_for_other_classes(model, bundle)
     else:
-        model = create_model(config.model, **shape, **config.model_args)
+        model = build_model(config.model, **shape, **config.model_args)
     frozen = freeze_model(model, config.freeze)
     if config.freeze != "none":
         bundle.notes.append(frozen.describe())
@@ -381,8 +332,10 @@ def _set_up_new(cfg: TrainConfig, bundle: Any, network: nn.Module | None, ctx: D
         check_overrides(cfg.model, cfg.model_args)
     elif cfg.pretrained is not None or cfg.freeze != "none":
         raise ConfigError("pretrained and freeze apply to networks reslab builds, not to a network passed in")
-    # the weights' preprocessing is known (and unknown weights are refused) before any data is read
-    weights_prep = weights_preprocessing(cfg.model, cfg.pretrained) if cfg.pretrained is not None else None
+    # the weights' preprocessing is known (and unknown weights are refused) before any data is read; the
+    # weights are parsed here once, and a local file read once (its preprocessing, then its tensors)
+    weights = resolve_pretrained(cfg.model, cfg.pretrained) if network is None else None
+    weights_prep = (weights.preprocessing, weights.name) if weights is not None else None
     device = ctx.device if ctx.active else resolve_device(cfg.device)
     check_amp(cfg.amp, device)
     if cfg.compile:
@@ -398,7 +351,7 @@ def _set_up_new(cfg: TrainConfig, bundle: Any, network: nn.Module | None, ctx: D
     seed_everything(cfg.seed)
     bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
     _shard_bundle(bundle, ctx)
-    net = network if network is not None else _build_model(cfg, bundle)
+    net = network if network is not None else _build_model(cfg, bundle, weights=weights)
     return bundle, net, device, weights_prep
 
 
@@ -637,23 +590,11 @@ def predict(
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("predict with a checkpoint or with pretrained weights (--model M --pretrained TAG), not both")
-    dev = resolve_device(device)
-    if checkpoint is None:
-        from .evaluation import pretrained_model
+    from .loading import load_model
 
-        if ema:
-            raise ConfigError("--ema applies to checkpoints reslab trained; published weights have no EMA copy")
-        net, info, _ = pretrained_model(model, pretrained)
-        net = net.to(dev)
-        names = list(info["class_names"] or [str(i) for i in range(info["num_classes"])])
-    else:
-        path = Path(checkpoint)
-        if path.is_dir():
-            path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
-        ckpt = load_checkpoint(path)
-        net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
-        info = ckpt.get("data_info") or {}
-        names = list(ckpt.get("class_names") or [str(i) for i in range(ckpt["num_classes"])])
+    dev = resolve_device(device)
+    loaded = load_model(checkpoint, model=model, pretrained=pretrained, ema=ema, device=dev)
+    net, info, names = loaded.net, loaded.info, loaded.class_names
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

@@ -274,7 +274,7 @@ def _bench(
     warmup,
     compare_torchvision,
 ) -> BenchResult:
-    from ..models import create_model, get_model_entry
+    from ..models import build_model, get_model_entry
 
     for name, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -288,7 +288,7 @@ def _bench(
         check_compile(dev)
     in_chans = int(entry.input_size[0])
     size = int(entry.input_size[1]) if image_size is None else int(image_size)
-    net = create_model(model)
+    net = build_model(model)
     # the model's own size check, as one line, before anything is timed
     net.check_input(torch.empty(1, in_chans, size, size, device="meta"))
     if fuse:

@@ -229,13 +229,13 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, model_name: str | None = None
         CheckpointError: another model than ``model_name``, no EMA weights although ``ema``, or
             weights that do not fit the rebuilt network.
     """
-    from ..models import create_model, get_model_entry
+    from ..models import build_model, get_model_entry
 
     path = ckpt.get("path", "the checkpoint")
     saved = ckpt["model_name"]
     if model_name is not None and get_model_entry(model_name).name != saved:
         raise CheckpointError(f"{path} holds a {saved} model, not {model_name}; drop --model or pass its checkpoint")
-    model = create_model(
+    model = build_model(
         saved, num_classes=ckpt["num_classes"], in_chans=ckpt.get("in_chans"), **ckpt.get("model_args", {})
     )
     if hasattr(model, "check_weights_revision"):

@@ -14,7 +14,6 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
-from .checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from .metrics import ClassificationMeter, EvalMetrics
 from .runtime import autocast, check_amp, resolve_device
 
@@ -102,157 +101,6 @@ class EvalResult:
 
     def as_dict(self) -> dict[str, Any]:
         return self.metrics.as_dict()
-
-
-def build_eval_data(
-    ckpt: dict[str, Any],
-    *,
-    data: str | None = None,
-    data_dir: str | None = None,
-    download: bool = False,
-    batch_size: int | None = None,
-    device: torch.device,
-):
-    """The data bundle to evaluate a checkpoint on: by default the data set (and split seed) it was
-    trained with; another data set must have the same class count and channels.
-
-    Raises:
-        CheckpointError: the data's class count or channel count differs from the checkpoint's.
-    """
-    from ..data import build_data
-
-    cfg = checkpoint_config(ckpt)
-    same = data is None or data.strip().lower() == cfg.data
-    name = cfg.data if data is None else data
-    kwargs: dict[str, Any] = {
-        "download": download,
-        "batch_size": batch_size or cfg.eval_batch_size or max(cfg.batch_size, 256),
-        "eval_batch_size": batch_size or cfg.eval_batch_size,
-        "device": device,
-        "augment": False,
-        "seed": cfg.seed,
-    }
-    info = ckpt.get("data_info") or {}
-    input_size = ckpt.get("input_size") or info.get("input_size")
-    if same:
-        kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
-        if name == "folder" and kwargs["image_size"] is None and input_size is not None:
-            kwargs["image_size"] = int(input_size[-1])  # the size the run chose (e.g. the model's input size)
-        data_dir = data_dir if data_dir is not None else cfg.data_dir
-    elif input_size is not None:
-        kwargs["image_size"] = int(input_size[-1])
-    if info.get("weights_preprocessing") is not None:
-        # the run applied pretrained weights' preprocessing: evaluate with exactly what it recorded
-        kwargs.update({k: v for k, v in (("mean", info.get("mean")), ("std", info.get("std"))) if v is not None})
-        if name == "folder":
-            kwargs.update(
-                {
-                    k: info[v]
-                    for k, v in (("resize", "resize"), ("interpolation", "interpolation"), ("crop", "crop_mode"))
-                    if info.get(v) is not None
-                }
-            )
-    try:
-        bundle = build_data(name, data_dir, **kwargs)
-    except ConfigError:
-        if same or "image_size" not in kwargs:
-            raise
-        del kwargs["image_size"]  # a data set with a fixed image size; its own size is checked below
-        bundle = build_data(name, data_dir, **kwargs)
-    path = ckpt.get("path", "the checkpoint")
-    if bundle.num_classes != ckpt["num_classes"]:
-        raise CheckpointError(
-            f"{path} was trained for {ckpt['num_classes']} classes, but {bundle.name} has {bundle.num_classes}"
-        )
-    in_chans = ckpt.get("in_chans")
-    if in_chans is not None and bundle.input_size[0] != in_chans:
-        raise CheckpointError(
-            f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
-        )
-    return bundle
-
-
-def pretrained_model(model: str | None, pretrained: Any) -> tuple[nn.Module, dict[str, Any], str]:
-    """A network with published or local weights and no training (``create_model(model, pretrained=...)``),
-    in eval mode on the CPU, with the data ``info`` its preprocessing makes (input_size, mean, std, resize,
-    interpolation, crop_mode) and the weights' name.
-
-    Raises:
-        ConfigError: no ``model``, or unknown weights. CheckpointError: a missing or unfitting file.
-    """
-    from ..models import create_model, get_model_entry
-    from .config import normalize_pretrained
-
-    if not model:
-        raise ConfigError("pretrained weights need the model they fit: give --model (e.g. --model resnet50)")
-    pretrained = normalize_pretrained(pretrained)
-    entry = get_model_entry(model)
-    net = create_model(entry.name, pretrained=pretrained)
-    cfg = getattr(net, "pretrained_cfg", None) or {}
-    prep = cfg.get("preprocessing")
-    source = str(cfg.get("source") or pretrained)
-    if prep is None:
-        c, h, w = (int(v) for v in entry.input_size)
-        grey = c == 1
-        prep = {
-            "input_size": [c, h, w],
-            "resize": h if h <= 64 else int(h / 0.875 + 0.5),
-            "crop": "center",
-            "interpolation": "bilinear",
-            "mean": [0.449] if grey else [0.485, 0.456, 0.406],
-            "std": [0.226] if grey else [0.229, 0.224, 0.225],
-        }
-        logger.warning(
-            "%s records no preprocessing: using %s's input size %dx%d and ImageNet's mean/std", source, entry.name, h, w
-        )
-    info = {
-        "input_size": [int(v) for v in prep["input_size"]],
-        "mean": [float(v) for v in prep["mean"]],
-        "std": [float(v) for v in prep["std"]],
-        "resize": int(prep["resize"]),
-        "interpolation": str(prep.get("interpolation", "bilinear")),
-        "crop_mode": str(prep.get("crop", "center")),
-        "class_names": cfg.get("class_names"),
-        "num_classes": int(getattr(net, "num_classes", cfg.get("num_classes", 0)) or 0),
-    }
-    return net.eval(), info, source
-
-
-def _pretrained_eval_data(
-    info: dict[str, Any],
-    source: str,
-    *,
-    data: str | None,
-    data_dir: str | None,
-    download: bool,
-    batch_size: int | None,
-    device: torch.device,
-):
-    """The data to evaluate pretrained weights on, with the weights' preprocessing."""
-    from ..data import build_data
-
-    if not data:
-        raise ConfigError(f"evaluating {source} needs the data to evaluate on: give --data (and --data-dir)")
-    c, h, _ = info["input_size"]
-    kwargs: dict[str, Any] = {"mean": info["mean"], "std": info["std"]}
-    if data == "folder":
-        kwargs.update(
-            image_size=h,
-            resize=info["resize"],
-            interpolation=info["interpolation"],
-            crop=info["crop_mode"],
-            image_size_reason=f"the input size of the weights {source}",
-        )
-    if data in ("mnist", "fashion_mnist", "digits") and c != 1:
-        raise CheckpointError(f"{source} takes {c}-channel images, but {data} has 1 channel")
-    bundle = build_data(
-        data, data_dir, download=download, batch_size=batch_size or 256, device=device, augment=False, **kwargs
-    )
-    if info["num_classes"] and bundle.num_classes != info["num_classes"]:
-        raise CheckpointError(
-            f"{source} classifies {info['num_classes']} classes, but {bundle.name} has {bundle.num_classes}"
-        )
-    return bundle
 
 
 def _name_list(names: list[str]) -> str:
@@ -355,93 +203,32 @@ def evaluate(
         raise ConfigError(f"split must be train, val or test, got {split!r}")
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
-    if checkpoint is None:
-        return _evaluate_pretrained(
-            model,
-            pretrained,
-            data,
-            data_dir=data_dir,
-            split=split,
-            device=device,
-            batch_size=batch_size,
-            amp=amp,
-            download=download,
-            out=out,
-        )
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
-    out_dir = Path(out).expanduser() if out is not None else path.parent
-    if out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
+    from .loading import checkpoint_file, load_model
+
+    path = checkpoint_file(checkpoint) if checkpoint is not None else None
+    if out is not None:
+        out_dir = Path(out).expanduser()
+    else:
+        out_dir = path.parent if path is not None else None  # published weights: nowhere unless asked
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
         raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
-    ckpt = load_checkpoint(path)
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
-    net = model_from_checkpoint(ckpt, model_name=model, ema=ema).to(dev)
-    bundle = build_eval_data(
-        ckpt,
-        data=data,
-        data_dir=None if data_dir is None else str(data_dir),
-        download=download,
-        batch_size=batch_size,
-        device=dev,
-    )
+    loaded = load_model(path, model=model, pretrained=pretrained, ema=ema, device=dev)
+    bundle = loaded.data(data, data_dir, download=download, batch_size=batch_size, device=dev)
     loader = bundle.loader(split)
     class_names = list(bundle.class_names)
-    trained_names = ckpt.get("class_names")
-    order = match_class_names(trained_names, class_names, checkpoint=str(path), data=bundle.name)
+    ckpt = loaded.checkpoint
+    trained_names = ckpt.get("class_names") if ckpt is not None else loaded.info["class_names"]
+    order = match_class_names(trained_names, class_names, checkpoint=loaded.source, data=bundle.name)
     if order is not None:
-        # Score against the checkpoint's label order: data label j is the network's output order[j].
+        # Score against the network's label order: data label j is the network's output order[j].
         loader = RelabelledLoader(loader, order)
         class_names = [str(n) for n in trained_names]
-        logger.warning(
-            "%s lists the checkpoint's classes in another order; labels are mapped by class name", bundle.name
-        )
-    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
-    result = EvalResult(metrics, split, bundle.name, class_names, str(path))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.files = write_eval_files(result, out_dir)
-    return result
-
-
-def _evaluate_pretrained(
-    model: str | None,
-    pretrained: Any,
-    data: str | None,
-    *,
-    data_dir: Any,
-    split: str,
-    device: str,
-    batch_size: int | None,
-    amp: str | None,
-    download: bool,
-    out: str | Path | None,
-) -> EvalResult:
-    out_dir = Path(out).expanduser() if out is not None else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
-    dev = resolve_device(device)
-    amp_dtype = check_amp(amp, dev)
-    net, info, source = pretrained_model(model, pretrained)
-    bundle = _pretrained_eval_data(
-        info,
-        source,
-        data=data,
-        data_dir=None if data_dir is None else str(data_dir),
-        download=download,
-        batch_size=batch_size,
-        device=dev,
-    )
-    net = net.to(dev)
-    loader = bundle.loader(split)
-    class_names = list(bundle.class_names)
-    order = match_class_names(info["class_names"], class_names, checkpoint=source, data=bundle.name)
-    if order is not None:
-        loader = RelabelledLoader(loader, order)
-        class_names = [str(n) for n in info["class_names"]]
-        logger.warning("%s lists the weights' classes in another order; labels are mapped by class name", bundle.name)
-    metrics = evaluate_model(net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
-    result = EvalResult(metrics, split, bundle.name, class_names, source)
+        whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
+        logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
+    metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    result = EvalResult(metrics, split, bundle.name, class_names, loaded.source)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.files = write_eval_files(result, out_dir)

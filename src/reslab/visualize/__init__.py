@@ -8,7 +8,7 @@ from .features import feature_maps
 from .filters import filters, first_conv, grid
 from .gradcam import gradcam
 from .layers import default_layer, layer_names, resolve_layer
-from .loading import LoadedModel, class_index, display_image, load_data, load_image, load_model
+from .loading import LoadedModel, class_index, display_image, load_image, load_model
 from .occlusion import default_patch, occlusion, occlusion_positions
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "gradcam",
     "grid",
     "layer_names",
-    "load_data",
     "load_image",
     "load_model",
     "occlusion",

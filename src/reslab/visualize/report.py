@@ -6,7 +6,7 @@ their Grad-CAM, and the first-layer filters. Every picture is an embedded ``data
 the page has no script and no external resource, so it can be mailed, archived or opened offline.
 
 The evaluation is :func:`reslab.training.evaluation.evaluate_model` over the data the run trained on
-(:func:`~reslab.training.evaluation.build_eval_data`), as ``reslab eval`` does; one pass gives both the
+(:meth:`reslab.training.loading.LoadedModel.data`), as ``reslab eval`` does; one pass gives both the
 metrics and the mistakes, and the two are checked against each other before anything is written.
 """
 
@@ -325,15 +325,9 @@ def write_report(
         or ``config.yaml``, or data that cannot be loaded.
     """
     from .. import __version__
-    from ..training.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
-    from ..training.evaluation import (
-        EvalResult,
-        RelabelledLoader,
-        build_eval_data,
-        evaluate_model,
-        match_class_names,
-        plot_confusion,
-    )
+    from ..training.checkpoint import checkpoint_config
+    from ..training.evaluation import EvalResult, RelabelledLoader, evaluate_model, match_class_names, plot_confusion
+    from ..training.loading import load_model
     from ..training.runtime import resolve_device
 
     started = time.perf_counter()
@@ -351,13 +345,11 @@ def write_report(
     config_text = _read_text(config_file) if config_file.exists() else None
     summary = _read_summary(run_dir / "summary.json")
 
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = checkpoint_config(ckpt)
     dev = resolve_device(device)
-    net = model_from_checkpoint(ckpt).to(dev)
-    bundle = build_eval_data(
-        ckpt, data_dir=None if data_dir is None else str(data_dir), batch_size=batch_size, device=dev
-    )
+    loaded = load_model(ckpt_path, device=dev)
+    ckpt, net = loaded.checkpoint, loaded.net
+    cfg = checkpoint_config(ckpt)
+    bundle = loaded.data(data_dir=data_dir, batch_size=batch_size, device=dev)
     if split is None:
         split = "test" if bundle.val_is_test else "val"
     elif split == "val" and bundle.val_is_test:

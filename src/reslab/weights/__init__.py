@@ -1,5 +1,5 @@
-"""Published weights: the registry (``MODEL.TAG`` entries), the cache and downloader, one loader per source
-layout, and ``create_model(..., pretrained=...)``'s builder.
+"""Published weights: the registry (``MODEL.TAG`` entries), the cache and downloader, one reader per source
+layout, and putting read weights into a built network (:mod:`.adapt`; :func:`reslab.create_model` drives it).
 
 Names are imported on first use, so ``reslab weights list`` needs no torch.
 """
@@ -18,8 +18,7 @@ _LAZY = {
     "class_names": "classes",
     "fetch": "hub",
     "read_weights": "layouts",
-    "create_pretrained": "builder",
-    "adapt_input_conv": "builder",
+    "adapt_input_conv": "adapt",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,1 +1,0 @@
-"""Weight interoperability: converters between reslab models and other libraries' weights."""
