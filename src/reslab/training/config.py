@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..factory import normalize_pretrained
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "cosine", "onecycle", "constant")
@@ -268,31 +269,6 @@ class TrainConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def normalize_pretrained(value: Any) -> bool | str | None:
-    """``pretrained`` as stored: None (no weights), True (the model's default weights; ``"default"``,
-    ``"true"`` and ``"yes"`` say the same) or a non-empty string (a tag, ``MODEL.TAG`` or a path).
-
-    Raises:
-        ConfigError: any other value.
-    """
-    if value is None or value is False:
-        return None
-    if value is True:
-        return True
-    if isinstance(value, Path):
-        value = str(value)
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.lower() in ("default", "true", "yes"):
-            return True
-        if text.lower() in ("none", "false", "no"):
-            return None
-        return os.path.expanduser(text) if text.startswith("~") else text
-    raise ConfigError(
-        f"pretrained must be true / default, a weights tag (tv_in1k), a MODEL.TAG name or a file path, got {value!r}"
-    )
-
-
 def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
@@ -360,15 +336,14 @@ def _flag(key: str) -> str:
 
 def data_arg_types() -> dict[str, Any]:
     """The keys ``data_args`` accepts (``build_data``'s keyword parameters that no configuration key
-    sets), each with its type annotation."""
+    sets, and the data sources' own options), each with its type annotation."""
     from ..arguments import keyword_types
     from ..data import build_data
+    from ..data.options import option_types
 
-    return {
-        name: hint
-        for name, hint in keyword_types(build_data).items()
-        if name not in FIELDS and name not in _DATA_ARGS_SET_ELSEWHERE
-    }
+    types = {**keyword_types(build_data), **option_types()}
+    types.pop("options")  # an options object: data_args give its fields instead
+    return {name: hint for name, hint in types.items() if name not in FIELDS and name not in _DATA_ARGS_SET_ELSEWHERE}
 
 
 def check_data_args(data_args: Mapping[str, Any]) -> None:

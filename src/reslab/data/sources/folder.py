@@ -54,10 +54,11 @@ import torch.utils.data
 from PIL import Image
 
 from ...errors import ConfigError, DataError
-from ..build import check_norm_channels, device_loaders, to_device
+from ..arrays import check_norm_channels, device_loaders, to_device
 from ..bundle import DataBundle, LoaderOptions, make_info
 from ..cache import cache_stem, default_cache_dir, load_entry, save_entry
 from ..loader import BatchLoader, FolderLoader
+from ..options import FolderOptions
 from ..transforms import IMAGE_ERRORS, MODES, EvalTransform, TrainTransform, eval_resize_for, open_image
 from .base import stratified_split
 from .files import FileTree, is_archive, open_tree
@@ -347,22 +348,17 @@ def _choose_size(
 def build_folder_bundle(
     root: Path,
     opts: LoaderOptions,
+    folder: FolderOptions,
     *,
     image_size: int | None,
-    channels: int | None,
     workers: int,
-    strict: bool,
-    image_size_reason: str | None = None,
-    cache: bool | str | None = None,
-    cache_dir: str | Path | None = None,
     norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
-    resize: int | None = None,
-    interpolation: str = "bilinear",
-    crop: str = "center",
 ) -> DataBundle:
     """Scan ``root`` (a directory or an archive) and build the folder :class:`DataBundle` (see the
     module docstring for layouts, sizes and the two loading paths)."""
-    channels = channels or 3
+    strict, cache, cache_dir = folder.strict, folder.cache, folder.cache_dir
+    interpolation, crop = folder.interpolation or "bilinear", folder.crop or "center"
+    channels = folder.channels or 3
     if channels not in (1, 3):
         raise ConfigError(f"folder images can be read with 1 (grey) or 3 (RGB) channels, not {channels}")
     cache = "auto" if cache is None else cache
@@ -375,10 +371,10 @@ def build_folder_bundle(
         )
     tree = open_tree(root)
     layout = resolve_layout(tree)
-    size, size_reason, sizes = _choose_size(layout, image_size, image_size_reason, strict=strict)
+    size, size_reason, sizes = _choose_size(layout, image_size, folder.image_size_reason, strict=strict)
     notes = [f"image size {size}x{size}: {size_reason}"]
     mode = MODES[channels]
-    resize = resize if resize is not None else folder_eval_resize(size)
+    resize = folder.resize if folder.resize is not None else folder_eval_resize(size)
     count = sum(len(s) for s in layout.splits.values())
     array_bytes = count * channels * size * size
     if cache == "auto":
