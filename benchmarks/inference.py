@@ -114,19 +114,21 @@ def main() -> int:
         try:
             import onnxruntime as ort
 
-            from reslab.export import export_onnx
+            from reslab.export import ExportOptions, export_onnx
         except ImportError as e:
             print(f"onnxruntime: not measured ({e}); pip install 'reslab[export]'")
         else:
             start = time.perf_counter()
-            path = export_onnx(
+            path, _ = export_onnx(
                 eager,
                 Path(tmp.name) / "resnet50.onnx",
-                input_size=(3, SIZE, SIZE),
-                class_names=None,
-                preprocessing=None,
-                model_name="resnet50",
-                model_args=None,
+                ExportOptions(
+                    input_size=(3, SIZE, SIZE),
+                    class_names=None,
+                    preprocessing=None,
+                    model_name="resnet50",
+                    model_args=None,
+                ),
             )
             print(f"exported {path.name} in {time.perf_counter() - start:.0f} s (checked against PyTorch)")
             opts = ort.SessionOptions()

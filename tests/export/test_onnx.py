@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'r
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'reslab[export]')")
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install 'reslab[export]')")
 
-from reslab.export import export_onnx, export_onnx_checked, read_onnx_metadata  # noqa: E402
+from reslab.export import ExportOptions, export_onnx, read_onnx_metadata  # noqa: E402
 
 PREP = {
     "input_size": [3, 32, 32],
@@ -46,14 +46,16 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     model = _randomise_bn(create_model("resnet20"))
     path = tmp_path_factory.mktemp("onnx") / "resnet20.onnx"
-    out, result = export_onnx_checked(
+    out, result = export_onnx(
         model,
         path,
-        input_size=(3, 32, 32),
-        class_names=NAMES,
-        preprocessing=PREP,
-        model_name="resnet20",
-        model_args={"zero_init_residual": True},
+        ExportOptions(
+            input_size=(3, 32, 32),
+            class_names=NAMES,
+            preprocessing=PREP,
+            model_name="resnet20",
+            model_args={"zero_init_residual": True},
+        ),
     )
     return model, out, result
 
@@ -136,11 +138,13 @@ def test_failed_check_keeps_nothing_and_leaves_the_old_file(tmp_path, monkeypatc
         export_onnx(
             create_model("resnet20"),
             old,
-            input_size=(3, 32, 32),
-            class_names=None,
-            preprocessing=None,
-            model_name="resnet20",
-            model_args={},
+            ExportOptions(
+                input_size=(3, 32, 32),
+                class_names=None,
+                preprocessing=None,
+                model_name="resnet20",
+                model_args={},
+            ),
         )
     assert old.read_bytes() == b"the user's previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
@@ -152,11 +156,13 @@ def test_bad_opset_is_one_line(tmp_path, opset):
         export_onnx(
             create_model("resnet20"),
             tmp_path / "m.onnx",
-            input_size=(3, 32, 32),
-            class_names=None,
-            preprocessing=None,
-            model_name="resnet20",
-            model_args={},
-            opset=opset,
+            ExportOptions(
+                input_size=(3, 32, 32),
+                class_names=None,
+                preprocessing=None,
+                model_name="resnet20",
+                model_args={},
+                opset=opset,
+            ),
         )
     assert not list(tmp_path.iterdir())

@@ -21,7 +21,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'r
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'reslab[export]')")
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install 'reslab[export]')")
 
-from reslab.export import export_onnx, preprocessing_dict  # noqa: E402
+from reslab.export import ExportOptions, export_onnx, preprocessing_dict  # noqa: E402
 from reslab.export.onnx_predict import predict_onnx  # noqa: E402
 
 CIFAR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-mini" / "cifar-10-batches-py"
@@ -64,14 +64,16 @@ def trained(tmp_path_factory):
     ckpt = load_checkpoint(ckpt_path)
     net = model_from_checkpoint(ckpt).eval()
     info = ckpt["data_info"]
-    onnx_path = export_onnx(
+    onnx_path, _ = export_onnx(
         net,
         root / "tiny.onnx",
-        input_size=tuple(info["input_size"]),
-        class_names=list(ckpt["class_names"]),
-        preprocessing=preprocessing_dict(info),
-        model_name="resnet20",
-        model_args={"widths": [4, 8, 8]},
+        ExportOptions(
+            input_size=tuple(info["input_size"]),
+            class_names=list(ckpt["class_names"]),
+            preprocessing=preprocessing_dict(info),
+            model_name="resnet20",
+            model_args={"widths": [4, 8, 8]},
+        ),
     )
     images = []
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import reslab
-from reslab.models.layers import ZeroPadShortcut
+from reslab.models.shortcuts import ZeroPadShortcut
 
 from .conftest import randomise_bn
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 import reslab
 from reslab.errors import ConfigError, InputShapeError, UnknownModelError
-from reslab.models.layers import ZeroPadShortcut
 from reslab.models.resnet import UNITS, ResidualUnit
+from reslab.models.shortcuts import ZeroPadShortcut
 
 RESNETS = reslab.list_models("*resnet*") + reslab.list_models("plain*")
 

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 import reslab
 from reslab.errors import ConfigError
-from reslab.models.layers import ZeroPadShortcut
 from reslab.models.resnet import ResidualUnit
 from reslab.models.shortcut_variants import (
     Add,
@@ -21,6 +20,7 @@ from reslab.models.shortcut_variants import (
     ScaledAdd,
     ShortcutGate,
 )
+from reslab.models.shortcuts import ZeroPadShortcut
 
 from .conftest import randomise_bn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _amp, _count, _one_line_errors, _positive_int
+from .arguments import amp_arg, non_negative_int, one_line_errors, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,19 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "measured in the same run where torchvision imports (with the ratio).",
     )
     p.add_argument("model", help="registered model name (`reslab list`)")
-    p.add_argument("--batch-size", type=_positive_int, default=32)
-    p.add_argument("--image-size", type=_positive_int, metavar="PX", help="input side (default: the model's)")
-    p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}", help="autocast (fp16: CUDA only)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--image-size", type=positive_int, metavar="PX", help="input side (default: the model's)")
+    p.add_argument("--amp", type=amp_arg, default=None, metavar="{bf16,fp16,none}", help="autocast (fp16: CUDA only)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (compile time is in --warmup)")
     p.add_argument("--fuse", action="store_true", help="fold conv-BN before measuring (inference only)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--train", action="store_true", help="also time a training step (SGD, cross-entropy)")
-    p.add_argument("--steps", type=_positive_int, default=10, help="timed iterations per phase (default 10)")
-    p.add_argument("--warmup", type=_count, default=3, help="untimed iterations first (default 3)")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--steps", type=positive_int, default=10, help="timed iterations per phase (default 10)")
+    p.add_argument("--warmup", type=non_negative_int, default=3, help="untimed iterations first (default 3)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(func=run_bench)
-    _one_line_errors(p)
+    one_line_errors(p)
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _one_line_errors, _path, _positive_int
+from .arguments import one_line_errors, path_arg, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "preprocessing, then check the written file against PyTorch (max abs difference <= 1e-4 on random "
         f"inputs, batch 2; 1e-5 of the largest logit where logits exceed 10). Formats: {formats}.",
     )
-    _one_line_errors(p)
+    one_line_errors(p)
     p.add_argument(
-        "checkpoint", nargs="?", type=_path, metavar="CKPT", help="a .pt written by reslab train, or a run dir"
+        "checkpoint", nargs="?", type=path_arg, metavar="CKPT", help="a .pt written by reslab train, or a run dir"
     )
     p.add_argument("--model", metavar="M", help="a registry model (with --pretrained: published weights)")
     p.add_argument("--pretrained", metavar="TAG", help="with --model: weights (a tag, MODEL.TAG, default, a file)")
@@ -28,16 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="onnx", choices=list(FORMATS), help="the file format (default onnx)")
     p.add_argument(
         "--out",
-        type=_path,
+        type=path_arg,
         metavar="FILE",
         help="the file to write (default: MODEL.EXT in the current directory); an existing file is "
         "replaced only when it is a reslab export of the same format",
     )
-    p.add_argument("--opset", type=_positive_int, metavar="N", help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=positive_int, metavar="N", help="ONNX opset (default: the exporter's)")
     p.add_argument("--fuse-bn", action="store_true", help="fold BatchNorm into the convolutions before export")
     p.add_argument(
         "--batch",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="batch of the example input traced (the batch axis stays dynamic; default 1)",

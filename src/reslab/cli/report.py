@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _count, _one_line_errors, _path, _positive_int, _setup_logging
+from .arguments import non_negative_int, one_line_errors, path_arg, positive_int, setup_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,9 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with their Grad-CAM, and first-layer filters. A file that is not a previous reslab report is never "
         "replaced. Prints the page's path.",
     )
-    p.add_argument("run_dir", type=_path, metavar="RUN_DIR", help="a run directory written by reslab train")
+    p.add_argument("run_dir", type=path_arg, metavar="RUN_DIR", help="a run directory written by reslab train")
     p.add_argument(
-        "--out", type=_path, default=None, metavar="FILE", help="the HTML file (default RUN_DIR/report.html)"
+        "--out", type=path_arg, default=None, metavar="FILE", help="the HTML file (default RUN_DIR/report.html)"
     )
     p.add_argument(
         "--split",
@@ -28,24 +28,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--mistakes",
-        type=_count,
+        type=non_negative_int,
         default=10,
         metavar="N",
         help="how many of the most confident mistakes to show (default 10)",
     )
     p.add_argument(
-        "--data-dir", type=_path, default=None, metavar="PATH", help="where the data lives (default: the run's)"
+        "--data-dir", type=path_arg, default=None, metavar="PATH", help="where the data lives (default: the run's)"
     )
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="evaluation batch size (default: the run's)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="evaluation batch size (default: the run's)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.set_defaults(func=run_report)
-    _one_line_errors(p)
+    one_line_errors(p)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from ..visualize.report import write_report
 
-    _setup_logging(quiet=True)
+    setup_logging(quiet=True)
     path = write_report(
         args.run_dir,
         args.out,

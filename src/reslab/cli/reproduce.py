@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .train import _one_line_errors, _path, _positive_int, _setup_logging
+from .arguments import one_line_errors, path_arg, positive_int, setup_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds 0..N-1 per arm (default 2; paper: 1)")
     p.add_argument(
         "--data-dir",
-        type=_path,
+        type=path_arg,
         default=None,
         metavar="PATH",
         help="CIFAR-10 python batches (cifar10-mini, the official set) or class folders / a .zip of them "
@@ -36,15 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument(
         "--out",
-        type=_path,
+        type=path_arg,
         default=None,
         metavar="DIR",
         help="report directory; runs go in DIR/runs (default reproductions/EXPERIMENT-BUDGET)",
     )
-    p.add_argument("--epochs", type=_positive_int, default=None, help="override the budget's epochs (trying out)")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="train on the first N images only")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the budget's epochs (trying out)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="train on the first N images only")
     p.add_argument("--only", default=None, metavar="LABEL[,LABEL]", help="run only these arms of the grid")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument(
         "--progress",
         choices=("auto", "bar", "plain", "none"),
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the report's path")
     p.set_defaults(func=run_reproduce)
-    _one_line_errors(p)
+    one_line_errors(p)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         raise ConfigError(f"give an EXPERIMENT ({', '.join(EXPERIMENTS)}) or --list")
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be a whole number >= 1, got {args.seeds}")
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     result = run_experiment(
         args.experiment,
         budget=args.budget,

@@ -8,113 +8,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
-from ..training.config import AMP_MODES, FIELDS, OPTIMIZERS, SCHEDULES, shipped_configs
+from ..training.config import FIELDS, OPTIMIZERS, SCHEDULES, shipped_configs
+from .arguments import (
+    amp_arg,
+    check_output_dir,
+    check_output_file,
+    key_value,
+    one_line_errors,
+    path_arg,
+    positive_int,
+    setup_logging,
+)
 
 S = argparse.SUPPRESS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     for add in (_register_train, _register_eval, _register_predict, _register_show_data):
-        _one_line_errors(add(sub))
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Bad flags give one line (not argparse's full usage block) and exit status 2."""
-
-    def error(message: str):
-        parser.exit(2, f"{parser.prog}: error: {message} (see `{parser.prog} --help`)\n")
-
-    parser.error = error  # type: ignore[method-assign]
-
-
-# -- shared ------------------------------------------------------------------------------------------
-def _key_value(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as YAML (``widths=[8,16,32]``, ``zero_init_last=true``)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"cannot read the value of {text!r} (YAML syntax)") from None
-
-
-def _whole_number(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """A whole number >= 1 (batch sizes, image counts)."""
-    return _whole_number(text, 1)
-
-
-def _count(text: str) -> int:
-    """A whole number >= 0 (warm-up iterations, mistakes shown)."""
-    return _whole_number(text, 0)
-
-
-def _path(text: str) -> str:
-    """A path with ``~`` expanded (a quoted ``"~/data"`` reaches us unexpanded)."""
-    return os.path.expanduser(text)
-
-
-def _output_dir(path: str, flag: str) -> None:
-    """Refuse an existing non-directory where a directory will be written (before any work is done)."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"{flag} {path} is an existing file; {flag} takes a directory")
-
-
-def _output_file(path: str, flag: str) -> None:
-    """Refuse an existing directory where a file will be written."""
-    if os.path.isdir(path):
-        raise ConfigError(f"{flag} {path} is a directory; {flag} takes a file name (e.g. {path.rstrip('/')}/grid.png)")
-
-
-def _amp(text: str) -> str | None:
-    text = text.strip().lower()
-    if text in ("none", "off", "fp32", ""):
-        return None
-    if text not in AMP_MODES:
-        raise argparse.ArgumentTypeError(f"--amp must be one of {', '.join(AMP_MODES)} or none, got {text!r}")
-    return text
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each message (tests and tools replace it)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def _setup_logging(quiet: bool = False) -> None:
-    """Log messages to stderr (warnings only with ``quiet``; the run's train.log still gets everything)."""
-    logger = logging.getLogger("reslab")
-    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
-    if handler is None:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    handler.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.setLevel(logging.INFO)
+        one_line_errors(add(sub))
 
 
 def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -128,7 +44,7 @@ def _add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> 
     )
     g.add_argument(
         "--data-dir",
-        type=_path,
+        type=path_arg,
         default=S,
         metavar="PATH",
         help="where the data set lives (default: $RESLAB_DATA_DIR, else ./data)",
@@ -165,7 +81,7 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--model-arg",
         dest="model_args",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=S,
         metavar="KEY=VALUE",
         help="constructor override, e.g. widths=[8,16,32] (repeatable)",
@@ -203,7 +119,7 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--data-arg",
         dest="data_args",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=S,
         metavar="KEY=VALUE",
         help="further build_data option, e.g. limit=1000 (repeatable)",
@@ -278,7 +194,9 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
 
     g = p.add_argument_group("execution")
-    g.add_argument("--amp", type=_amp, default=S, metavar="{bf16,fp16,none}", help="mixed precision (fp16: CUDA only)")
+    g.add_argument(
+        "--amp", type=amp_arg, default=S, metavar="{bf16,fp16,none}", help="mixed precision (fp16: CUDA only)"
+    )
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S)
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
@@ -309,7 +227,7 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     from ..training import train
 
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     if args.quiet and args.progress == "auto":
         args.progress = "none"  # quiet: no bar either
     overrides = train_overrides(args)
@@ -340,12 +258,12 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
-    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", type=_amp, default=None, metavar="{bf16,fp16,none}")
+    p.add_argument("--amp", type=amp_arg, default=None, metavar="{bf16,fp16,none}")
     p.add_argument(
         "--out",
-        type=_path,
+        type=path_arg,
         metavar="DIR",
         help="directory for the confusion matrix and per-class table (default: next to CKPT)",
     )
@@ -357,7 +275,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..training import evaluate
 
     if args.out is not None:
-        _output_dir(args.out, "--out")
+        check_output_dir(args.out, "--out")
     _checkpoint_or_pretrained(args)
     result = evaluate(
         args.checkpoint,
@@ -409,13 +327,13 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="images per forward pass (default 1; the results are the same)",
     )
     p.add_argument(
         "--onnx",
-        type=_path,
+        type=path_arg,
         metavar="MODEL.onnx",
         help="instead of a checkpoint: an ONNX file from `reslab export` (onnxruntime, CPU); its "
         "preprocessing and class names come from the file",
@@ -491,11 +409,11 @@ def _checkpoint_or_pretrained(args: argparse.Namespace) -> None:
 def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
     _add_data_options(p, required=True)
-    p.add_argument("--out", type=_path, required=True, metavar="GRID.png", help="the image file to write")
+    p.add_argument("--out", type=path_arg, required=True, metavar="GRID.png", help="the image file to write")
     p.add_argument(
         "--split", choices=("train", "val", "test"), default="train", help="train shows augmented images (default)"
     )
-    p.add_argument("-n", "--num-images", type=_positive_int, default=64)
+    p.add_argument("-n", "--num-images", type=positive_int, default=64)
     p.add_argument("--image-size", type=int)
     p.add_argument("--cutout", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
@@ -504,7 +422,7 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--data-arg",
         dest="data_args",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="further build_data option (repeatable)",
@@ -517,7 +435,7 @@ def run_show_data(args: argparse.Namespace) -> int:
     from ..data import build_data, save_preview
     from ..training.config import check_data_args
 
-    _output_file(args.out, "--out")
+    check_output_file(args.out, "--out")
     extra = dict(args.data_args)
     check_data_args(extra)
     if args.image_size is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .train import _one_line_errors, _path, _positive_int
+from .arguments import one_line_errors, path_arg, positive_int
 
 COMMANDS = {
     "filters": "a convolution's filters (default: the first layer's) as one image grid (ZF Figures 5-6)",
@@ -41,21 +41,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="see inside a network: filters, feature maps, deconvnet, Grad-CAM, occlusion",
         description="Draw what a network learned into --out FILE.png.",
     )
-    _one_line_errors(p)
+    one_line_errors(p)
     vsub = p.add_subparsers(dest="what", metavar="WHAT")
     vsub.required = True
     for name, help_text in COMMANDS.items():
         q = vsub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        _one_line_errors(q)
+        one_line_errors(q)
         src = q.add_argument_group("network (one of)").add_mutually_exclusive_group(required=True)
-        src.add_argument("--checkpoint", type=_path, metavar="CKPT", help="a .pt written by reslab train, or a run dir")
+        src.add_argument(
+            "--checkpoint", type=path_arg, metavar="CKPT", help="a .pt written by reslab train, or a run dir"
+        )
         src.add_argument("--model", metavar="M", help="a registry model (with --pretrained: published weights)")
         q.add_argument("--pretrained", metavar="TAG", help="with --model: weights (a tag, MODEL.TAG, default, a file)")
         q.add_argument("--ema", action="store_true", help="the checkpoint's EMA weights")
-        q.add_argument("--out", type=_path, required=True, metavar="FILE.png", help="the picture to write")
+        q.add_argument("--out", type=path_arg, required=True, metavar="FILE.png", help="the picture to write")
         q.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
         if name in ("features", "gradcam", "occlusion"):
-            q.add_argument("--image", type=_path, required=True, metavar="IMG", help="the image file")
+            q.add_argument("--image", type=path_arg, required=True, metavar="IMG", help="the image file")
         if name == "filters":
             q.add_argument("--layer", metavar="NAME", help="a convolution's module name (default: the first)")
         elif name == "features":
@@ -70,18 +72,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                 metavar="0,5,7",
                 help="feature maps to project (default 0,1,2,3)",
             )
-            q.add_argument("--top", type=_positive_int, default=9, help="images per feature map (default 9)")
+            q.add_argument("--top", type=positive_int, default=9, help="images per feature map (default 9)")
             q.add_argument("--data", metavar="NAME", help="data set (default: the checkpoint's)")
-            q.add_argument("--data-dir", type=_path, metavar="PATH", help="where the data set lives")
+            q.add_argument("--data-dir", type=path_arg, metavar="PATH", help="where the data set lives")
             q.add_argument("--download", action="store_true", help="download the data set if missing")
-            q.add_argument("--batch-size", type=_positive_int, help="images per forward pass")
+            q.add_argument("--batch-size", type=positive_int, help="images per forward pass")
         elif name == "gradcam":
             q.add_argument("--layer", metavar="NAME", help="module name (default: the last stage)")
             q.add_argument("--target", metavar="CLASS", help="class name or index (default: the predicted class)")
         elif name == "occlusion":
             q.add_argument("--target", metavar="CLASS", help="class name or index (default: the predicted class)")
-            q.add_argument("--patch", type=_positive_int, metavar="PX", help="grey square side (default: 1/4 image)")
-            q.add_argument("--stride", type=_positive_int, metavar="PX", help="its step (default: patch / 4)")
+            q.add_argument("--patch", type=positive_int, metavar="PX", help="grey square side (default: 1/4 image)")
+            q.add_argument("--stride", type=positive_int, metavar="PX", help="its step (default: patch / 4)")
         q.set_defaults(func=run_visualize)
 
 

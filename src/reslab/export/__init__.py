@@ -19,13 +19,13 @@ _LAZY = {
     "METADATA_KEYS": "metadata",
     "TOLERANCE": "checks",
     "CheckResult": "checks",
+    "ExportOptions": "metadata",
     "build_metadata": "metadata",
     "check_export_out": "formats",
     "check_onnx": "onnx",
     "default_out": "formats",
     "export_model": "formats",
     "export_onnx": "onnx",
-    "export_onnx_checked": "onnx",
     "export_program": "program",
     "export_safetensors": "safetensors",
     "export_torchscript": "torchscript",
@@ -35,6 +35,7 @@ _LAZY = {
     "read_export_metadata": "formats",
     "read_onnx_metadata": "onnx",
     "read_program_metadata": "program",
+    "read_safetensors_metadata": "safetensors",
     "read_torchscript_metadata": "torchscript",
 }
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,22 +16,68 @@ if TYPE_CHECKING:  # torch is imported when a model is exported, not when the CL
     from torch import nn
 
     from .checks import CheckResult
+    from .metadata import ExportOptions
 
 
 @dataclass(frozen=True)
 class Format:
-    """An export format: its ``--format`` name, file extension and one-line description."""
+    """An export format: its ``--format`` name, file extension, one-line description, and the functions that
+    write and read it (``"module:function"`` in :mod:`reslab.export`, imported when used, so that listing the
+    formats needs no torch). Every writer is ``(model, path, ExportOptions) -> (path, CheckResult)``; every
+    reader ``(path) -> metadata dict``."""
 
     name: str
     extension: str
     description: str
+    writer: str
+    reader: str
+
+    def export(self, model: nn.Module, path: str | Path, options: ExportOptions) -> tuple[Path, CheckResult]:
+        """Write ``model`` to ``path`` in this format, checked (see :func:`export_model`)."""
+        return _function(self.writer)(model, path, options)
+
+    def read_metadata(self, path: str | Path) -> dict[str, Any]:
+        """The reslab metadata of a file of this format, parsed."""
+        return _function(self.reader)(path)
+
+
+def _function(ref: str):
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 FORMATS = {
-    "onnx": Format("onnx", ".onnx", "ONNX (torch.onnx.export, dynamo exporter), checked with onnxruntime"),
-    "torchscript": Format("torchscript", ".torchscript.pt", "TorchScript (torch.jit.trace), checked by torch.jit.load"),
-    "export": Format("export", ".pt2", "torch.export program (torch.export.save), checked by torch.export.load"),
-    "safetensors": Format("safetensors", ".safetensors", "weights + metadata, checked with create_model(pretrained=)"),
+    f.name: f
+    for f in (
+        Format(
+            "onnx",
+            ".onnx",
+            "ONNX (torch.onnx.export, dynamo exporter), checked with onnxruntime",
+            "onnx:export_onnx",
+            "onnx:read_onnx_metadata",
+        ),
+        Format(
+            "torchscript",
+            ".torchscript.pt",
+            "TorchScript (torch.jit.trace), checked by torch.jit.load",
+            "torchscript:export_torchscript",
+            "torchscript:read_torchscript_metadata",
+        ),
+        Format(
+            "export",
+            ".pt2",
+            "torch.export program (torch.export.save), checked by torch.export.load",
+            "program:export_program",
+            "program:read_program_metadata",
+        ),
+        Format(
+            "safetensors",
+            ".safetensors",
+            "weights + metadata, checked with create_model(pretrained=)",
+            "safetensors:export_safetensors",
+            "safetensors:read_safetensors_metadata",
+        ),
+    )
 }
 
 
@@ -54,33 +101,9 @@ def read_export_metadata(path: str | Path, fmt: str) -> dict[str, Any]:
     """The reslab metadata of an exported file of format ``fmt``, parsed.
 
     Raises:
-        DataError: not such a file, or one without reslab metadata.
+        ConfigError: an unknown format. DataError: not such a file, or one without reslab metadata.
     """
-    from ..errors import DataError
-
-    get_format(fmt)
-    if fmt == "onnx":
-        from .onnx import read_onnx_metadata
-
-        return read_onnx_metadata(path)
-    if fmt == "torchscript":
-        from .torchscript import read_torchscript_metadata
-
-        return read_torchscript_metadata(path)
-    if fmt == "export":
-        from .program import read_program_metadata
-
-        return read_program_metadata(path)
-    from ..weights.layouts.safetensors import read
-
-    path = Path(path)
-    try:
-        loaded = read(path, None)
-    except ReslabError as e:
-        raise DataError(str(e)) from None
-    if not loaded.meta:
-        raise DataError(f"{path} has no reslab metadata (it was not written by reslab)")
-    return {**loaded.meta, "model_args": loaded.model_args}
+    return get_format(fmt).read_metadata(path)
 
 
 def check_export_out(path: str | Path, fmt: str) -> Path:
@@ -136,32 +159,21 @@ def export_model(
         ConfigError: an unknown format, or ``opset`` with another format than ONNX.
         ExportError: the export or its check fails (nothing is left at ``path``; a file there stays).
     """
-    get_format(fmt)
+    from .metadata import ExportOptions
+
+    format_ = get_format(fmt)
     if opset is not None and fmt != "onnx":
         raise ConfigError(f"--opset applies to --format onnx only, not {fmt}")
     if int(batch) < 1:
         raise ConfigError(f"--batch must be >= 1, got {batch}")
-    kwargs = dict(
+    options = ExportOptions(
         input_size=input_size,
-        class_names=class_names,
-        preprocessing=preprocessing,
         model_name=model_name,
         model_args=model_args,
+        class_names=class_names,
+        preprocessing=preprocessing,
+        opset=opset,
         batch=batch,
         reference=reference,
     )
-    if fmt == "onnx":
-        from .onnx import export_onnx_checked
-
-        return export_onnx_checked(model, path, opset=opset, **kwargs)
-    if fmt == "torchscript":
-        from .torchscript import export_torchscript
-
-        return export_torchscript(model, path, **kwargs)
-    if fmt == "export":
-        from .program import export_program
-
-        return export_program(model, path, **kwargs)
-    from .safetensors import export_safetensors
-
-    return export_safetensors(model, path, **kwargs)
+    return format_.export(model, path, options)

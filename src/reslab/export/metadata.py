@@ -8,6 +8,7 @@ parsed values back from :func:`parse_metadata`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, DataError
@@ -47,6 +48,44 @@ def checked_preprocessing(prep: dict[str, Any]) -> dict[str, Any]:
     from ..weights.preprocessing import Preprocessing
 
     return Preprocessing.from_dict(prep).to_dict()
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What every exporter takes besides the network and the file: the metadata written with it and how
+    the example input is made and checked.
+
+    Attributes:
+        input_size: (C, H, W) of the example input (H and W are fixed in traced graphs; the batch is free).
+        model_name, model_args, class_names, preprocessing: the metadata (:data:`METADATA_KEYS`).
+        opset: ONNX only: the opset (default: the exporter's).
+        batch: the batch of the traced example input (the batch axis stays dynamic).
+        reference: the network the written file is checked against (default: the exported one; the unfolded
+            network where the exported one is BN-folded).
+    """
+
+    input_size: tuple[int, int, int] | list[int]
+    model_name: str
+    model_args: dict[str, Any] | None = None
+    class_names: list[str] | None = None
+    preprocessing: dict[str, Any] | None = None
+    opset: int | None = None
+    batch: int = 1
+    reference: Any = None
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata as strings (:func:`build_metadata`)."""
+        return build_metadata(
+            model_name=self.model_name,
+            model_args=self.model_args,
+            class_names=self.class_names,
+            preprocessing=self.preprocessing,
+            input_size=self.input_size,
+        )
+
+    def checked_against(self, model: Any) -> Any:
+        """The network the written file must reproduce: ``reference``, else ``model``."""
+        return self.reference if self.reference is not None else model
 
 
 def build_metadata(

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError, ExportError
 from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
-from .metadata import build_metadata, parse_metadata
+from .metadata import ExportOptions, parse_metadata
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -45,81 +45,33 @@ def _require(module: str):
         ) from None
 
 
-def export_onnx(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: tuple[int, int, int] | list[int],
-    class_names: list[str] | None,
-    preprocessing: dict[str, Any] | None,
-    model_name: str,
-    model_args: dict[str, Any] | None,
-    opset: int | None = None,
-    batch: int = 1,
-) -> Path:
-    """Export ``model`` (its eval-mode inference path) to ``path`` as one self-contained ONNX file, checked.
-
-    Args:
-        model: the network (put in eval mode, on the CPU, in fp32).
-        path: the ``.onnx`` file; replaced only once the new one passed its check.
-        input_size: (C, H, W) of the example input; H and W are fixed in the graph.
-        class_names, preprocessing, model_name, model_args: the metadata (see :mod:`reslab.export.metadata`).
-        opset: the ONNX opset (``MIN_OPSET``-``MAX_OPSET``; default: the exporter's).
-        batch: the batch of the example input the exporter traces (the batch axis stays dynamic).
+def export_onnx(model: nn.Module, path: str | Path, options: ExportOptions) -> tuple[Path, CheckResult]:
+    """Export ``model`` (its eval-mode inference path) to ``path`` as one self-contained ONNX file (input
+    ``input``, output ``logits``, dynamic batch axis), checked by ``onnx.checker`` and onnxruntime against
+    ``options.reference`` (default ``model``; the unfolded network where ``model`` is BN-folded) before it is
+    renamed into place.
 
     Returns:
-        ``path``.
+        ``(path, the check's result)`` (what ``reslab export`` prints).
 
     Raises:
-        ConfigError: a bad opset or batch. ExportError: the exporter fails, or the check fails.
+        ConfigError: a bad opset (``MIN_OPSET``-``MAX_OPSET``) or batch, or onnx/onnxruntime missing.
+        ExportError: the exporter fails, or the check fails (nothing is left at ``path``; a file there stays).
     """
-    return export_onnx_checked(
-        model,
-        path,
-        input_size=input_size,
-        class_names=class_names,
-        preprocessing=preprocessing,
-        model_name=model_name,
-        model_args=model_args,
-        opset=opset,
-        batch=batch,
-    )[0]
-
-
-def export_onnx_checked(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: tuple[int, int, int] | list[int],
-    class_names: list[str] | None,
-    preprocessing: dict[str, Any] | None,
-    model_name: str,
-    model_args: dict[str, Any] | None,
-    opset: int | None = None,
-    batch: int = 1,
-    reference: nn.Module | None = None,
-) -> tuple[Path, CheckResult]:
-    """:func:`export_onnx`, also returning the check's result (what ``reslab export`` prints); the check
-    compares with ``reference`` (default ``model``; the unfolded network where ``model`` is BN-folded)."""
     onnx = _require("onnx")
     _require("onnxscript")
     _require("onnxruntime")
+    opset = options.opset
     if opset is not None and not MIN_OPSET <= int(opset) <= max_opset():
         raise ConfigError(
             f"--opset must be {MIN_OPSET}-{max_opset()} (what torch's ONNX exporter and the "
             f"installed onnx write), got {opset}"
         )
-    if int(batch) < 1:
-        raise ConfigError(f"--batch must be >= 1, got {batch}")
-    metadata = build_metadata(
-        model_name=model_name,
-        model_args=model_args,
-        class_names=class_names,
-        preprocessing=preprocessing,
-        input_size=input_size,
-    )
+    if int(options.batch) < 1:
+        raise ConfigError(f"--batch must be >= 1, got {options.batch}")
+    metadata = options.metadata()
     net = inference_module(model)
-    example = check_inputs(input_size, batch=int(batch), seed=1)
+    example = check_inputs(options.input_size, batch=int(options.batch), seed=1)
     path = Path(path)
     with atomic_path(path) as tmp:
         program = _export(net, example, opset)
@@ -130,11 +82,11 @@ def export_onnx_checked(
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
-        proto.doc_string = f"reslab {metadata['reslab_version']}: {model_name}"
+        proto.doc_string = f"reslab {metadata['reslab_version']}: {options.model_name}"
         # one file: the weights inside the protobuf (these models are far below its 2 GB limit)
         onnx.save_model(proto, str(tmp), save_as_external_data=False)
         result = check_onnx(
-            tmp, reference if reference is not None else net, input_size, what=f"ONNX export of {model_name}"
+            tmp, options.checked_against(net), options.input_size, what=f"ONNX export of {options.model_name}"
         )
     return path, result
 

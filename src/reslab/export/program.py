@@ -14,36 +14,20 @@ from torch import nn
 
 from ..errors import DataError, ExportError
 from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
-from .metadata import METADATA_KEYS, build_metadata, parse_metadata
+from .metadata import METADATA_KEYS, ExportOptions, parse_metadata
 
 
-def export_program(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: tuple[int, int, int] | list[int],
-    class_names: list[str] | None,
-    preprocessing: dict[str, Any] | None,
-    model_name: str,
-    model_args: dict[str, Any] | None,
-    batch: int = 1,
-    reference: nn.Module | None = None,
-) -> tuple[Path, CheckResult]:
+def export_program(model: nn.Module, path: str | Path, options: ExportOptions) -> tuple[Path, CheckResult]:
     """``torch.export.export`` ``model`` (batch axis dynamic) and save it to ``path`` with the metadata;
-    checked with ``torch.export.load`` against ``reference`` (default ``model``) before it is renamed into place.
+    checked with ``torch.export.load`` against ``options.reference`` (default ``model``) before it is renamed
+    into place.
 
     Raises:
         ExportError: torch.export fails, or the loaded program differs from PyTorch beyond :func:`.checks.tolerance`.
     """
-    metadata = build_metadata(
-        model_name=model_name,
-        model_args=model_args,
-        class_names=class_names,
-        preprocessing=preprocessing,
-        input_size=input_size,
-    )
+    metadata = options.metadata()
     net = inference_module(model)
-    example = check_inputs(input_size, batch=int(batch), seed=1)
+    example = check_inputs(options.input_size, batch=int(options.batch), seed=1)
     batch_dim = torch.export.Dim("batch", min=1, max=1 << 16)
     try:
         with warnings.catch_warnings(), _size_oblivious():
@@ -51,12 +35,12 @@ def export_program(
             program = torch.export.export(net, (example,), dynamic_shapes={"x": {0: batch_dim}})
     except Exception as e:  # torch._dynamo / torch.export raise many types
         reason = first_line(e)
-        raise ExportError(f"torch.export of {model_name} failed: {type(e).__name__}: {reason}") from None
+        raise ExportError(f"torch.export of {options.model_name} failed: {type(e).__name__}: {reason}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.export.save(program, str(tmp), extra_files=dict(metadata))
         result = check_program(
-            tmp, reference if reference is not None else model, input_size, what=f"torch.export of {model_name}"
+            tmp, options.checked_against(model), options.input_size, what=f"torch.export of {options.model_name}"
         )
     return path, result
 

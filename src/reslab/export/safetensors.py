@@ -13,47 +13,36 @@ from torch import nn
 
 from ..errors import ExportError
 from .checks import CheckResult, atomic_path, check_inputs, compare, inference_module
+from .metadata import ExportOptions
 
 
-def export_safetensors(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: tuple[int, int, int] | list[int],
-    class_names: list[str] | None,
-    preprocessing: dict[str, Any] | None,
-    model_name: str,
-    model_args: dict[str, Any] | None,
-    batch: int = 1,
-    reference: nn.Module | None = None,
-) -> tuple[Path, CheckResult]:
+def export_safetensors(model: nn.Module, path: str | Path, options: ExportOptions) -> tuple[Path, CheckResult]:
     """Write ``model``'s weights and metadata to ``path``; checked by ``create_model(model_name,
-    pretrained=path)`` against ``reference`` (default ``model``) before it is renamed into place.
+    pretrained=path)`` against ``options.reference`` (default ``model``) before it is renamed into place.
 
-    ``batch`` is accepted for a uniform signature (weights have no batch).
+    ``options.batch`` does not apply (weights have no batch).
 
     Raises:
         ExportError: the rebuilt model differs from the original beyond :func:`.checks.tolerance`.
     """
     from ..weights.layouts.safetensors import save_safetensors
 
-    del batch
     path = Path(path)
     with atomic_path(path) as tmp:
         save_safetensors(
             model,
             tmp,
-            model_name=model_name,
-            model_args=dict(model_args or {}),
-            class_names=class_names,
-            preprocessing=preprocessing,
+            model_name=options.model_name,
+            model_args=dict(options.model_args or {}),
+            class_names=options.class_names,
+            preprocessing=options.preprocessing,
         )
         result = check_safetensors(
             tmp,
-            reference if reference is not None else model,
-            input_size,
-            model_name=model_name,
-            what=f"safetensors export of {model_name}",
+            options.checked_against(model),
+            options.input_size,
+            model_name=options.model_name,
+            what=f"safetensors export of {options.model_name}",
         )
     return path, result
 
@@ -79,3 +68,22 @@ def check_safetensors(
         got = inference_module(rebuilt)(x)
         expected = inference_module(model)(x)
     return compare(expected, got, "create_model(pretrained=file)", what)
+
+
+def read_safetensors_metadata(path: str | Path) -> dict[str, Any]:
+    """The reslab metadata of a safetensors file written by :func:`export_safetensors`, parsed.
+
+    Raises:
+        DataError: not a safetensors file, or one without reslab metadata.
+    """
+    from ..errors import DataError, ReslabError
+    from ..weights.layouts.safetensors import read
+
+    path = Path(path)
+    try:
+        loaded = read(path, None)
+    except ReslabError as e:
+        raise DataError(str(e)) from None
+    if not loaded.meta:
+        raise DataError(f"{path} has no reslab metadata (it was not written by reslab)")
+    return {**loaded.meta, "model_args": loaded.model_args}

@@ -20,50 +20,36 @@ from torch import nn
 
 from ..errors import DataError, ExportError
 from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
-from .metadata import METADATA_KEYS, build_metadata, parse_metadata
+from .metadata import METADATA_KEYS, ExportOptions, parse_metadata
 
 
-def export_torchscript(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: tuple[int, int, int] | list[int],
-    class_names: list[str] | None,
-    preprocessing: dict[str, Any] | None,
-    model_name: str,
-    model_args: dict[str, Any] | None,
-    batch: int = 1,
-    reference: nn.Module | None = None,
-) -> tuple[Path, CheckResult]:
+def export_torchscript(model: nn.Module, path: str | Path, options: ExportOptions) -> tuple[Path, CheckResult]:
     """Trace ``model`` and save it to ``path`` (``torch.jit.save``) with the metadata; checked with
-    ``torch.jit.load`` against ``reference`` (default ``model``) in PyTorch before it is renamed into place.
+    ``torch.jit.load`` against ``options.reference`` (default ``model``) in PyTorch before it is renamed into place.
 
     Raises:
         ExportError: the trace fails, or the loaded program differs from PyTorch beyond :func:`.checks.tolerance`.
     """
-    metadata = build_metadata(
-        model_name=model_name,
-        model_args=model_args,
-        class_names=class_names,
-        preprocessing=preprocessing,
-        input_size=input_size,
-    )
+    metadata = options.metadata()
     net = inference_module(model)
-    example = check_inputs(input_size, batch=int(batch), seed=1)
+    example = check_inputs(options.input_size, batch=int(options.batch), seed=1)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the deprecation notice and tracer warnings on shape arithmetic
             traced = torch.jit.trace(net, example, check_trace=False)
     except Exception as e:  # the tracer raises RuntimeError and others
         reason = first_line(e)
-        raise ExportError(f"torch.jit.trace of {model_name} failed: {reason}") from None
+        raise ExportError(f"torch.jit.trace of {options.model_name} failed: {reason}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.jit.save(traced, str(tmp), _extra_files={k: v.encode() for k, v in metadata.items()})
         result = check_torchscript(
-            tmp, reference if reference is not None else model, input_size, what=f"TorchScript export of {model_name}"
+            tmp,
+            options.checked_against(model),
+            options.input_size,
+            what=f"TorchScript export of {options.model_name}",
         )
     return path, result
 

@@ -15,15 +15,18 @@ the bottom are a few lines of spec each. Module names follow torchvision's (``co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel, make_classifier
-from .layers import SHORTCUT_PADS, SHORTCUTS, check_positive_ints, conv3x3, init_weights, make_shortcut
+from .layers import check_positive_ints, conv3x3, init_weights
 from .registry import register_model
 from .residual_units import PREACTIVATION_UNITS, UNIT_CLASSES, UNITS, PlainUnit, ResidualUnit
 from .shortcut_variants import check_shortcut_variant, make_combine
+from .shortcuts import SHORTCUT_PADS, SHORTCUTS, make_shortcut
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
@@ -66,6 +69,99 @@ def _resolve_stages(depth, layers, block, stem) -> tuple[str, tuple[int, ...]]:
         form = "6n+2 (20, 32, 44, 56, 110, 1202, ...)" if block == "basic" else "9n+2 (164, 1001, ...)"
         raise ConfigError(f"depth of a {block}-block CIFAR ResNet must be {form}, got {depth}")
     return block, (n, n, n)
+
+
+#: the spatial reduction of each stem
+STEM_STRIDES = {"imagenet": 4, "cifar": 1}
+
+
+def make_stem(
+    stem: str, in_chans: int, width: int, *, unit: str, conv_bias: str, bn_eps: float
+) -> list[tuple[str, nn.Module]]:
+    """The stem's modules, named as torchvision's (``conv1``, ``bn1``, ``relu``, ``maxpool``): ``"imagenet"``
+    7x7/2 conv + 3x3/2 max-pool, ``"cifar"`` 3x3/1 conv (Section 4.2).
+
+    A pre-activation network leaves the normalisation / activation to its first unit, which activates
+    before splitting: the same as conv1-BN-ReLU feeding both paths (the paper's appendix).
+    """
+    bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in both layouts
+    if stem == "imagenet":
+        modules = [("conv1", nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=bias))]
+    else:
+        modules = [("conv1", conv3x3(in_chans, width, bias=bias))]
+    if unit != "full_preact":
+        modules.append(("bn1", nn.BatchNorm2d(width, eps=bn_eps)))
+    if unit not in PREACTIVATION_UNITS:
+        modules.append(("relu", nn.ReLU(inplace=True)))
+    if stem == "imagenet":
+        # Keras pads with zeros before its max-pool; after a ReLU that equals PyTorch's -inf
+        # padding, but a full pre-activation stem pools raw convolution outputs.
+        pool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)) if unit == "full_preact" else nn.MaxPool2d(3, 2, 1)
+        modules.append(("maxpool", pool))
+    return modules
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """What every residual unit of one network shares (see :class:`ResNet`'s arguments)."""
+
+    block: str
+    unit: str
+    shortcut: str
+    shortcut_pad: str
+    stride_in: str
+    downsample_at: str
+    conv_bias: str
+    bn_eps: float
+    shortcut_variant: str
+    variant_args: dict[str, float]
+
+    @property
+    def expansion(self) -> int:
+        return 4 if self.block == "bottleneck" else 1
+
+
+def make_stage(spec: UnitSpec, n_units: int, in_chs: int, width: int, stride: int) -> tuple[nn.Sequential, int]:
+    """One stage: ``n_units`` residual units of branch width ``width``, the first (``downsample_at="first"``)
+    or the last unit strided by ``stride``. Returns the stage and its output channels."""
+    out_chs = width * spec.expansion
+    strided = 0 if spec.downsample_at == "first" else n_units - 1
+    unit_class = PlainUnit if spec.shortcut == "none" else UNIT_CLASSES[spec.unit]
+    units = []
+    for i in range(n_units):
+        unit_stride = stride if i == strided else 1
+        identity = unit_stride == 1 and in_chs == out_chs
+        # Table 1's 1x1-convolution shortcut is a projection on every identity unit (option C there)
+        option = "C" if identity and spec.shortcut_variant == "conv1x1" else spec.shortcut
+        shortcut = make_shortcut(
+            option,
+            in_chs,
+            out_chs,
+            unit_stride,
+            bn=spec.unit != "full_preact",
+            bias=spec.conv_bias == "all" or (spec.conv_bias == "unnormalised" and spec.unit == "full_preact"),
+            bn_eps=spec.bn_eps,
+            subsample_by_pool=spec.downsample_at == "last",
+            pad=spec.shortcut_pad,
+        )
+        combine = make_combine(spec.shortcut_variant if identity else "identity", out_chs, **spec.variant_args)
+        units.append(
+            unit_class(
+                in_chs,
+                width,
+                out_chs,
+                unit_stride,
+                bottleneck=spec.block == "bottleneck",
+                shortcut=shortcut,
+                combine=combine,
+                split_after_preactivation=i == 0,  # the stage's first unit: 'both_preact'
+                stride_in=spec.stride_in,
+                conv_bias=spec.conv_bias,
+                bn_eps=spec.bn_eps,
+            )
+        )
+        in_chs = out_chs
+    return nn.Sequential(*units), out_chs
 
 
 class ResNet(ReslabModel):
@@ -178,74 +274,32 @@ class ResNet(ReslabModel):
         self.unit, self.shortcut, self.block = unit, shortcut, block
         self.shortcut_variant = shortcut_variant
         preact = unit in PREACTIVATION_UNITS
-        bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in both layouts
-
-        # Stem. A pre-activation network leaves the normalisation / activation to its first unit, which
-        # activates before splitting: the same as conv1-BN-ReLU feeding both paths (the paper's appendix).
-        if stem == "imagenet":
-            self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=bias)
-            stem_stride = 4
-        else:
-            self.conv1 = conv3x3(in_chans, stem_width, bias=bias)
-            stem_stride = 1
-        if unit != "full_preact":
-            self.bn1 = nn.BatchNorm2d(stem_width, eps=bn_eps)
-        if not preact:
-            self.relu = nn.ReLU(inplace=True)
-        if stem == "imagenet":
-            # Keras pads with zeros before its max-pool; after a ReLU that equals PyTorch's -inf
-            # padding, but a full pre-activation stem pools raw convolution outputs.
-            self.maxpool = (
-                nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2))
-                if unit == "full_preact"
-                else nn.MaxPool2d(3, 2, padding=1)
-            )
+        spec = UnitSpec(
+            block=block,
+            unit=unit,
+            shortcut=shortcut,
+            shortcut_pad=shortcut_pad,
+            stride_in=stride_in,
+            downsample_at=downsample_at,
+            conv_bias=conv_bias,
+            bn_eps=bn_eps,
+            shortcut_variant=shortcut_variant,
+            variant_args=variant_args,
+        )
+        for name, module in make_stem(stem, in_chans, stem_width, unit=unit, conv_bias=conv_bias, bn_eps=bn_eps):
+            setattr(self, name, module)
+        reduction = STEM_STRIDES[stem]
 
         strides = [1] + [2] * (len(stages) - 1)
         if downsample_at == "last":
             strides = strides[1:] + [1]
-        in_chs, reduction = stem_width, stem_stride
+        in_chs = stem_width
         self.feature_info = []
         for s, (n_units, width, stride) in enumerate(zip(stages, widths, strides), start=1):
-            out_chs = width * expansion
-            units = []
-            for i in range(n_units):
-                unit_stride = stride if i == (0 if downsample_at == "first" else n_units - 1) else 1
-                identity = unit_stride == 1 and in_chs == out_chs
-                # Table 1's 1x1-convolution shortcut is a projection on every identity unit (option C there)
-                option = "C" if identity and shortcut_variant == "conv1x1" else shortcut
-                sc = make_shortcut(
-                    option,
-                    in_chs,
-                    out_chs,
-                    unit_stride,
-                    bn=unit != "full_preact",
-                    bias=conv_bias == "all" or (conv_bias == "unnormalised" and unit == "full_preact"),
-                    bn_eps=bn_eps,
-                    subsample_by_pool=downsample_at == "last",
-                    pad=shortcut_pad,
-                )
-                unit_class = PlainUnit if shortcut == "none" else UNIT_CLASSES[unit]
-                combine = make_combine(shortcut_variant if identity else "identity", out_chs, **variant_args)
-                units.append(
-                    unit_class(
-                        in_chs,
-                        width,
-                        out_chs,
-                        unit_stride,
-                        bottleneck=block == "bottleneck",
-                        shortcut=sc,
-                        combine=combine,
-                        split_after_preactivation=i == 0,  # the stage's first unit: 'both_preact'
-                        stride_in=stride_in,
-                        conv_bias=conv_bias,
-                        bn_eps=bn_eps,
-                    )
-                )
-                in_chs = out_chs
+            stage, in_chs = make_stage(spec, n_units, in_chs, width, stride)
             reduction *= stride
-            setattr(self, f"layer{s}", nn.Sequential(*units))
-            self.feature_info.append({"num_chs": out_chs, "reduction": reduction, "module": f"layer{s}"})
+            setattr(self, f"layer{s}", stage)
+            self.feature_info.append({"num_chs": in_chs, "reduction": reduction, "module": f"layer{s}"})
         self.num_stages = len(stages)
 
         if unit == "full_preact":

@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 from ..errors import ConfigError
 from .preprocessing import Preprocessing
 
-#: the loaders of :mod:`reslab.weights.layouts`, by name
-LAYOUTS = ("reslab", "torchvision", "timm", "akamaster", "keras_h5", "safetensors")
+#: the readers of :mod:`reslab.weights.layouts`, by name, in the order a file of unknown layout is tried
+#: (the most specific first: a torchvision state dict is what several others look like)
+LAYOUTS = ("reslab", "akamaster", "timm", "safetensors", "keras_h5", "torchvision")
 #: hash algorithms an entry may give (Keras publishes MD5 for its files; the others SHA-256)
 HASH_ALGORITHMS = ("sha256", "md5")
 

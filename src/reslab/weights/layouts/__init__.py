@@ -3,7 +3,7 @@
 Each layout module defines ``LAYOUT`` (its name), ``sniff(path, obj) -> bool`` (whether a file is in
 this layout; ``obj`` is what ``torch.load(weights_only=True)`` gave, or None for a file torch cannot
 read, such as HDF5) and ``read(path, obj) -> Loaded``. :func:`read_weights` tries them in
-:data:`ORDER`, most specific first.
+:data:`reslab.weights.registry.LAYOUTS`' order, most specific first.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import torch
 from torch import nn
 
 from ...errors import CheckpointError
-
-#: layout modules in the order they are tried (the most specific first)
-ORDER = ("reslab", "akamaster", "timm", "safetensors", "keras_h5", "torchvision")
+from ..registry import LAYOUTS as ORDER  # the layout modules, in the order they are tried
 
 
 @dataclass
