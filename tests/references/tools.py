@@ -6,7 +6,7 @@ What Keras 3.15 can still write (checked on 3.15.1, torch backend; see WEIGHT_FI
   subclassed included. Another suffix is refused (``ValueError: The filename must end in .weights.h5``), unless
   ``max_shard_size=`` is given, which writes ``m.weights.json`` + ``m_00000.weights.h5``, ... shards.
 - ``model.save("m.keras")``: the native zip (``config.json``, ``metadata.json``, ``model.weights.h5``, the same
-  layout as above).
+  layout as above); not for tutorial 000's subclassed ``ResNet`` (``NotImplementedError``: no ``get_config``).
 - ``model.save("m.h5")``: the legacy full-model HDF5 (root attribute ``model_config``, weights under
   ``model_weights``), with a "legacy format" warning. Sequential and functional models only: a subclassed model
   whose ``__init__`` arguments are not serialisable (tutorial 000's ``ResNet``) raises ``NotImplementedError``, as
