@@ -1,0 +1,1 @@
+"""Test references: faithful transcriptions of the tutorials' networks (not part of reslab)."""
