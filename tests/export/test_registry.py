@@ -53,6 +53,10 @@ PROGRAM_MODELS = (
         "lenet5",
         "vgg11",
         "vgg11_bn",
+        "tutorial_resnet18",  # Keras 'same' padding (Conv2dSame), the 3x3 'valid' stem
+        "tutorial_resnet50",  # conv-ReLU-BN units, 3x3 projections, 'same' max-pool, a 7x7 head pool
+        "tutorial_googlenet",
+        "tutorial_densenet121",  # Scale layers
     ]
 )
 #: ONNX: one model per distinct construction (the cheapest of each)
@@ -68,6 +72,8 @@ ONNX_MODELS = (
         "googlenet",
         "lenet5",
         "vgg11_bn",
+        "tutorial_resnet18",
+        "tutorial_googlenet",
     ]
 )
 

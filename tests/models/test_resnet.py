@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import reslab
 from reslab.errors import ConfigError, InputShapeError, UnknownModelError
+from reslab.models.residual_units import FIGURE4_UNITS
 from reslab.models.resnet import UNITS, ResidualUnit
 from reslab.models.shortcuts import ZeroPadShortcut
 
@@ -127,7 +128,7 @@ def test_forward_backward_every_registered_resnet(name):
     entry = reslab.get_model_entry(name)
     torch.manual_seed(0)
     model = reslab.create_model(name, num_classes=7)
-    size = 64 if entry.family == "imagenet" else 32
+    size = max(64 if entry.family == "imagenet" else 32, model.min_input_size)
     x = torch.randn(2, 3, size, size)
     out = model(x)
     assert out.shape == (2, 7)
@@ -227,7 +228,7 @@ UNIT_CLASS_NAMES = {
 }
 
 
-@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("unit", FIGURE4_UNITS)
 def test_residual_unit_variants_follow_figure_4(unit):
     torch.manual_seed(0)
     model = reslab.create_model("resnet20", unit=unit).eval()

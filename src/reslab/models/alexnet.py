@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import DenseHeadModel
-from .layers import init_weights, local_response_norm, smallest_input_size, spatial_output_size
+from .layers import conv2d_same, init_weights, local_response_norm, smallest_input_size, spatial_output_size
 from .registry import register_model
 
 
@@ -93,6 +93,23 @@ LAYOUTS: dict[str, dict] = {
         "image_size": 224,
         "dropout_after_hidden": True,
     },
+    # ZF-Net as tutorial 004's Keras code writes it: conv1 'valid' (109x109), conv2 5x5/2 with Keras's
+    # 'same' padding (TF puts the odd pixel at the bottom / right: 54 -> 27), floor-mode pools, no
+    # normalisation: maps 109, 54, 27, 13, 13, 13, 6.
+    "zfnet_keras": {
+        "features": [
+            _conv(96, 7, 2, 0),
+            _pool(),
+            _conv(256, 5, 2, "same"),
+            _pool(),
+            _conv(384, 3, 1, 1),
+            _conv(384, 3, 1, 1),
+            _conv(256, 3, 1, 1),
+            _pool(),
+        ],
+        "image_size": 224,
+        "dropout_after_hidden": True,
+    },
 }
 
 INITS = ("he", "paper")
@@ -113,8 +130,11 @@ class AlexNet(DenseHeadModel):
     Args:
         layout: ``"torchvision"`` (64-192-384-256-256, adaptive 6x6 average pooling before the
             classifier, so any input of at least 63x63 works), ``"paper"`` (AlexNet 2012 on one
-            device, 227x227, response normalisation after conv1/conv2) or ``"zfnet"`` (ZF-Net,
-            224x224, 7x7/2 first layer). See :data:`LAYOUTS`.
+            device, 227x227, response normalisation after conv1/conv2), ``"zfnet"`` (ZF-Net,
+            224x224, 7x7/2 first layer) or ``"zfnet_keras"`` (ZF-Net as tutorial 004 writes it). See
+            :data:`LAYOUTS`.
+        lrn: keep the layout's local response normalisation layers (False: none, as tutorial 004's
+            Keras AlexNet, which leaves them out).
         dropout: dropout rate in the two 4096-unit layers (0.5 in both papers). torchvision drops
             the *inputs* of fc6 and fc7 (``classifier.0`` / ``.3``); the papers drop the *outputs* of
             the hidden layers, i.e. the inputs of fc7 and fc8.
@@ -138,6 +158,7 @@ class AlexNet(DenseHeadModel):
         dropout: float = 0.5,
         init: str = "he",
         towers: int = 1,
+        lrn: bool = True,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
@@ -160,7 +181,10 @@ class AlexNet(DenseHeadModel):
             if entry[0] == "conv":
                 _, out_chs, k, s, p, split = entry
                 groups = towers if split else 1
-                layers += [nn.Conv2d(chs, out_chs, k, s, p, groups=groups), nn.ReLU(inplace=True)]
+                conv = (
+                    conv2d_same(chs, out_chs, k, s) if p == "same" else nn.Conv2d(chs, out_chs, k, s, p, groups=groups)
+                )
+                layers += [conv, nn.ReLU(inplace=True)]
                 chs, reduction = out_chs, reduction * s
             elif entry[0] == "pool":
                 _, k, s, ceil_mode = entry
@@ -169,7 +193,7 @@ class AlexNet(DenseHeadModel):
                 self.feature_info.append(
                     {"num_chs": chs, "reduction": reduction, "module": f"features.{len(layers) - 1}"}
                 )
-            else:
+            elif lrn:
                 layers.append(local_response_norm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_applies_to="sum"))
         self.features = nn.Sequential(*layers)
         sizing = [m for m in self.features if isinstance(m, nn.Conv2d | nn.MaxPool2d)]

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel, make_classifier
-from .layers import check_positive_ints, smallest_input_size
+from .layers import Scale, check_positive_ints, smallest_input_size
 from .registry import register_model
 
 #: ImageNet depths (Table 1): layers per dense block; depth = 2 * sum(blocks) + 5
@@ -68,6 +68,7 @@ class DenseLayer(nn.Module):
         drop_rate: float = 0.0,
         memory_efficient: bool = False,
         bn_eps: float = 1e-5,
+        bn_scale: bool = False,
     ):
         super().__init__()
         self.bottleneck = bottleneck
@@ -75,10 +76,12 @@ class DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient
         first_out = bn_size * growth_rate if bottleneck else growth_rate
         self.norm1 = nn.BatchNorm2d(in_chs, eps=bn_eps)
+        self.scale1 = Scale(in_chs) if bn_scale else None
         self.relu1 = nn.ReLU(inplace=True)
         if bottleneck:
             self.conv1 = nn.Conv2d(in_chs, first_out, 1, bias=False)
             self.norm2 = nn.BatchNorm2d(first_out, eps=bn_eps)
+            self.scale2 = Scale(first_out) if bn_scale else None
             self.relu2 = nn.ReLU(inplace=True)
             self.conv2 = nn.Conv2d(first_out, growth_rate, 3, padding=1, bias=False)
         else:
@@ -90,6 +93,8 @@ class DenseLayer(nn.Module):
         x = torch.cat(features, 1)
         x = self.norm1(x) if update_stats[0] else _bn_batch_stats_only(self.norm1, x)
         update_stats[0] = False
+        if self.scale1 is not None:
+            x = self.scale1(x)
         return self.conv1(self.relu1(x))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
@@ -98,7 +103,10 @@ class DenseLayer(nn.Module):
         else:
             out = self._first_unit([True], *features)
         if self.bottleneck:
-            out = self.conv2(self.relu2(self.norm2(out)))
+            out = self.norm2(out)
+            if self.scale2 is not None:
+                out = self.scale2(out)
+            out = self.conv2(self.relu2(out))
         if self.drop_rate > 0:  # Section 4.2: dropout after each convolution (here: the layer's output)
             out = F.dropout(out, p=self.drop_rate, training=self.training)
         return out
@@ -124,9 +132,11 @@ class DenseBlock(nn.ModuleDict):
 class Transition(nn.Sequential):
     """BN-ReLU-Conv1x1-AvgPool2x2 between blocks (keys ``norm``, ``conv``), compressing to ``out_chs``."""
 
-    def __init__(self, in_chs: int, out_chs: int, bn_eps: float = 1e-5):
+    def __init__(self, in_chs: int, out_chs: int, bn_eps: float = 1e-5, bn_scale: bool = False):
         super().__init__()
         self.norm = nn.BatchNorm2d(in_chs, eps=bn_eps)
+        if bn_scale:
+            self.scale = Scale(in_chs)
         self.relu = nn.ReLU(inplace=True)
         self.conv = nn.Conv2d(in_chs, out_chs, 1, bias=False)
         self.pool = nn.AvgPool2d(2, stride=2)
@@ -172,6 +182,8 @@ class DenseNet(ReslabModel):
         drop_rate: dropout after each layer's new maps (the paper: 0.2 without data augmentation).
         memory_efficient: checkpoint each layer's concatenation + first BN-ReLU-Conv (see module doc).
         bn_eps: BN epsilon (Keras's DenseNet uses 1.001e-5; torchvision 1e-5).
+        bn_scale: a :class:`~reslab.models.layers.Scale` (per-channel ``gamma * x + beta``) after every BN, as
+            the Caffe-converted Keras DenseNet of tutorial 004 has (keys ``scale0``, ``...scale1``, ...).
         num_classes: classifier outputs (0: no classifier, pooled features out). in_chans: input channels.
 
     Raises:
@@ -193,6 +205,7 @@ class DenseNet(ReslabModel):
         drop_rate: float = 0.0,
         memory_efficient: bool = False,
         bn_eps: float = 1e-5,
+        bn_scale: bool = False,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
@@ -216,6 +229,8 @@ class DenseNet(ReslabModel):
         if stem == "imagenet":
             feats["conv0"] = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
             feats["norm0"] = nn.BatchNorm2d(stem_width, eps=bn_eps)
+            if bn_scale:
+                feats["scale0"] = Scale(stem_width)
             feats["relu0"] = nn.ReLU(inplace=True)
             # Keras pads with zeros before this pool; after the ReLU that equals PyTorch's -inf padding
             feats["pool0"] = nn.MaxPool2d(3, stride=2, padding=1)
@@ -229,6 +244,7 @@ class DenseNet(ReslabModel):
             "drop_rate": drop_rate,
             "memory_efficient": memory_efficient,
             "bn_eps": bn_eps,
+            "bn_scale": bool(bn_scale),
         }
         chs = stem_width
         self.feature_info = []
@@ -241,9 +257,11 @@ class DenseNet(ReslabModel):
                 out = int(compression * chs)  # floor(theta * m), Section 3 "Compression"
                 if out < 1:
                     raise ConfigError(f"compression={compression} leaves no maps after dense block {i} ({chs} maps)")
-                feats[f"transition{i}"] = Transition(chs, out, bn_eps=bn_eps)
+                feats[f"transition{i}"] = Transition(chs, out, bn_eps=bn_eps, bn_scale=bool(bn_scale))
                 chs, reduction = out, reduction * 2
         feats["norm5"] = nn.BatchNorm2d(chs, eps=bn_eps)
+        if bn_scale:
+            feats["scale5"] = Scale(chs)
         self.features = nn.Sequential()
         for name, module in feats.items():
             self.features.add_module(name, module)

@@ -52,8 +52,9 @@ class Inception(nn.Module):
     """One Inception module (Figure 2b): 1x1 | 1x1 -> 3x3 | 1x1 -> "5x5" | 3x3/1 max-pool -> 1x1,
     concatenated along channels. Keys: ``branch1``, ``branch2.{0,1}``, ``branch3.{0,1}``, ``branch4.1``.
 
-    ``five_kernel``: 5 (the paper) or 3 (torchvision). ``bn``: BN after each convolution (else biased
-    convolutions).
+    ``five_kernel``: 5 (the paper), 3 (torchvision) or 1 (tutorial 004's 1x1 -> 1x1 "5x5" branch). ``bn``: BN
+    after each convolution (else biased convolutions). ``order`` and ``bias``: the convolutions' make-up
+    (:class:`~reslab.models.layers.ConvBnAct`; tutorial 004: conv-ReLU-BN with biased convolutions).
     """
 
     def __init__(
@@ -69,9 +70,11 @@ class Inception(nn.Module):
         five_kernel: int = 5,
         bn: bool = True,
         bn_eps: float = 1e-3,
+        order: str = "conv_bn_act",
+        bias: bool | None = None,
     ):
         super().__init__()
-        opts = {"bn": bn, "bn_eps": bn_eps}
+        opts = {"bn": bn, "bn_eps": bn_eps, "order": order, "bias": bias}
         self.branch1 = ConvBnAct(in_chs, ch1x1, 1, **opts)
         self.branch2 = nn.Sequential(
             ConvBnAct(in_chs, ch3x3_reduce, 1, **opts), ConvBnAct(ch3x3_reduce, ch3x3, 3, **opts)

@@ -3,6 +3,8 @@ spatial-size arithmetic. The residual shortcuts (options A/B/C) are in :mod:`res
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -17,8 +19,70 @@ def make_activation(name: str, inplace: bool = False) -> nn.Module:
     return nn.ReLU(inplace=inplace) if name == "relu" else ACTIVATIONS[name]()
 
 
-def conv3x3(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    """3x3 convolution, padding 1 (the same as Keras's explicit 1-pixel zero padding + 'valid')."""
+def _pair(v) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, tuple | list) else (int(v), int(v))
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's / Keras's ``padding="same"`` along one axis of ``size`` pixels: the output has
+    ``ceil(size / stride)`` pixels, and where the total padding is odd the extra pixel goes after (bottom /
+    right), not before."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def needs_same_module(kernel, stride) -> bool:
+    """Whether Keras's 'same' padding can differ from PyTorch's symmetric padding: a strided layer or an
+    even kernel (a stride-1 odd kernel pads ``k // 2`` on both sides, whatever the input size)."""
+    (kh, kw), (sh, sw) = _pair(kernel), _pair(stride)
+    return sh > 1 or sw > 1 or kh % 2 == 0 or kw % 2 == 0
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution with TensorFlow's 'same' padding, computed from each input's size (asymmetric where
+    the total is odd: the extra row / column at the bottom / right). Keras networks written with
+    ``padding="same"`` need it wherever it differs from symmetric padding (:func:`needs_same_module`):
+    strided layers on even maps, even kernels such as tutorial 004's (3, 2). Parameters and state-dict keys
+    are ``nn.Conv2d``'s."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size, stride=1, *, bias: bool = True):
+        super().__init__(in_chs, out_chs, kernel_size, stride, padding=0, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
+        left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """Max pooling with TensorFlow's 'same' padding: padded positions never win (they are -inf), and the
+    extra row / column goes at the bottom / right."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__(kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = _pair(self.kernel_size), _pair(self.stride)
+        top, bottom = same_padding(x.shape[-2], kh, sh)
+        left, right = same_padding(x.shape[-1], kw, sw)
+        return F.max_pool2d(F.pad(x, (left, right, top, bottom), value=float("-inf")), (kh, kw), (sh, sw))
+
+
+def conv2d_same(in_chs: int, out_chs: int, kernel_size, stride=1, *, bias: bool = True) -> nn.Conv2d:
+    """A convolution with Keras's 'same' padding: ``nn.Conv2d`` with symmetric padding where that is the
+    same for every input size, else :class:`Conv2dSame`."""
+    if needs_same_module(kernel_size, stride):
+        return Conv2dSame(in_chs, out_chs, kernel_size, stride, bias=bias)
+    kh, kw = _pair(kernel_size)
+    return nn.Conv2d(in_chs, out_chs, (kh, kw), stride, padding=(kh // 2, kw // 2), bias=bias)
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False, *, same: bool = False) -> nn.Conv2d:
+    """3x3 convolution, padding 1 (the same as Keras's explicit 1-pixel zero padding + 'valid'); ``same``:
+    Keras's ``padding="same"`` instead (they differ on strided layers over even maps)."""
+    if same:
+        return conv2d_same(in_chs, out_chs, 3, stride, bias=bias)
     return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, bias=bias)
 
 
@@ -26,8 +90,30 @@ def conv1x1(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False) -> n
     return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=bias)
 
 
+class Scale(nn.Module):
+    """A per-channel affine map ``weight * x + bias`` (the ``Scale`` layer Caffe-converted Keras DenseNets put
+    after each batch norm, which has no affine part in Caffe). Keys ``weight``, ``bias``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+#: the orders of :class:`ConvBnAct`: the usual conv-BN-activation, or conv-activation-BN (tutorial 004)
+CONV_ORDERS = ("conv_bn_act", "conv_act_bn")
+
+
 class ConvBnAct(nn.Sequential):
-    """Convolution, batch norm (optional), activation (optional): keys ``conv``, ``bn``."""
+    """Convolution, batch norm (optional), activation (optional): keys ``conv``, ``bn``.
+
+    ``order="conv_act_bn"`` applies the activation before the batch norm (tutorial 004's ``Conv2d_BN``:
+    ``Conv2D(activation="relu")`` then ``BatchNormalization``); ``padding="same"`` is Keras's 'same'
+    padding (:func:`conv2d_same`).
+    """
 
     def __init__(
         self,
@@ -35,19 +121,28 @@ class ConvBnAct(nn.Sequential):
         out_chs: int,
         kernel_size: int,
         stride: int = 1,
-        padding: int | None = None,
+        padding: int | str | None = None,
         *,
         bn: bool = True,
         act: str | None = "relu",
         bias: bool | None = None,
         bn_eps: float = 1e-5,
+        order: str = "conv_bn_act",
     ):
         super().__init__()
-        padding = kernel_size // 2 if padding is None else padding
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, bias=(not bn) if bias is None else bias)
+        if order not in CONV_ORDERS:
+            raise ConfigError(f"order must be one of {', '.join(CONV_ORDERS)}, got {order!r}")
+        bias = (not bn) if bias is None else bias
+        if padding == "same":
+            self.conv = conv2d_same(in_chs, out_chs, kernel_size, stride, bias=bias)
+        else:
+            padding = kernel_size // 2 if padding is None else padding
+            self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, bias=bias)
+        if order == "conv_act_bn" and act is not None:
+            self.act = make_activation(act, inplace=True)
         if bn:
             self.bn = nn.BatchNorm2d(out_chs, eps=bn_eps)
-        if act is not None:
+        if order == "conv_bn_act" and act is not None:
             self.act = make_activation(act, inplace=True)
 
 
@@ -135,6 +230,8 @@ def spatial_output_size(size: int, layer: nn.Module) -> int:
             if size < 1:
                 return size
         return size
+    if isinstance(layer, Conv2dSame | MaxPool2dSame):
+        return -(-size // _pair_first(layer.stride))
     if isinstance(layer, nn.Conv2d):
         k, s, p, d = (_pair_first(getattr(layer, a)) for a in ("kernel_size", "stride", "padding", "dilation"))
         return (size + 2 * p - d * (k - 1) - 1) // s + 1

@@ -34,7 +34,9 @@ from .layers import conv1x1, conv3x3
 from .shortcut_variants import Add
 
 #: the residual-unit orders of "Identity Mappings", Figure 4 (a)-(e)
-UNITS = ("original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact")
+FIGURE4_UNITS = ("original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact")
+#: every unit order: Figure 4's, and tutorial 004's conv-ReLU-BN layers with no ReLU after the addition
+UNITS = (*FIGURE4_UNITS, "conv_relu_bn")
 PREACTIVATION_UNITS = ("relu_only_preact", "full_preact")
 
 
@@ -51,8 +53,11 @@ class ResidualUnit(nn.Module):
         split_after_preactivation: (pre-activation units) the shortcut takes the pre-activated input:
             the first unit of a stage. A projection shortcut always does.
         stride_in: ``"3x3"`` or ``"first_1x1"``: which convolution of a bottleneck carries the stride.
-        conv_bias: ``"none"``, ``"all"`` or ``"unnormalised"`` (convolutions not followed by a BN).
+        conv_bias: ``"none"``, ``"all"``, ``"unnormalised"`` (convolutions not followed by a BN) or
+            ``"stem"`` (the network's first convolution only: none here).
         bn_eps: batch-norm epsilon.
+        same_padding: Keras's ``padding="same"`` on the 3x3 convolutions (it differs from PyTorch's
+            symmetric padding on strided layers over even maps: the extra pixel goes bottom / right).
     """
 
     #: the Figure 4 name of the order (one of :data:`UNITS`)
@@ -74,6 +79,7 @@ class ResidualUnit(nn.Module):
         stride_in: str = "3x3",
         conv_bias: str = "none",
         bn_eps: float = 1e-5,
+        same_padding: bool = False,
     ):
         super().__init__()
         self.bottleneck = bottleneck
@@ -87,7 +93,7 @@ class ResidualUnit(nn.Module):
             # where no BN follows it (keras ResNetV2: the last conv of a pre-activation branch).
             followed_by_bn = not (self.bn_before_conv and i == len(shapes))
             bias = conv_bias == "all" or (conv_bias == "unnormalised" and not followed_by_bn)
-            conv = conv3x3(cin, cout, s, bias=bias) if k == 3 else conv1x1(cin, cout, s, bias=bias)
+            conv = conv3x3(cin, cout, s, bias=bias, same=same_padding) if k == 3 else conv1x1(cin, cout, s, bias=bias)
             setattr(self, f"conv{i}", conv)
             setattr(self, f"bn{i}", nn.BatchNorm2d(cin if self.bn_before_conv else cout, eps=bn_eps))
         self.relu = nn.ReLU(inplace=True)
@@ -186,6 +192,20 @@ class FullPreactUnit(ResidualUnit):
         nn.init.zeros_(self._layers()[-1][0].weight)  # no BN ends the branch: zero its last conv
 
 
+class ConvReluBnUnit(ResidualUnit):
+    """Tutorial 004's ResNet50 unit (its ``Conv_Block``): every convolution followed by ReLU, then BN, and the
+    sum returned as it is: ``h(x) + F(x)`` with ``F = [BN(relu(conv))] x 3``. Not a unit of either paper: the
+    papers put BN before the ReLU and a ReLU after the addition (Figure 4 (a))."""
+
+    unit = "conv_relu_bn"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = x
+        for conv, bn in self._layers():
+            branch = bn(self.relu(conv(branch)))
+        return self.combine(self.shortcut(x), branch)
+
+
 class PlainUnit(ResidualUnit):
     """The plain network's layers ("Deep Residual Learning" Section 4.1): conv-BN-ReLU, no shortcut."""
 
@@ -203,5 +223,6 @@ class PlainUnit(ResidualUnit):
 
 
 UNIT_CLASSES: dict[str, type[ResidualUnit]] = {
-    cls.unit: cls for cls in (OriginalUnit, BnAfterAddUnit, ReluBeforeAddUnit, ReluOnlyPreactUnit, FullPreactUnit)
+    cls.unit: cls
+    for cls in (OriginalUnit, BnAfterAddUnit, ReluBeforeAddUnit, ReluOnlyPreactUnit, FullPreactUnit, ConvReluBnUnit)
 }

@@ -22,15 +22,17 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ReslabModel, make_classifier
-from .layers import check_positive_ints, conv3x3, init_weights
+from .layers import MaxPool2dSame, check_positive_ints, conv3x3, init_weights, spatial_output_size
 from .registry import register_model
 from .residual_units import PREACTIVATION_UNITS, UNIT_CLASSES, UNITS, PlainUnit, ResidualUnit
 from .shortcut_variants import check_shortcut_variant, make_combine
-from .shortcuts import SHORTCUT_PADS, SHORTCUTS, make_shortcut
+from .shortcuts import PROJECTIONS, SHORTCUT_PADS, SHORTCUTS, make_shortcut
 
 BLOCKS = ("basic", "bottleneck")
-STEMS = ("imagenet", "cifar")
-CONV_BIAS = ("none", "all", "unnormalised")
+#: the stems (:func:`make_stem`): the papers' two, and the two tutorial ResNets' own
+STEMS = ("imagenet", "cifar", "3x3_valid", "7x7_conv_relu_bn")
+CONV_BIAS = ("none", "all", "unnormalised", "stem")
+MAXPOOL_PADDINGS = ("zeros", "-inf")
 
 #: ImageNet depths (Table 1 of the ResNet paper): block type and units per stage
 IMAGENET_DEPTHS = {
@@ -51,7 +53,7 @@ def _resolve_stages(depth, layers, block, stem) -> tuple[str, tuple[int, ...]]:
         raise ConfigError("give depth (e.g. depth=50) or layers (units per stage, e.g. layers=(3, 4, 6, 3))")
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise ConfigError(f"depth must be a whole number, got {depth!r}")
-    if stem == "imagenet":
+    if stem != "cifar":  # the ImageNet depths, whatever the stem (the tutorials' ResNet-18 and ResNet-50)
         if depth not in IMAGENET_DEPTHS:
             raise ConfigError(
                 f"depth must be one of {', '.join(map(str, IMAGENET_DEPTHS))} for an ImageNet-stem ResNet "
@@ -72,19 +74,50 @@ def _resolve_stages(depth, layers, block, stem) -> tuple[str, tuple[int, ...]]:
 
 
 #: the spatial reduction of each stem
-STEM_STRIDES = {"imagenet": 4, "cifar": 1}
+STEM_STRIDES = {"imagenet": 4, "cifar": 1, "3x3_valid": 1, "7x7_conv_relu_bn": 4}
 
 
 def make_stem(
-    stem: str, in_chans: int, width: int, *, unit: str, conv_bias: str, bn_eps: float
+    stem: str,
+    in_chans: int,
+    width: int,
+    *,
+    unit: str,
+    conv_bias: str,
+    bn_eps: float,
+    maxpool_padding: str | None = None,
 ) -> list[tuple[str, nn.Module]]:
-    """The stem's modules, named as torchvision's (``conv1``, ``bn1``, ``relu``, ``maxpool``): ``"imagenet"``
-    7x7/2 conv + 3x3/2 max-pool, ``"cifar"`` 3x3/1 conv (Section 4.2).
+    """The stem's modules in the order they run, named as torchvision's (``conv1``, ``bn1``, ``relu``,
+    ``maxpool``):
+
+    - ``"imagenet"``: 7x7/2 conv, BN, ReLU, 3x3/2 max-pool (the ResNet paper's Table 1);
+    - ``"cifar"``: 3x3/1 conv, BN, ReLU (Section 4.2);
+    - ``"3x3_valid"``: tutorial 000's ``stem``: a 3x3 'valid' conv (no padding: 32 px become 30), BN, ReLU
+      and a 2x2 max-pool of stride 1 (29 px);
+    - ``"7x7_conv_relu_bn"``: tutorial 004's ResNet50 stem: 7x7/2 conv on the 3-pixel zero-padded input,
+      ReLU, then BN (the tutorial's Conv->ReLU->BN order), and a 3x3/2 max-pool with Keras's 'same' padding.
 
     A pre-activation network leaves the normalisation / activation to its first unit, which activates
-    before splitting: the same as conv1-BN-ReLU feeding both paths (the paper's appendix).
+    before splitting: the same as conv1-BN-ReLU feeding both paths (the paper's appendix). ``maxpool_padding``
+    of the ImageNet stem: ``"zeros"`` (Keras's ZeroPadding2D) or ``"-inf"`` (PyTorch's MaxPool2d padding);
+    default zeros for a full pre-activation stem, which pools raw convolution outputs (the Keras ResNetV2
+    layout), and -inf otherwise (after a ReLU the two are the same).
     """
-    bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in both layouts
+    bias = conv_bias != "none"  # the stem conv: Keras gives it a bias in every layout
+    if stem == "3x3_valid":
+        return [
+            ("conv1", nn.Conv2d(in_chans, width, 3, bias=bias)),
+            ("bn1", nn.BatchNorm2d(width, eps=bn_eps)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("maxpool", nn.MaxPool2d(2, stride=1)),
+        ]
+    if stem == "7x7_conv_relu_bn":
+        return [
+            ("conv1", nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=bias)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("bn1", nn.BatchNorm2d(width, eps=bn_eps)),
+            ("maxpool", MaxPool2dSame(3, 2)),
+        ]
     if stem == "imagenet":
         modules = [("conv1", nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=bias))]
     else:
@@ -94,9 +127,8 @@ def make_stem(
     if unit not in PREACTIVATION_UNITS:
         modules.append(("relu", nn.ReLU(inplace=True)))
     if stem == "imagenet":
-        # Keras pads with zeros before its max-pool; after a ReLU that equals PyTorch's -inf
-        # padding, but a full pre-activation stem pools raw convolution outputs.
-        pool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)) if unit == "full_preact" else nn.MaxPool2d(3, 2, 1)
+        padding = maxpool_padding or ("zeros" if unit == "full_preact" else "-inf")
+        pool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)) if padding == "zeros" else nn.MaxPool2d(3, 2, 1)
         modules.append(("maxpool", pool))
     return modules
 
@@ -115,6 +147,9 @@ class UnitSpec:
     bn_eps: float
     shortcut_variant: str
     variant_args: dict[str, float]
+    projection: str = "conv_bn"
+    projection_kernel: int = 1
+    same_padding: bool = False
 
     @property
     def expansion(self) -> int:
@@ -138,11 +173,13 @@ def make_stage(spec: UnitSpec, n_units: int, in_chs: int, width: int, stride: in
             in_chs,
             out_chs,
             unit_stride,
-            bn=spec.unit != "full_preact",
+            projection=spec.projection,
+            kernel_size=spec.projection_kernel,
             bias=spec.conv_bias == "all" or (spec.conv_bias == "unnormalised" and spec.unit == "full_preact"),
             bn_eps=spec.bn_eps,
             subsample_by_pool=spec.downsample_at == "last",
             pad=spec.shortcut_pad,
+            same=spec.same_padding,
         )
         combine = make_combine(spec.shortcut_variant if identity else "identity", out_chs, **spec.variant_args)
         units.append(
@@ -158,10 +195,27 @@ def make_stage(spec: UnitSpec, n_units: int, in_chs: int, width: int, stride: in
                 stride_in=spec.stride_in,
                 conv_bias=spec.conv_bias,
                 bn_eps=spec.bn_eps,
+                same_padding=spec.same_padding,
             )
         )
         in_chs = out_chs
     return nn.Sequential(*units), out_chs
+
+
+def _min_input_size(stem: list[nn.Module], strides: list[int], last: int) -> int:
+    """The smallest square input whose final map is at least ``last`` pixels (1; a head pool's kernel)."""
+    for size in range(1, 4097):
+        s = size
+        for layer in stem:
+            s = spatial_output_size(s, layer)
+            if s < 1:
+                break
+        else:
+            for stride in strides:
+                s = -(-s // stride)  # strided 3x3 / 1x1 convolutions, either padding
+            if s >= last:
+                return size
+    raise ConfigError(f"no input up to 4096 px reaches a {last}x{last} final map")  # pragma: no cover
 
 
 class ResNet(ReslabModel):
@@ -172,7 +226,8 @@ class ResNet(ReslabModel):
             for basic blocks, 9n+2 for bottlenecks). Ignored when ``layers`` is given.
         layers: units per stage, e.g. ``(3, 4, 6, 3)`` (overrides ``depth``).
         block: ``"basic"`` or ``"bottleneck"`` (default: from the depth; CIFAR: basic).
-        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool) or ``"cifar"`` (3x3/1 conv, Section 4.2).
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool), ``"cifar"`` (3x3/1 conv, Section 4.2), or the
+            tutorials' ``"3x3_valid"`` / ``"7x7_conv_relu_bn"`` (:func:`make_stem`).
         widths: branch widths per stage (default 64-128-256-512, CIFAR 16-32-64); a bottleneck's
             output is 4x its width.
         stem_width: stem channels (default: ``widths[0]``).
@@ -188,8 +243,20 @@ class ResNet(ReslabModel):
         downsample_at: ``"first"`` unit of a stage is strided (the papers) or ``"last"`` (the
             keras.applications ResNetV2 layout, whose strided identity units subsample with a 1x1
             max-pool; stage strides 2-2-2-1 instead of 1-2-2-2).
-        conv_bias: ``"none"`` (the papers), ``"all"`` (keras ResNet50) or ``"unnormalised"``
-            (keras ResNetV2: convolutions not followed by BN).
+        conv_bias: ``"none"`` (the papers), ``"all"`` (keras ResNet50, the tutorials' Keras code),
+            ``"unnormalised"`` (keras ResNetV2: convolutions not followed by BN) or ``"stem"`` (the first
+            convolution only: tutorial 002's ResNet50V2 port).
+        maxpool_padding: the ImageNet stem's max-pool padding, ``"zeros"`` or ``"-inf"`` (default: zeros
+            for full pre-activation, -inf otherwise; :func:`make_stem`).
+        projection: a projection shortcut's make-up (:data:`~reslab.models.shortcuts.PROJECTIONS`):
+            ``"conv_bn"`` (the papers), ``"conv"`` (no BN: pre-activation units, tutorial 000) or
+            ``"conv_relu_bn"`` (tutorial 004); default conv for full pre-activation, else conv_bn.
+        projection_kernel: its kernel (1 in the papers; tutorial 004 writes 3).
+        same_padding: Keras's ``padding="same"`` on strided convolutions (TF puts the odd pixel of padding
+            at the bottom / right; PyTorch's symmetric padding differs on even maps): the Keras tutorials.
+        head_pool: None for the global average pool of the papers; N for an NxN/N 'valid' average pool before
+            the classifier, as tutorial 004 writes ``AveragePooling2D((7, 7))`` (on its 8x8 map it averages
+            the top-left 7x7).
         bn_eps: batch-norm epsilon (Keras uses 1.001e-5).
         zero_init_last: start each residual branch at zero (last BN gamma = 0).
         shortcut_variant: how the identity shortcuts join their branch, one of
@@ -233,6 +300,11 @@ class ResNet(ReslabModel):
         branch_scale: float = 0.5,
         gate_bias: float = -6.0,
         shortcut_dropout: float = 0.5,
+        maxpool_padding: str | None = None,
+        projection: str | None = None,
+        projection_kernel: int = 1,
+        same_padding: bool = False,
+        head_pool: int | None = None,
         num_classes: int = 1000,
         in_chans: int = 3,
     ):
@@ -245,6 +317,8 @@ class ResNet(ReslabModel):
             ("stride_in", stride_in, ("3x3", "first_1x1")),
             ("downsample_at", downsample_at, ("first", "last")),
             ("conv_bias", conv_bias, CONV_BIAS),
+            ("maxpool_padding", maxpool_padding, (None, *MAXPOOL_PADDINGS)),
+            ("projection", projection, (None, *PROJECTIONS)),
         ):
             if value not in allowed:
                 raise ConfigError(f"{arg} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
@@ -260,8 +334,13 @@ class ResNet(ReslabModel):
             shortcut_dropout=shortcut_dropout,
         )
         check_shortcut_variant(shortcut_variant, shortcut=shortcut, **variant_args)
+        if maxpool_padding is not None and stem != "imagenet":
+            raise ConfigError(f"maxpool_padding applies to stem='imagenet', not {stem!r}")
+        (projection_kernel,) = check_positive_ints("projection_kernel", (projection_kernel,))
+        if head_pool is not None:
+            (head_pool,) = check_positive_ints("head_pool", (head_pool,))
         block, stages = _resolve_stages(depth, layers, block, stem)
-        default_widths = (64, 128, 256, 512) if stem == "imagenet" else (16, 32, 64)
+        default_widths = (16, 32, 64) if stem == "cifar" else (64, 128, 256, 512)
         widths = check_positive_ints("widths", widths if widths is not None else default_widths[: len(stages)])
         if len(widths) != len(stages):
             raise ConfigError(f"widths needs one entry per stage ({len(stages)}), got {len(widths)}: {widths}")
@@ -285,9 +364,16 @@ class ResNet(ReslabModel):
             bn_eps=bn_eps,
             shortcut_variant=shortcut_variant,
             variant_args=variant_args,
+            projection=projection or ("conv" if unit == "full_preact" else "conv_bn"),
+            projection_kernel=projection_kernel,
+            same_padding=bool(same_padding),
         )
-        for name, module in make_stem(stem, in_chans, stem_width, unit=unit, conv_bias=conv_bias, bn_eps=bn_eps):
+        stem_modules = make_stem(
+            stem, in_chans, stem_width, unit=unit, conv_bias=conv_bias, bn_eps=bn_eps, maxpool_padding=maxpool_padding
+        )
+        for name, module in stem_modules:
             setattr(self, name, module)
+        self.stem_names = [name for name, _ in stem_modules]
         reduction = STEM_STRIDES[stem]
 
         strides = [1] + [2] * (len(stages) - 1)
@@ -304,10 +390,10 @@ class ResNet(ReslabModel):
 
         if unit == "full_preact":
             self.post_bn = nn.BatchNorm2d(in_chs, eps=bn_eps)  # Keras's post_bn: BN-ReLU before pooling
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = nn.AvgPool2d(head_pool) if head_pool else nn.AdaptiveAvgPool2d(1)
         self.num_features = in_chs
         self.fc = make_classifier(in_chs, num_classes)
-        self.min_input_size = reduction
+        self.min_input_size = max(reduction, _min_input_size([m for _, m in stem_modules], strides, head_pool or 1))
 
         # Revision 2 (issue 9) changed pre-activation networks whose stage-first units have a
         # parameter-free shortcut (it now carries the activated input) or whose bottlenecks take their
@@ -337,13 +423,8 @@ class ResNet(ReslabModel):
         return [getattr(self, f"layer{i}") for i in range(1, self.num_stages + 1)]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        if self.unit != "full_preact":
-            x = self.bn1(x)
-        if self.unit not in PREACTIVATION_UNITS:
-            x = self.relu(x)
-        if hasattr(self, "maxpool"):
-            x = self.maxpool(x)
+        for name in self.stem_names:
+            x = getattr(self, name)(x)
         for stage in self.stages():
             x = stage(x)
         if self.unit == "full_preact":

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .layers import conv1x1
+from .layers import conv1x1, conv2d_same
 
 #: where option A puts its zero channels: ``"append"`` after the input's channels (fb.resnet.torch's
 #: ``nn.Padding`` shortcut, reslab's default) or ``"split"`` half before and half after (akamaster's
@@ -53,12 +53,38 @@ class ZeroPadShortcut(nn.Module):
         return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, pad={self.pad!r}"
 
 
+#: how a projection shortcut is built: a convolution, then a BN (the papers, torchvision), nothing
+#: (pre-activation units and tutorial 000's BN-free 1x1), or a ReLU and a BN (tutorial 004's Conv2d_BN)
+PROJECTIONS = ("conv_bn", "conv", "conv_relu_bn")
+
+
 def projection_shortcut(
-    in_chs: int, out_chs: int, stride: int, *, bn: bool = True, bias: bool = False, bn_eps: float = 1e-5
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    *,
+    style: str = "conv_bn",
+    kernel_size: int = 1,
+    bias: bool = False,
+    bn_eps: float = 1e-5,
+    same: bool = False,
 ) -> nn.Sequential:
-    """Options B/C: a strided 1x1 convolution (+ BN): keys ``0`` (conv) and ``1`` (bn), as torchvision's."""
-    layers: list[nn.Module] = [conv1x1(in_chs, out_chs, stride, bias=bias)]
-    if bn:
+    """Options B/C: a strided ``kernel_size`` convolution (1x1 in the papers; tutorial 004 writes 3x3) and
+    what follows it (``style``, :data:`PROJECTIONS`): keys ``0`` (conv) and, with a BN, ``1`` (bn) as
+    torchvision's -- or ``0`` conv, ``1`` ReLU, ``2`` bn for ``"conv_relu_bn"``. ``same``: Keras's 'same'
+    padding (:func:`reslab.models.layers.conv2d_same`)."""
+    if style not in PROJECTIONS:
+        raise ConfigError(f"projection must be one of {', '.join(PROJECTIONS)}, got {style!r}")
+    if kernel_size == 1:
+        conv = conv1x1(in_chs, out_chs, stride, bias=bias)
+    elif same:
+        conv = conv2d_same(in_chs, out_chs, kernel_size, stride, bias=bias)
+    else:
+        conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, bias=bias)
+    layers: list[nn.Module] = [conv]
+    if style == "conv_relu_bn":
+        layers.append(nn.ReLU(inplace=True))
+    if style != "conv":
         layers.append(nn.BatchNorm2d(out_chs, eps=bn_eps))
     return nn.Sequential(*layers)
 
@@ -72,15 +98,18 @@ def make_shortcut(
     out_chs: int,
     stride: int,
     *,
-    bn: bool = True,
+    projection: str = "conv_bn",
+    kernel_size: int = 1,
     bias: bool = False,
     bn_eps: float = 1e-5,
     subsample_by_pool: bool = False,
     pad: str = "append",
+    same: bool = False,
 ) -> nn.Module | None:
     """The shortcut module for one residual unit, or None where it is the identity (or absent).
 
-    ``pad``: option A's placement of the zero channels (:data:`SHORTCUT_PADS`).
+    ``pad``: option A's placement of the zero channels (:data:`SHORTCUT_PADS`). ``projection``,
+    ``kernel_size``, ``bias``, ``bn_eps``, ``same``: a projection's make-up (:func:`projection_shortcut`).
 
     ``subsample_by_pool``: on a strided unit whose shape otherwise matches, subsample with a 1x1
     max-pool (keras.applications' ResNetV2 does this) instead of projecting.
@@ -94,4 +123,6 @@ def make_shortcut(
         return ZeroPadShortcut(in_chs, out_chs, stride, pad)
     if option == "B" and subsample_by_pool and in_chs == out_chs:
         return nn.MaxPool2d(1, stride)
-    return projection_shortcut(in_chs, out_chs, stride, bn=bn, bias=bias, bn_eps=bn_eps)
+    return projection_shortcut(
+        in_chs, out_chs, stride, style=projection, kernel_size=kernel_size, bias=bias, bn_eps=bn_eps, same=same
+    )

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import DenseHeadModel
-from .layers import init_weights, smallest_input_size
+from .layers import conv2d_same, init_weights, smallest_input_size
 from .registry import register_model
 
 #: The paper's Table 1: numbers are 3x3 convolution widths, "M" a 2x2/2 max-pool.
@@ -55,16 +55,30 @@ def make_vgg_features(
     config: list[int | str], in_chans: int, *, batch_norm: bool, bn_eps: float = 1e-5
 ) -> nn.Sequential:
     """Expand a configuration into ``features``: 3x3/1 convolutions (padding 1, biased), optional BN,
-    ReLU, and 2x2/2 max-pools for "M" (Section 2.1). Indices match torchvision's ``make_layers``."""
+    ReLU, and 2x2/2 max-pools for "M" (Section 2.1). Indices match torchvision's ``make_layers``.
+
+    An entry ``[width, [kh, kw]]`` is a convolution of another kernel with Keras's 'same' padding (tutorial
+    004's VGG-16 writes one as ``(3, 2)``: TF pads its width 0 left, 1 right)."""
     layers: list[nn.Module] = []
     chs = in_chans
     for v in config:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             continue
+        kernel = None
+        if isinstance(v, tuple | list) and len(v) == 2:
+            v, kernel = v
+            sides_ok = isinstance(kernel, tuple | list) and len(kernel) == 2
+            if not sides_ok or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernel):
+                raise ConfigError(
+                    f"a VGG configuration's [width, [kh, kw]] entry needs two kernel sides, got {kernel!r}"
+                )
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"a VGG configuration holds widths >= 1 and 'M', got {v!r}")
-        layers.append(nn.Conv2d(chs, v, kernel_size=3, padding=1))
+        if kernel is None:
+            layers.append(nn.Conv2d(chs, v, kernel_size=3, padding=1))
+        else:
+            layers.append(conv2d_same(chs, v, tuple(kernel)))
         if batch_norm:
             layers.append(nn.BatchNorm2d(v, eps=bn_eps))
         layers.append(nn.ReLU(inplace=True))
@@ -129,7 +143,7 @@ class VGG(DenseHeadModel):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         self.num_classes, self.in_chans = num_classes, in_chans
         self.features = make_vgg_features(table, in_chans, batch_norm=batch_norm, bn_eps=bn_eps)
-        widths = [v for v in table if v != "M"]
+        widths = [v[0] if isinstance(v, tuple | list) else v for v in table if v != "M"]
         if not widths:
             raise ConfigError("a VGG configuration needs at least one convolution")
         out_chs = widths[-1]
