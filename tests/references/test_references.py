@@ -1,6 +1,7 @@
-"""The tutorial references themselves: parameter counts measured from the tutorials' code, output shapes, the
-logits flag, Keras weight-file round trips, and the facts WEIGHT_FILES.md states (paths, orders, layouts, TF
-'same' padding), checked with h5py and torch alone where a loader will have no Keras."""
+"""The tutorial references and reslab's ``tutorial_*`` models against them: parameter counts measured from the
+tutorials' code, output shapes, the logits flag, the facts WEIGHT_FILES.md states (paths, orders, layouts, TF
+'same' padding, checked with h5py and torch alone where a loader has no Keras), and every kind of weight file the
+tutorials' code writes loaded by reslab with the same logits (a file also proves Keras wrote what the model holds)."""
 
 from __future__ import annotations
 
@@ -185,10 +186,13 @@ def test_densenet_scale_layer():
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# (c) weight files: Keras round trips into fresh models (whose auto names differ: files must not depend on them)
+# (c) reslab's tutorial_* models: the same parameter count, and the weights each kind of file holds give the same
+#     logits (within 1e-4 of the largest) in reslab as in the Keras model that wrote them
 # --------------------------------------------------------------------------------------------------------------------
 
 KINDS = ["weights_h5", "legacy_full_h5", "legacy_weights_h5"]
+#: reference -> reslab's registry name
+RESLAB = {name: "tutorial_" + name.rsplit("_", 1)[0] for name in INPUTS}
 
 
 def _save(model, kind: str, tmp_path: Path) -> Path:
@@ -199,32 +203,85 @@ def _save(model, kind: str, tmp_path: Path) -> Path:
     return tools.save_keras_legacy_weights_h5(model, tmp_path / "m_weights.h5")
 
 
-ROUND_TRIPS = [
-    # VGG-16's files are 0.55 GB: each of its round trips takes 10-11 s on two shared cores
-    pytest.param(name, kind, marks=pytest.mark.slow) if name == "vgg16_004" else (name, kind)
-    for name in INPUTS
-    for kind in KINDS
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_reslab_builds_the_tutorials_network_with_its_count(keras_model, name):
+    import reslab
+
+    entry = reslab.get_model_entry(RESLAB[name])
+    with torch.device("meta"):  # shapes only
+        net = reslab.create_model(RESLAB[name])
+    assert sum(p.numel() for p in net.parameters()) == trainable(keras_model(name)) == entry.params
+    assert entry.input_size == (INPUTS[name][0], INPUTS[name][1], INPUTS[name][1])
+    assert entry.num_classes == CLASSES[name]
+
+
+# every kind for the networks whose files differ in kind (GoogLeNet: depth-ordered groups; DenseNet: named layers
+# and the BatchNorm epsilon in the full file's config; ResNet-18: nested, subclassed); .weights.h5 for the others
+# (VGG-16's files are 0.55 GB each)
+PARITY = [(name, "weights_h5") for name in INPUTS] + [
+    (name, kind)
+    for name in ("lenet_004", "googlenet_004", "densenet121_004", "resnet50_004")
+    for kind in ("legacy_full_h5", "legacy_weights_h5")
 ]
 
 
-@pytest.mark.parametrize("name, kind", ROUND_TRIPS)
-def test_round_trip(keras_model, name, kind, tmp_path):
+@pytest.mark.parametrize("name, kind", PARITY)
+def test_tutorial_weight_files_load_into_reslab_with_the_same_logits(keras_model, name, kind, tmp_path):
+    import reslab
+
     model = keras_model(name)
-    if name == "resnet18_000" and kind == "legacy_full_h5":
-        with pytest.raises(NotImplementedError):  # a subclassed model with unserialisable arguments: no config
-            _save(model, kind, tmp_path)
-        return
     path = _save(model, kind, tmp_path)
-    if kind == "legacy_full_h5":
-        loaded = keras.models.load_model(path, custom_objects={"Scale": tk.Scale}, compile=False)
-    else:
-        loaded = tk.BUILDERS[name]()
-        loaded.load_weights(path)
-    assert len(loaded.weights) == len(model.weights)
-    for a, b in zip(model.weights, loaded.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-    x = batch(name, 4, n=1)
-    np.testing.assert_allclose(tools.keras_logits(loaded, x), tools.keras_logits(model, x), rtol=1e-6, atol=1e-6)
+    net = reslab.create_model(RESLAB[name], pretrained=path).eval()
+    x = batch(name, 4)
+    expected = tools.keras_logits(model, x)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert net.pretrained_cfg["layout"] == "keras_h5" and net.pretrained_cfg["preprocessing"] is None
+
+
+def test_the_subclassed_resnet18_cannot_be_written_as_a_full_model_file(keras_model, tmp_path):
+    with pytest.raises(NotImplementedError):  # a subclassed model with unserialisable arguments: no config
+        _save(keras_model("resnet18_000"), "legacy_full_h5", tmp_path)
+
+
+def test_resnet50v2_002_state_dict_loads_into_reslab_exactly(tmp_path):
+    import reslab
+
+    torch.manual_seed(0)
+    tutorial = resnet50v2_002()
+    for m in tutorial.modules():  # non-trivial statistics: a swapped BN would show
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    path = tmp_path / "resnet50v2.pth"
+    torch.save(tutorial.state_dict(), path)  # what the tutorial's code saves
+    net = reslab.create_model("tutorial_resnet50v2", pretrained=path).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), tutorial.eval()(x), rtol=0, atol=1e-6)
+    assert net.pretrained_cfg["layout"] == "tutorial002"
+
+
+def test_a_file_that_does_not_fit_names_the_layer_and_the_shapes(keras_model, tmp_path):
+    """Another network's file (AlexNet's into ZF-Net: as many layers, other shapes) and a file with a layer too
+    many (LeNet with an extra Dense) are refused in one line."""
+    import reslab
+    from reslab.errors import CheckpointError
+
+    alexnet = tools.save_keras_weights(keras_model("alexnet_004"), tmp_path / "alexnet.weights.h5")
+    wrong = r"Keras layer conv2d(_\d+)? \(layers/conv2d: 11x11x3x96, 96\) does not fit tutorial_zfnet's features.0 "
+    with pytest.raises(CheckpointError, match=wrong + r"\(7x7x3x96, 96\), the 1st convolution"):
+        reslab.create_model("tutorial_zfnet", pretrained=alexnet)
+    keras.backend.clear_session()
+    bigger = tk.lenet_004()
+    bigger.add(keras.layers.Dense(10))
+    path = tools.save_keras_weights(bigger, tmp_path / "lenet-plus.weights.h5")
+    extra = r"has 3 Keras dense layers, tutorial_lenet has 2 \(the first extra: dense_\d+ at layers/dense_2\)"
+    with pytest.raises(CheckpointError, match=extra):
+        reslab.create_model("tutorial_lenet", pretrained=path)
 
 
 # --------------------------------------------------------------------------------------------------------------------

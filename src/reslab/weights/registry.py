@@ -21,7 +21,7 @@ from .preprocessing import Preprocessing
 
 #: the readers of :mod:`reslab.weights.layouts`, by name, in the order a file of unknown layout is tried
 #: (the most specific first: a torchvision state dict is what several others look like)
-LAYOUTS = ("reslab", "akamaster", "timm", "safetensors", "keras_h5", "torchvision")
+LAYOUTS = ("reslab", "akamaster", "tutorial002", "timm", "safetensors", "keras_h5", "torchvision")
 #: hash algorithms an entry may give (Keras publishes MD5 for its files; the others SHA-256)
 HASH_ALGORITHMS = ("sha256", "md5")
 

@@ -8,6 +8,7 @@ absent where ``scale`` / ``center`` is off).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -155,3 +156,23 @@ def copy_dense(linear: nn.Linear, layers: KerasLayers, name: str, *, from_hwc: t
     _copy(linear.weight, kernel.T, f"{name} kernel")
     if len(w) > 1:
         _copy(linear.bias, w[1], f"{name} bias")
+
+
+@dataclass
+class KerasRecord:
+    """One Keras layer with weights, as a file stores it.
+
+    Attributes:
+        name: the layer's name (auto names such as ``conv2d_3`` carry Keras's per-class creation counter).
+        where: where the file keeps it (a group path), for messages.
+        arrays: its arrays in Keras's order (kernel, bias; gamma, beta, moving mean, moving variance).
+        position: its place in the file (``model.layers`` order: the natural order of the paths, or the index
+            in ``layer_names``).
+        config: what the file says of it beyond its arrays (a full-model file's BatchNorm ``epsilon``).
+    """
+
+    name: str
+    where: str
+    arrays: list[np.ndarray]
+    position: tuple
+    config: dict = field(default_factory=dict)

@@ -20,6 +20,7 @@ channels so the reslab model takes RGB like every other, and puts the matching p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from ...errors import CheckpointError, ConfigError
+from ..keras.common import KerasRecord
 from ..preprocessing import CAFFE_MEAN, CAFFE_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from . import Loaded
 
@@ -140,6 +142,66 @@ def read_keras_h5(path: str | Path) -> tuple[dict[str, list[np.ndarray]], dict[s
     return arrays, config
 
 
+def _natural(text: str) -> tuple:
+    """``layers/conv2d_10`` after ``layers/conv2d_2`` (h5py iterates names alphabetically)."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+
+
+def _records_keras3(group, prefix: str, out: list[KerasRecord]) -> None:
+    for key in group:
+        if key == "vars":
+            continue
+        sub = group[key]
+        if not hasattr(sub, "keys"):
+            continue
+        where = f"{prefix}/{key}" if prefix else key
+        v = sub.get("vars")
+        if v is not None and len(v):
+            arrays = [np.asarray(v[str(i)]) for i in range(len(v))]
+            out.append(KerasRecord(_text(v.attrs.get("name", key)), where, arrays, _natural(where)))
+        _records_keras3(sub, where, out)
+
+
+def _records_legacy(group, configs: dict[str, dict]) -> list[KerasRecord]:
+    """One record per layer of ``layer_names``; a nested layer's weights (``res_net/sequential_2/
+    basic_block_2/conv2d_5/kernel``) are split into its sublayers by the weight names' prefixes."""
+    out = []
+    for index, layer in enumerate(_attr_list(group, "layer_names") or []):
+        by_prefix: dict[str, list[np.ndarray]] = {}
+        for weight in _attr_list(group[layer], "weight_names") or []:
+            prefix = weight.rsplit("/", 1)[0] if "/" in weight else layer
+            by_prefix.setdefault(prefix, []).append(np.asarray(group[layer][weight]))
+        for sub, (prefix, arrays) in enumerate(by_prefix.items()):
+            name = prefix.rsplit("/", 1)[-1]
+            out.append(KerasRecord(name, f"{layer}/{prefix}", arrays, (index, sub), dict(configs.get(name) or {})))
+    return out
+
+
+def read_keras_records(path: str | Path) -> list[KerasRecord]:
+    """Every layer with weights of a Keras weight file (any kind), with its name and place in the file: what
+    loading by creation order needs (models whose layer names carry nothing, such as the tutorials').
+
+    Raises:
+        CheckpointError: an HDF5 file that is not Keras weights, or unreadable.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_weights" in f:
+                configs = _layer_configs(_text(f.attrs["model_config"])) if "model_config" in f.attrs else {}
+                return _records_legacy(f["model_weights"], configs)
+            if _attr_list(f, "layer_names") is not None:
+                return _records_legacy(f, {})
+            if "layers" in f or "vars" in f:
+                out: list[KerasRecord] = []
+                _records_keras3(f, "", out)
+                return out
+    except OSError as e:
+        raise CheckpointError(f"{path} is an HDF5 file that cannot be read: {e}") from None
+    raise CheckpointError(f"{path} is an HDF5 file but not Keras weights (no layer_names, model_weights or layers)")
+
+
 def keras_preprocessing_mode(model: nn.Module) -> str:
     """keras.applications' ``preprocess_input`` mode for the family ``model`` belongs to."""
     from ...models.densenet import DenseNet
@@ -170,9 +232,21 @@ def read(path: Path, obj: Any) -> Loaded:
         if arrays.get(name):
             meta["in_chans"] = int(arrays[name][0].shape[2])
             break
+    if "predictions" not in arrays and "in_chans" not in meta:
+        # not a keras.applications file (a model of one's own, a tutorial's): the shapes in creation order
+        from ..keras.tutorials import file_shape
+
+        meta.update(file_shape(read_keras_records(path), path))
     loaded = Loaded(None, LAYOUT, meta=meta)
 
     def convert(model: nn.Module) -> None:
+        from ..keras.tutorials import TUTORIAL_KERAS_MODELS, convert_by_creation_order
+
+        if getattr(model, "model_name", None) in TUTORIAL_KERAS_MODELS:
+            # the tutorials' own files: auto-named layers, matched by kind and creation order; their images
+            # were fed as the tutorial's code fed them, so the file records no preprocessing
+            convert_by_creation_order(model, read_keras_records(path), str(path))
+            return
         from ...models.vgg import VGG
         from ..keras import KerasLayers, load_keras_weights
 
