@@ -19,11 +19,39 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_list_shows_params_macs_and_family(capsys):
     assert main(["list", "resnet*0"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["name", "params", "MACs", "input", "family"]
+    assert out[0].split() == ["name", "params", "MACs", "input", "family", "source"]
     rows = {line.split()[0]: line.split() for line in out[1:]}
-    assert rows["resnet50"][1:] == ["25,557,032", "4.09G", "3x224x224", "imagenet"]  # torchvision: 4.09 GFLOPS
-    assert rows["resnet20"][1:] == ["269,722", "40.6M", "3x32x32", "cifar"]  # paper: 41M FLOPs
+    assert rows["resnet50"][1:5] == ["25,557,032", "4.09G", "3x224x224", "imagenet"]  # torchvision: 4.09 GFLOPS
+    assert rows["resnet20"][1:5] == ["269,722", "40.6M", "3x32x32", "cifar"]  # paper: 41M FLOPs
+    assert " ".join(rows["resnet20"][5:]) == "He et al. 2015"
     assert "resnet18" not in rows
+
+
+def test_list_tutorial_networks_with_their_source_and_counts(capsys):
+    assert main(["list", "tutorial_*"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert len(rows) == 9
+    assert (
+        "11,223,140" in rows["tutorial_resnet18"] and "tutorial 000 (TensorFlow 2 / Keras)" in rows["tutorial_resnet18"]
+    )
+    assert "47,734,760" in rows["tutorial_resnet50"] and "3x227x227" in rows["tutorial_resnet50"]
+    assert rows["tutorial_resnet50v2"].rstrip().endswith("tutorial 002 (PyTorch)")
+
+
+def test_list_and_summary_take_model_arguments(capsys):
+    assert main(["list", "resnet2*", "--model-arg", "widths=[8,16,32]"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out[1:]] == [["resnet20", "68,050"]]  # measured with the arguments
+    assert main(["list", "resnet*", "--model-arg", "shortcut_pad=split"]) == 0  # only the models that take it
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert "resnet20" in names and "vgg16" not in names
+    assert main(["summary", "resnet20", "--model-arg", "shortcut=C"]) == 0
+    assert "Total params: 283,962" in capsys.readouterr().out  # projections on every unit (option C)
+    assert main(["summary", "resnet20", "--model-arg", "nope=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown argument 'nope' for ResNet" in err[0]
+    assert main(["list", "vgg1*", "--model-arg", "nope=1"]) == 2
+    assert "no model matching the pattern takes --model-arg nope" in capsys.readouterr().err
 
 
 def test_list_without_matches(capsys):

@@ -302,3 +302,32 @@ def test_predict_with_imagenet_weights_from_the_cache_prints_imagenet_names(tmp_
     out = capsys.readouterr().out.strip()
     assert out.split(": ", 1)[1].startswith("golden retriever 1.0000"), out
     assert class_names("imagenet")[207] == "golden retriever"
+
+
+def test_cifar_images_resize_to_the_weights_input_size_and_the_log_says_so(tmp_path, monkeypatch, capsys):
+    """Tutorial 001 feeds CIFAR-10 resized to the pretrained network's input: so does reslab, said in the log's first
+    lines; --image-size overrides it; eval of the run evaluates at the recorded size."""
+    from tests.data.fakes import write_cifar10
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18-test.pth"
+    torch.save(create_model("resnet18").state_dict(), weights)
+    _register(
+        monkeypatch, "resnet18", "test_in1k", weights, Preprocessing(input_size=(3, 64, 64), resize=73), "imagenet"
+    )
+    data = tmp_path / "cifar"
+    write_cifar10(data)
+    base = ["train", "--model", "resnet18", "--pretrained", "test_in1k", "--data", "cifar10", "--data-dir", str(data)]
+    base += ["--freeze", "backbone", "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--progress", "plain"]
+    assert main([*base, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "images 32x32 -> 64x64: the input size of resnet18.test_in1k (--image-size overrides)" in err
+    first_lines = (tmp_path / "run" / "train.log").read_text().splitlines()[:12]
+    assert any("images 32x32 -> 64x64" in line for line in first_lines)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["data_info"]["input_size"] == [3, 64, 64]
+    assert main(["eval", "--checkpoint", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--image-size", "48", "--out", str(tmp_path / "run48")]) == 0
+    assert "images 32x32 -> 48x48 (image_size given)" in capsys.readouterr().err  # the user's size wins
+    assert load_checkpoint(tmp_path / "run48" / "last.pt")["data_info"]["input_size"] == [3, 48, 48]

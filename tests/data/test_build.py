@@ -118,13 +118,27 @@ def test_limit_and_split_for_eval():
     assert b.val.num_samples == 50 and b.val.augment is None and not b.val.shuffle
 
 
-def test_image_size_of_fixed_size_data_sets(tmp_path):
+def test_image_size_resizes_array_data_sets_on_the_device(tmp_path):
     from .fakes import write_cifar10
 
     write_cifar10(tmp_path)
-    assert build_data("cifar10", tmp_path, image_size=32).input_size == (3, 32, 32)  # the native size: fine
-    with pytest.raises(ConfigError, match="32 px"):
-        build_data("cifar10", tmp_path, image_size=64)
+    native = build_data("cifar10", tmp_path, image_size=32, augment=False, batch_size=8)  # the native size: as is
+    assert native.input_size == (3, 32, 32) and native.train.resize is None
+    big = build_data("cifar10", tmp_path, image_size=64, augment=False, batch_size=8, image_size_reason="a reason")
+    assert big.input_size == (3, 64, 64) and big.info["input_size"] == [3, 64, 64] and big.info["resize"] == 64
+    assert "images 32x32 -> 64x64: a reason; resized on the device, bilinear" in big.notes
+    # every batch of every split is resized on the device after normalising: the native batch, interpolated
+    for split in ("train", "val"):
+        (x_big, y_big), (x_small, y_small) = next(iter(big.loader(split))), next(iter(native.loader(split)))
+        assert x_big.shape == (8, 3, 64, 64) and torch.equal(y_big, y_small)
+        expected = torch.nn.functional.interpolate(x_small, size=(64, 64), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(x_big, expected)
+    # shrinking is antialiased, as Pillow's resize is
+    small = build_data("cifar10", tmp_path, image_size=16, augment=False, batch_size=8)
+    x, _ = next(iter(small.loader("val")))
+    x32, _ = next(iter(native.loader("val")))
+    ref = torch.nn.functional.interpolate(x32, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(x, ref)
 
 
 def test_batches_are_dense_in_the_requested_memory_format():

@@ -529,3 +529,30 @@ def test_lenet_from_weights_h5_in_torch(keras_model, tmp_path):
     np.testing.assert_allclose(head(feat.flatten(1), nchw_kernel), expected, **tol)  # PyTorch's flatten, permuted
     np.testing.assert_allclose(head(feat.permute(0, 2, 3, 1).flatten(1), kernel), expected, **tol)  # or NHWC's
     assert not np.allclose(head(feat.flatten(1), kernel), expected, **tol)  # neither: wrong
+
+
+def test_the_cli_takes_a_tutorial_keras_file(keras_model, tmp_path, capsys, caplog):
+    """A tutorial reader's file on the command line: eval, predict and train --pretrained with tutorial 004's LeNet
+    weights (.weights.h5), on the bundled digits resized to the network's 28x28."""
+    from PIL import Image
+
+    from reslab.cli import main
+
+    path = tools.save_keras_weights(keras_model("lenet_004"), tmp_path / "lenet.weights.h5")
+    image = tmp_path / "digit.png"
+    Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype("uint8")).save(image)
+    assert main(["predict", "--model", "tutorial_lenet", "--pretrained", str(path), str(image), "--topk", "2"]) == 0
+    out = capsys.readouterr()
+    assert "records no preprocessing" in caplog.text and len(out.out.strip().splitlines()) == 1
+    assert main(["eval", "--model", "tutorial_lenet", "--pretrained", str(path), "--data", "digits"]) == 0
+    assert '"n": 359' in capsys.readouterr().out.replace(", ", ",\n").replace(",\n", ", ")
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tutorial_lenet", "--pretrained", str(path), "--data", "digits", "--epochs", "1"]
+    argv += ["--image-size", "28"]  # the file records no preprocessing: the network's 28 px, asked for
+    assert main([*argv, "--out", str(run), "-q", "--progress", "none", "--device", "cpu"]) == 0
+    assert (run / "best.pt").is_file()
+    wrong = tools.save_keras_weights(keras_model("alexnet_004"), tmp_path / "alexnet.weights.h5")
+    capsys.readouterr()  # (Keras's own warnings from building AlexNet)
+    assert main(["predict", "--model", "tutorial_lenet", "--pretrained", str(wrong), str(image)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reslab: error: ") and "tutorial_lenet has 2" in err[0]

@@ -30,10 +30,16 @@ def check_norm_channels(norm: tuple[tuple[float, ...], tuple[float, ...]] | None
 
 
 def array_bundle(
-    name: str, data: ArrayData, opts: LoaderOptions, *, norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    name: str,
+    data: ArrayData,
+    opts: LoaderOptions,
+    *,
+    norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    resize: int | None = None,
 ) -> DataBundle:
     """Split, move to ``opts.device`` and wrap an :class:`ArrayData` in :class:`DeviceLoader` s (normalised
-    with ``norm = (mean, std)`` if given, else the training split's statistics)."""
+    with ``norm = (mean, std)`` if given, else the training split's statistics; every batch resized on the
+    device to ``resize`` x ``resize`` where given)."""
     train_x, train_y = data.train_images, data.train_labels
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if opts.val_split > 0:
@@ -50,7 +56,9 @@ def array_bundle(
     c, h, w = data.input_size
     check_norm_channels(norm, c, name)
     mean, std = norm if norm is not None else channel_stats(tensors["train"][0])
-    factories, train = device_loaders(tensors, opts, mean, std, flip=data.flip)
+    factories, train = device_loaders(tensors, opts, mean, std, flip=data.flip, resize=resize)
+    if resize is not None:
+        h = w = int(resize)
     bundle = DataBundle(
         train=train,
         val=factories["val"](),
@@ -88,11 +96,12 @@ def device_loaders(
     std: tuple[float, ...],
     *,
     flip: bool,
+    resize: int | None = None,
 ) -> tuple[dict[str, Any], DeviceLoader]:
     """The device-resident loaders of in-memory splits (array data sets, and image folders through the
     array cache): an evaluation-loader factory per split, and the shuffled training loader with batched
     augmentation (padded random crop -- 4 px for 32 px images --, ``flip`` unless ``opts.flip`` says
-    otherwise, cutout)."""
+    otherwise, cutout), every batch resized to ``resize`` where given."""
     h, w = tensors["train"][0].shape[-2:]
     spec = AugmentSpec(
         crop_padding=opts.crop_padding if opts.crop_padding is not None else crop_padding_for(min(h, w)),
@@ -111,6 +120,7 @@ def device_loaders(
                 std=std,
                 seed=opts.seed,
                 channels_last=opts.channels_last,
+                resize=resize,
             )
 
         return make
@@ -124,6 +134,7 @@ def device_loaders(
         augment=spec if opts.augment else None,
         seed=opts.seed,
         channels_last=opts.channels_last,
+        resize=resize,
     )
     return {split: eval_factory(split) for split in tensors}, train
 

@@ -22,8 +22,8 @@ NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "mnist": 28, "fashion_mnist": 28}
 DATA_CHANNELS = {"cifar10": 3, "cifar100": 3, "mnist": 1, "fashion_mnist": 1, "digits": 1}
 #: folder data sets without ROOT/val hold out this fraction when val_split is 0
 FOLDER_DEFAULT_VAL_SPLIT = 0.1
-#: the data sets whose images image_size resizes (and the native size of the others, a no-op)
-RESIZABLE = ("folder", "digits", "synthetic")
+#: the data sets whose sources make their images at ``image_size`` (the others are resized on the device)
+SOURCE_SIZED = ("folder", "digits", "synthetic")
 
 
 def list_datasets() -> list[str]:
@@ -62,6 +62,7 @@ def build_data(
     channels_last: bool = False,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    image_size_reason: str | None = None,
     options: SourceOptions | None = None,
     **source_options: Any,
 ) -> DataBundle:
@@ -88,9 +89,12 @@ def build_data(
             without ROOT/val uses 0.1 when this is 0.
         seed: with the epoch, fixes shuffling and augmentation (and the images of ``synthetic``).
         workers: DataLoader worker processes (folder only; ignored elsewhere).
-        image_size: folder: crop size (default: the images' own size when they all share one, else 224;
-            ``reslab.train`` passes the model's input size); digits: output side (default 8, native);
-            synthetic: side (default 32).
+        image_size: the side of the images the loaders deliver. Folder: the crop size (default: the images' own
+            size when they all share one, else 224; ``reslab.train`` passes the model's input size); digits:
+            output side (default 8, native); synthetic: side (default 32); CIFAR and MNIST keep their native
+            uint8 arrays on the device and resize every batch there (bilinear, antialiased when shrinking,
+            after the augmentation), e.g. to a pretrained ImageNet network's 224.
+        image_size_reason: why the caller chose ``image_size``, for the bundle's notes.
         limit: keep only the first ``limit`` training samples (after the validation split; folder:
             of a fixed shuffle, since its files are sorted by class).
         split_for_eval: if set (``"train"``, ``"val"`` or ``"test"``), ``bundle.val`` is the evaluation
@@ -104,7 +108,7 @@ def build_data(
             (``source_options``): ``url`` (cifar*, *mnist: a download mirror), ``cifar100_labels``
             (``fine`` / ``coarse``), ``pad_to_32`` (*mnist), ``num_classes`` / ``num_samples`` /
             ``channels`` (synthetic), ``channels`` / ``strict`` / ``cache`` / ``cache_dir`` / ``resize`` /
-            ``interpolation`` / ``crop`` / ``image_size_reason`` (folder).
+            ``interpolation`` / ``crop`` (folder).
 
     Returns:
         A :class:`DataBundle`.
@@ -121,11 +125,6 @@ def build_data(
     native = NATIVE_SIZE.get(name)
     if native is not None and image_size == native + (4 if getattr(opts, "pad_to_32", False) else 0):
         image_size = None  # asking for the size the data already has
-    if image_size is not None and name not in RESIZABLE:
-        raise ConfigError(
-            f"option image_size={image_size!r} does not apply to {name} ({name} images are {native} px); "
-            f"it applies to {', '.join(RESIZABLE)}"
-        )
     norm = _check_norm(mean, std)
     for option, value, low in (
         ("batch_size", batch_size, 1),
@@ -171,10 +170,24 @@ def build_data(
     if name == "folder":
         from .sources.folder import build_folder_bundle
 
-        bundle = build_folder_bundle(root, loader_options, opts, image_size=image_size, workers=workers, norm=norm)
+        bundle = build_folder_bundle(
+            root,
+            loader_options,
+            opts,
+            image_size=image_size,
+            workers=workers,
+            norm=norm,
+            image_size_reason=image_size_reason,
+        )
     else:
-        data = _load_arrays(name, root, opts, download=download, image_size=image_size, seed=seed)
-        bundle = array_bundle(name, data, loader_options, norm=norm)
+        source_size = image_size if name in SOURCE_SIZED else None
+        data = _load_arrays(name, root, opts, download=download, image_size=source_size, seed=seed)
+        resize = image_size if name not in SOURCE_SIZED else None
+        bundle = array_bundle(name, data, loader_options, norm=norm, resize=resize)
+        if resize is not None:
+            _, h, w = data.input_size
+            why = f": {image_size_reason}" if image_size_reason else " (image_size given)"
+            bundle.notes.append(f"images {h}x{w} -> {resize}x{resize}{why}; resized on the device, bilinear")
     if split_for_eval is not None:
         bundle.val = bundle.loader(split_for_eval)
     return bundle

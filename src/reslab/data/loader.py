@@ -128,6 +128,9 @@ class DeviceLoader(_EpochLoader):
         augment: the training augmentation, or None for an evaluation loader.
         seed: with the epoch, determines order and augmentation.
         channels_last: return batches in ``torch.channels_last`` memory format.
+        resize: deliver ``resize`` x ``resize`` images: each batch is resized on the device after the
+            augmentation (bilinear, antialiased when shrinking; it commutes with the normalisation), so the
+            data stays small (CIFAR's 32 px) for a network that takes more (224).
 
     Yields:
         ``(images, labels)``: float32 (B, C, H, W) normalised and int64 (B,), on the data's device.
@@ -145,6 +148,7 @@ class DeviceLoader(_EpochLoader):
         augment: AugmentSpec | None = None,
         seed: int = 0,
         channels_last: bool = False,
+        resize: int | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
@@ -160,6 +164,7 @@ class DeviceLoader(_EpochLoader):
         self.augment = augment if augment is not None and augment.active else None
         self.seed = int(seed)
         self.channels_last = channels_last
+        self.resize = None if resize is None or tuple(images.shape[-2:]) == (resize, resize) else int(resize)
         self.mean = torch.tensor(list(mean), dtype=torch.float32, device=images.device)
         self.std = torch.tensor(list(std), dtype=torch.float32, device=images.device)
         self._next_epoch = 0
@@ -200,7 +205,18 @@ class DeviceLoader(_EpochLoader):
                 out = apply_augment(x, params[start:stop], self.augment, self.mean, self.std, fmt)
             else:
                 out = normalize(x, self.mean, self.std, fmt)
+            if self.resize is not None:
+                out = resize_batch(out, self.resize)
             yield out.contiguous(memory_format=fmt), y
+
+
+def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A float NCHW batch resized to ``size`` x ``size`` (bilinear; antialiased when shrinking, as Pillow and
+    torchvision's ``Resize`` are)."""
+    shrinking = size < max(images.shape[-2:])
+    return torch.nn.functional.interpolate(
+        images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking
+    )
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -106,7 +106,6 @@ class FolderOptions(SourceOptions):
         interpolation: ``bilinear`` (default), ``bicubic`` or ``nearest``, for every resize.
         crop: ``center`` (default: resize the shorter side, centre crop) or ``squash`` (resize the whole
             image to the size, as Keras's preprocessing does).
-        image_size_reason: why the caller chose the image size, for the bundle's notes.
     """
 
     channels: int | None = None
@@ -116,7 +115,6 @@ class FolderOptions(SourceOptions):
     resize: int | None = None
     interpolation: str | None = None
     crop: str | None = None
-    image_size_reason: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("channels", self.channels, 1)

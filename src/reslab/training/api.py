@@ -73,7 +73,7 @@ def _build_data(config: TrainConfig, device: torch.device, weights_prep: tuple[d
         )
         if "image_size" in prep_args:
             image_size = prep_args.pop("image_size")
-            extra = {"image_size_reason": prep_args.pop("image_size_reason")} if config.data == "folder" else {}
+            extra = {"image_size_reason": prep_args.pop("image_size_reason")}
         extra.update(prep_args)
     bundle = build_data(
         config.data,

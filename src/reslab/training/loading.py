@@ -92,10 +92,11 @@ def preprocessing_data_args(
         image_size: the user's ``--image-size`` (kept where given).
 
     Returns:
-        ``(options, notes)``. Folder data get the weights' input size (``image_size``, with
-        ``image_size_reason``), resize (another size keeps the weights' crop fraction: 224 of 256 becomes
-        64 of 73, as timm's ``crop_pct``), interpolation and crop; digits and synthetic data their input
-        size; every data set their mean and std (for grey data the average over the weights' channels).
+        ``(options, notes)``. Every data set gets the weights' input size (``image_size``, with
+        ``image_size_reason``: CIFAR's 32 px become a pretrained ImageNet network's 224, resized on the device)
+        and their mean and std (for grey data the average over the weights' channels); folder data also the
+        resize (another size keeps the weights' crop fraction: 224 of 256 becomes 64 of 73, as timm's
+        ``crop_pct``), interpolation and crop.
     """
     from ..data import data_channels
 
@@ -107,18 +108,16 @@ def preprocessing_data_args(
         ]
     out: dict[str, Any] = {}
     _, h, _ = (int(v) for v in prep["input_size"])
+    size = image_size or given.get("image_size")
+    if size is None:  # every data set: folders decode at it, CIFAR / MNIST resize on the device
+        size = out["image_size"] = h
+        out["image_size_reason"] = f"the input size of {source} (--image-size overrides)"
     if data == "folder":
-        size = image_size or given.get("image_size")
-        if size is None:
-            size = out["image_size"] = h
-            out["image_size_reason"] = f"the input size of the weights {source} (--image-size overrides)"
         if "resize" not in given:
             out["resize"] = int(prep["resize"]) if size == h else max(int(size), round(size * prep["resize"] / h))
         for key in ("interpolation", "crop"):
             if key not in given:
                 out[key] = prep[key]
-    elif image_size is None and "image_size" not in given and data in ("digits", "synthetic"):
-        out["image_size"] = h
     if "mean" not in given and "std" not in given:
         from ..weights.preprocessing import channel_stats_for
 
@@ -352,8 +351,8 @@ def _checkpoint_data(
     input_size = ckpt.get("input_size") or info.get("input_size")
     if same:
         kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
-        if name == "folder" and kwargs["image_size"] is None and input_size is not None:
-            kwargs["image_size"] = int(input_size[-1])  # the size the run chose (e.g. the model's input size)
+        if kwargs["image_size"] is None and input_size is not None:
+            kwargs["image_size"] = int(input_size[-1])  # the size the run chose (the model's, the weights')
         data_dir = data_dir if data_dir is not None else cfg.data_dir
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])

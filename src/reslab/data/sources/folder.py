@@ -353,6 +353,7 @@ def build_folder_bundle(
     image_size: int | None,
     workers: int,
     norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    image_size_reason: str | None = None,
 ) -> DataBundle:
     """Scan ``root`` (a directory or an archive) and build the folder :class:`DataBundle` (see the
     module docstring for layouts, sizes and the two loading paths)."""
@@ -371,7 +372,7 @@ def build_folder_bundle(
         )
     tree = open_tree(root)
     layout = resolve_layout(tree)
-    size, size_reason, sizes = _choose_size(layout, image_size, folder.image_size_reason, strict=strict)
+    size, size_reason, sizes = _choose_size(layout, image_size, image_size_reason, strict=strict)
     notes = [f"image size {size}x{size}: {size_reason}"]
     mode = MODES[channels]
     resize = folder.resize if folder.resize is not None else folder_eval_resize(size)

@@ -113,11 +113,14 @@ def _flatten_map(model: nn.Module) -> tuple[int, int, int] | None:
     widest = max((m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)), default=0)
     if linear is None or linear.in_features <= widest:  # no spatial map is flattened into it
         return None
-    c, h, w = get_model_entry(model.model_name).input_size
-    with torch.no_grad():
-        x = model.forward_features(torch.zeros(1, c, h, w))
-        pool = getattr(model, "avgpool", None)
-        x = pool(x) if isinstance(pool, nn.Module) else x
+    _, h, w = get_model_entry(model.model_name).input_size
+    try:
+        with torch.no_grad():
+            x = model.forward_features(torch.zeros(1, int(model.in_chans), h, w))
+            pool = getattr(model, "avgpool", None)
+            x = pool(x) if isinstance(pool, nn.Module) else x
+    except (RuntimeError, ValueError):  # a network the file does not fit: the shape checks will say how
+        return None
     _, fc, fh, fw = x.shape
     return (int(fc), int(fh), int(fw)) if fh * fw > 1 and fc * fh * fw == linear.in_features else None
 
