@@ -331,3 +331,49 @@ def test_cifar_images_resize_to_the_weights_input_size_and_the_log_says_so(tmp_p
     assert main([*base, "--image-size", "48", "--out", str(tmp_path / "run48")]) == 0
     assert "images 32x32 -> 48x48 (image_size given)" in capsys.readouterr().err  # the user's size wins
     assert load_checkpoint(tmp_path / "run48" / "last.pt")["data_info"]["input_size"] == [3, 48, 48]
+
+
+def test_tutorial_001_recipe_running_lines_and_the_batch_the_network_sees(tmp_path, monkeypatch, capsys):
+    """The shipped transfer_cifar10 recipe (tutorial 001's run), scaled down by flags: its deliberate differences
+    in the log, the running loss/accuracy every N batches, the frozen backbone's features cached; show-data draws the
+    batch as the weights see it (resized to their input size)."""
+    from PIL import Image as PILImage
+
+    from tests.data.fakes import write_cifar10
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18-test.pth"
+    torch.save(create_model("resnet18").state_dict(), weights)
+    _register(
+        monkeypatch, "resnet18", "test_in1k", weights, Preprocessing(input_size=(3, 48, 48), resize=55), "imagenet"
+    )
+    data = tmp_path / "cifar"
+    write_cifar10(data)
+    argv = ["train", "--config", "transfer_cifar10", "--model", "resnet18", "--pretrained", "test_in1k", "--data-dir"]
+    argv += [str(data), "--batch-size", "8", "--epochs", "2", "--log-every", "2", "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--progress", "plain"]) == 0
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "recipe transfer_cifar10: deliberate difference: the frozen backbone's BatchNorm stays in eval mode" in log
+    assert "recipe transfer_cifar10: deliberate difference: the images get the weights' ImageNet mean/std" in log
+    assert "images 32x32 -> 48x48: the input size of resnet18.test_in1k" in log
+    assert "frozen-backbone feature cache: the backbone ran once over" in log
+    running = [line for line in log.splitlines() if "running train loss" in line]
+    assert len(running) == 2 * 2 and "epoch 1 batch 2/4: running train loss" in running[0]  # 30 images, batch 8
+    cfg = load_checkpoint(tmp_path / "run" / "last.pt")["config"]
+    assert (cfg["optimizer"], cfg["lr"], cfg["freeze"], cfg["augment"], cfg["log_every"]) == (
+        "adam",
+        1e-4,
+        "backbone",
+        False,
+        2,
+    )
+    capsys.readouterr()
+    grid = tmp_path / "grid.png"
+    show = ["show-data", "--data", "cifar10", "--data-dir", str(data), "--model", "resnet18", "--pretrained"]
+    assert main([*show, "test_in1k", "-n", "4", "--no-augment", "--out", str(grid)]) == 0
+    assert "images 32x32 -> 48x48" in capsys.readouterr().err
+    plain = tmp_path / "plain.png"
+    assert main(["show-data", "--data", "cifar10", "--data-dir", str(data), "-n", "4", "--out", str(plain)]) == 0
+    assert PILImage.open(grid).size[0] > PILImage.open(plain).size[0]  # the same grid of 48 px cells, not 32
+    assert main([*show[:-3], "--pretrained", "test_in1k", "--out", str(grid)]) == 2
+    assert "--pretrained needs the model" in capsys.readouterr().err

@@ -112,12 +112,14 @@ def write_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] 
 FOLDER_COLOURS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "emu": (30, 30, 200)}
 
 
-def make_image_folder(root: Path, split: str | None, per_class: int = 4, suffixes=(".png", ".jpg")) -> None:
+def make_image_folder(
+    root: Path, split: str | None, per_class: int = 4, suffixes=(".png", ".jpg"), size: tuple[int, int] = (20, 16)
+) -> None:
     """``root/<split>/<class>/i.png|jpg`` (``split`` None: ``root/<class>/``), one colour per class."""
     base = root / split if split else root
     for c, (name, colour) in enumerate(FOLDER_COLOURS.items()):
         for i in range(per_class):
-            write_image(base / name / f"{i}{suffixes[i % len(suffixes)]}", colour, noise_seed=100 * c + i)
+            write_image(base / name / f"{i}{suffixes[i % len(suffixes)]}", colour, size, noise_seed=100 * c + i)
 
 
 def make_tar(path: Path, files: dict[str, bytes]) -> Path:

@@ -157,3 +157,22 @@ def test_folder_rejects_array_only_options(tmp_path):
         build_data("folder", tmp_path, cache="sometimes")
     with pytest.raises(ConfigError):
         build_data("folder", tmp_path, channels=2)
+
+
+def test_small_images_asked_for_large_are_cached_small_and_resized_on_the_device(tmp_path):
+    """CIFAR-sized images for a 224-px network: decoded once at their own size into the array cache, each batch
+    resized on the device (as CIFAR arrays are), not decoded at the large size every epoch; the same pixels as
+    decoding at that size."""
+    make_image_folder(tmp_path, None, per_class=4, suffixes=(".png",), size=(16, 16))
+    b = build_data("folder", tmp_path, image_size=96, batch_size=4, augment=False, val_split=0.25)
+    assert type(b.train).__name__ == "DeviceLoader" and b.train.images.shape[-2:] == (16, 16)
+    assert b.input_size == (3, 96, 96) and b.info["input_size"] == [3, 96, 96] and b.info["resize"] == 96
+    assert any("images 16x16 -> 96x96: cached at their own size" in n for n in b.notes)
+    x, _ = next(iter(b.loader("val")))
+    assert x.shape[1:] == (3, 96, 96)
+    per_sample = build_data(
+        "folder", tmp_path, image_size=96, batch_size=4, augment=False, val_split=0.25, cache=False, resize=96
+    )
+    assert not any("cached at their own size" in n for n in per_sample.notes)  # cache=false: decoded at 96 px
+    y, _ = next(iter(per_sample.loader("val")))
+    assert (x - y).abs().mean() < 0.05  # bilinear on the device vs Pillow's bilinear: the same picture

@@ -93,3 +93,25 @@ def test_time_to_accuracy_without_the_zip_is_one_line(tmp_path, capsys):
     rc = _script("cifar10_time_to_accuracy").main(["--quick", "--data", str(tmp_path / "missing.zip")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "missing.zip is not a file" in err
+
+
+def test_tutorial_transfer_benchmark_on_a_tiny_zip(tmp_path, capsys):
+    """benchmarks/tutorial_transfer.py on 32 px JPEGs: both loops train on as many images, reslab through
+    the feature cache (the backbone frozen), and the ratio printed is the two rates' ratio."""
+    data = _jpeg_zip(tmp_path / "train.zip", per_class=10)
+    out = tmp_path / "tutorial.json"
+    argv = ["--data", str(data), "--per-class", "10", "--epochs", "2", "--model", "resnet18", "--image-size", "64"]
+    rc = _script("tutorial_transfer").main([*argv, "--threads", "1", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "resnet18 at 64 px, 18 training images x 2 epochs" in printed and "reslab / tutorial" in printed
+    result = json.loads(out.read_text())
+    assert result["reslab"]["feature_cache"] is True
+    assert result["tutorial"]["images"] == result["reslab"]["images"] == 36
+    assert result["ratio"] == pytest.approx(result["reslab"]["images_per_s"] / result["tutorial"]["images_per_s"])
+
+
+def test_tutorial_transfer_benchmark_without_the_zip_is_one_line(tmp_path, capsys):
+    rc = _script("tutorial_transfer").main(["--data", str(tmp_path / "missing.zip")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "missing.zip" in err

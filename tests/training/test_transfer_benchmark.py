@@ -46,8 +46,10 @@ def test_tiny_transfer_benchmark_runs_every_arm_on_real_images(tmp_path):
     scores = json.loads(out.read_text())["scores"]
     assert set(scores) == {"frozen", "finetune", "scratch"}
     assert all(0.0 <= v <= 1.0 for values in scores.values() for v in values)
-    # what the pretraining learnt carries over: both pretrained arms beat the same budget from scratch
-    # (measured here: frozen 0.294, fine-tuned 0.448, scratch 0.246 on 500 held-out images)
+    # what the pretraining learnt carries over: fine-tuning beats the same budget from scratch by a margin,
+    # and a linear head on the frozen features is well above chance (10 classes). Frozen vs scratch is not
+    # asserted: at this size it goes either way (measured: frozen 0.294 / 0.248, fine-tuned 0.448 / 0.436,
+    # scratch 0.246 / 0.306 on 500 held-out images, on two machines)
     assert scores["finetune"][0] > scores["scratch"][0] + 0.1, proc.stdout
-    assert scores["frozen"][0] > scores["scratch"][0], proc.stdout
+    assert scores["frozen"][0] > 0.18, proc.stdout
     assert "pretraining: source-task" in proc.stdout and "frozen / scratch" in proc.stdout

@@ -19,6 +19,7 @@ from .arguments import (
     check_output_dir,
     check_output_file,
     key_value,
+    non_negative_int,
     one_line_errors,
     path_arg,
     positive_int,
@@ -74,6 +75,13 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="a progress bar (auto: on a terminal) or one line per epoch",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final summary")
+    p.add_argument(
+        "--log-every",
+        type=non_negative_int,
+        default=S,
+        metavar="N",
+        help="log the running train loss and accuracy every N batches (default 0: once per epoch)",
+    )
 
     g = p.add_argument_group("model")
     g.add_argument("--model", default=S, help="registered model name (`reslab list`)")
@@ -427,8 +435,29 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="KEY=VALUE",
         help="further build_data option (repeatable)",
     )
+    p.add_argument("--model", metavar="M", help="with --pretrained: the network whose weights' preprocessing to show")
+    p.add_argument(
+        "--pretrained",
+        metavar="WEIGHTS",
+        help="show the images as these weights see them: their input size (CIFAR at 224 for ImageNet weights, "
+        "resized on the device) and normalisation, as reslab train --pretrained feeds them",
+    )
     p.set_defaults(func=run_show_data)
     return p
+
+
+def _weights_data_args(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:
+    """The data options that give ``--pretrained`` weights' preprocessing (what training would apply)."""
+    from ..factory import resolve_pretrained
+    from ..training.loading import preprocessing_data_args
+
+    if not args.model:
+        raise ConfigError("--pretrained needs the model its weights fit: give --model (e.g. --model resnet50)")
+    weights = resolve_pretrained(args.model, args.pretrained)
+    out, _ = preprocessing_data_args(
+        args.data, weights.preprocessing, source=weights.name, given=given, image_size=args.image_size
+    )
+    return out
 
 
 def run_show_data(args: argparse.Namespace) -> int:
@@ -440,6 +469,8 @@ def run_show_data(args: argparse.Namespace) -> int:
     check_data_args(extra)
     if args.image_size is not None:
         extra["image_size"] = args.image_size
+    if args.pretrained is not None:
+        extra.update(_weights_data_args(args, extra))
     bundle = build_data(
         args.data,
         getattr(args, "data_dir", None),

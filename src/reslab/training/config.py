@@ -26,7 +26,9 @@ AMP_MODES = ("bf16", "fp16")
 
 #: keys that only say where or how fast a run executes, not what it computes: a resumed run may change
 #: them (the data may have moved, the run may continue on another device)
-RUNTIME_KEYS = frozenset({"data_dir", "download", "workers", "device", "compile", "out", "threads", "overwrite"})
+RUNTIME_KEYS = frozenset(
+    {"data_dir", "download", "workers", "device", "compile", "out", "threads", "overwrite", "log_every"}
+)
 
 
 @dataclass
@@ -75,8 +77,9 @@ class TrainConfig:
         amp (None | bf16 | fp16), channels_last, compile, device (auto | cpu | cuda | cuda:N), seed,
         deterministic (``torch.use_deterministic_algorithms``), threads (CPU threads for torch; None:
         torch's default -- one thread is as fast for tiny models and far more robust on a busy
-        machine), out (the run directory), overwrite (replace a previous run's files in ``out``
-        instead of refusing to start).
+        machine), log_every (log the epoch's running train loss and accuracy every this many batches, as
+        tutorial 001 prints them; 0: once per epoch), out (the run directory), overwrite (replace a
+        previous run's files in ``out`` instead of refusing to start).
     """
 
     model: str = "resnet20"
@@ -131,6 +134,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     threads: int | None = None
+    log_every: int = 0
     out: str | None = None
     overwrite: bool = False
 
@@ -146,7 +150,7 @@ class TrainConfig:
             _check_choice("amp", self.amp, AMP_MODES)
         for key in ("epochs", "batch_size", "accum_steps"):
             _check_int(key, getattr(self, key), minimum=1)
-        for key in ("cutout", "workers", "seed"):
+        for key in ("cutout", "workers", "seed", "log_every"):
             _check_int(key, getattr(self, key), minimum=0)
         for key in ("eval_batch_size", "image_size", "threads"):
             if getattr(self, key) is not None:
@@ -415,9 +419,14 @@ def find_config(config: str | Path) -> Path:
     )
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
+#: a recipe's own key for lines the run's log repeats (what the recipe does differently, and why); not a
+#: configuration key
+RECIPE_NOTES = "notes"
+
+
+def load_config_file(path: str | Path, notes: list[str] | None = None) -> dict[str, Any]:
     """Read a YAML recipe (a path, or the name of a shipped recipe) into a dict of known keys (not yet
-    merged with defaults).
+    merged with defaults). A recipe's ``notes:`` (a list of lines) go to ``notes`` (the run's log).
 
     Raises:
         ConfigError: the file is missing, is not UTF-8 / valid YAML / a mapping, or has an unknown key
@@ -441,6 +450,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a mapping of configuration keys, not a {type(values).__name__}")
+    lines = values.pop(RECIPE_NOTES, None)
+    if lines is not None:
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            raise ConfigError(f"{path}: {RECIPE_NOTES} must be a list of lines (strings), got {lines!r}")
+        if notes is not None:
+            notes.extend(f"recipe {path.stem}: {line}" for line in lines)
     for key in values:
         if key not in FIELDS:
             raise unknown_key_error(str(key), str(path))
@@ -490,7 +505,7 @@ def resolve_config(
     if isinstance(config, TrainConfig):
         values = config.to_dict()
     elif isinstance(config, (str, Path)):
-        values = load_config_file(config)
+        values = load_config_file(config, notes=notes)
         source = str(config)
     elif isinstance(config, Mapping):
         values = dict(config)

@@ -49,6 +49,7 @@ from .config import TrainConfig
 from .distributed import DistContext, no_sync
 from .ema import ModelEma
 from .evaluation import evaluate_model
+from .feature_cache import FeatureData, build_feature_data, cache_decision
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler, load_optimizer_state
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
@@ -213,6 +214,11 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, config, self.optimizer_steps_per_epoch)
         self.scaler = make_grad_scaler(device, self.amp_dtype)
         self.ema = ModelEma(self.model, config.ema_decay) if config.ema else None
+        # a frozen backbone without augmentation: its features computed once (feature_cache.py)
+        self._cache_features, why = cache_decision(config, self.model, bundle, distributed=self.dist.active)
+        if why:
+            self.notes.append(why)
+        self._features: FeatureData | None = None
 
         self.epoch = 0  # completed epochs
         self.step = 0  # batches of epoch ``self.epoch`` already consumed (non-zero after a signal)
@@ -377,6 +383,10 @@ class Trainer:
                 self.run_dir.path,
             )
         self._log_start()
+        if self._cache_features and self._features is None:
+            self._features = build_feature_data(self.model, self.bundle, self.amp_dtype, self.device)
+            self.train_model = self.model.get_classifier()  # the loop trains the head on the features
+            logger.info("%s", self._features.describe())
         if self.step == 0 and self._resume_rng is not None:
             set_rng_state(self._resume_rng)  # an epoch boundary: restore before the loader starts
             self._resume_rng = None
@@ -477,7 +487,7 @@ class Trainer:
     def _train_epoch(self, bar: bool, signals: StopSignals) -> str | None:
         """One epoch (or its remainder after a mid-epoch resume); returns a signal name if stopped."""
         cfg, device = self.config, self.device
-        loader = self.bundle.train
+        loader = (self._features or self.bundle).train
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(self.epoch)
         self.train_model.train()
@@ -525,6 +535,15 @@ class Trainer:
                 count += n
                 self.step += 1
                 self.global_step += 1
+                if cfg.log_every and self.step % cfg.log_every == 0 and self.dist.is_main:
+                    logger.info(
+                        "epoch %d batch %d/%d: running train loss %.4f acc %.4f",
+                        self.epoch + 1,
+                        self.step,
+                        self.steps_per_epoch,
+                        float(loss_sum) / count,
+                        int(correct) / count,
+                    )
                 if self._faults:
                     self._test_hooks()
 
@@ -606,7 +625,7 @@ class Trainer:
         """Forward and backward of one (micro-)batch; ``skip_sync``: no DDP gradient all-reduce (a
         non-final accumulation step). Returns the unweighted loss and the logits."""
         cfg = self.config
-        if cfg.channels_last:
+        if cfg.channels_last and images.dim() == 4:
             images = images.contiguous(memory_format=torch.channels_last)
         weight = self._loss_weight(labels.shape[0])
         with no_sync(self.train_model, skip_sync and self.dist.active):
@@ -646,9 +665,11 @@ class Trainer:
     def _evaluate(self, model: nn.Module, split: str = "val") -> EvalMetrics | None:
         """Metrics of ``model`` on a whole split: under torchrun each rank evaluates its shard (of rank 0's
         weights and statistics) and the sums are added over the ranks."""
-        loader = getattr(self.bundle, split, None)
+        loader = getattr(self._features or self.bundle, split, None)
         if loader is None:
             return None
+        if self._features is not None and hasattr(model, "get_classifier"):
+            model = model.get_classifier()  # the cached features are what the frozen rest computes
         self.dist.broadcast_module(getattr(model, "module", model))
         reduce = self.dist.reduce_meter if self.dist.active else None
         return evaluate_model(
@@ -657,7 +678,7 @@ class Trainer:
             self.num_classes,
             device=self.device,
             amp_dtype=self.amp_dtype,
-            channels_last=self.config.channels_last,
+            channels_last=self.config.channels_last and self._features is None,
             confusion=False,
             reduce=reduce,
         )

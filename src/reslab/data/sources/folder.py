@@ -345,6 +345,19 @@ def _choose_size(
     return DEFAULT_SIZE, f"the images differ in size ({examples}, ...) and no image size or model was given", sizes
 
 
+def _upscaled_from(layout: Layout, size: int, sizes: dict[str, tuple[int, int]] | None, *, strict: bool) -> int | None:
+    """The images' own side where they are all the same small square (at most ``SMALL_IMAGE_MAX``) and
+    ``size`` is larger than the array cache takes: then they are cached at it and resized on the device."""
+    if size <= SMALL_IMAGE_MAX:
+        return None
+    sizes = sizes if sizes is not None else scan_headers(layout, strict=strict)
+    distinct = set(sizes.values())
+    if len(distinct) != 1:
+        return None
+    w, h = next(iter(distinct))
+    return w if w == h and w <= SMALL_IMAGE_MAX else None
+
+
 def build_folder_bundle(
     root: Path,
     opts: LoaderOptions,
@@ -377,9 +390,19 @@ def build_folder_bundle(
     mode = MODES[channels]
     resize = folder.resize if folder.resize is not None else folder_eval_resize(size)
     count = sum(len(s) for s in layout.splits.values())
-    array_bytes = count * channels * size * size
+    # small images (CIFAR's 32 px JPEGs) asked for at a large size (a pretrained network's 224): cached at their
+    # own size, each batch resized on the device, as the array data sets are -- not decoded at 224 every epoch
+    native = _upscaled_from(layout, size, sizes, strict=strict) if cache is not False else None
+    if native is not None:
+        notes.append(
+            f"images {native}x{native} -> {size}x{size}: cached at their own size, each batch resized on the device "
+            "(bilinear, the whole image as for CIFAR arrays; a crop fraction does not apply to upscaled images)"
+        )
+        resize = size
+    decode_size = native or size
+    array_bytes = count * channels * decode_size * decode_size
     if cache == "auto":
-        use_cache = size <= SMALL_IMAGE_MAX and array_bytes <= CACHE_MEMORY_BUDGET
+        use_cache = decode_size <= SMALL_IMAGE_MAX and array_bytes <= CACHE_MEMORY_BUDGET
     else:
         use_cache = bool(cache)
     if not tree.random_access and not use_cache:
@@ -396,8 +419,9 @@ def build_folder_bundle(
     mean, std = norm or ((IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (GREY_MEAN, GREY_STD))
     eval_transform = EvalTransform(size, resize, interpolation, crop)
     if use_cache:
+        decode = eval_transform if native is None else EvalTransform(native, native, interpolation, crop)
         arrays, path_note = _cached_arrays(
-            layout, eval_transform, mode, channels, workers=workers, strict=strict, cache_dir=cache_dir
+            layout, decode, mode, channels, workers=workers, strict=strict, cache_dir=cache_dir
         )
         notes.append(path_note)
     else:
@@ -420,7 +444,7 @@ def build_folder_bundle(
         crop_mode=crop,
     )
     if use_cache:
-        factories, train_loader = _array_loaders(splits, arrays, opts, mean, std, size)
+        factories, train_loader = _array_loaders(splits, arrays, opts, mean, std, decode_size, resize_to=size)
     else:
         factories, train_loader = _file_loaders(
             tree, splits, opts, mean, std, eval_transform, size, mode, workers, strict
@@ -532,6 +556,7 @@ def _array_loaders(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     size: int,
+    resize_to: int | None = None,
 ) -> tuple[dict[str, Any], BatchLoader]:
     arrays = {
         split: (
@@ -540,7 +565,7 @@ def _array_loaders(
         )
         for split, samples in splits.items()
     }
-    return device_loaders(to_device(arrays, opts.device), opts, mean, std, flip=True)
+    return device_loaders(to_device(arrays, opts.device), opts, mean, std, flip=True, resize=resize_to)
 
 
 def _file_loaders(
