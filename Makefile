@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: venv demo test lint format readme clean
+.PHONY: venv demo test lint format readme docs docs-gen docs-serve clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ format: venv
 	$(VENV)/bin/ruff format src tests benchmarks tools
 	$(VENV)/bin/ruff check --fix src tests benchmarks tools
 
-readme: venv  # the model catalogue (src/reslab/model_catalog.json) and the README table, from the registry
-	$(PY) tools/update_readme.py README.md
+docs-gen: venv  # the model catalogue (src/reslab/model_catalog.json), then docs/reference/{models,weights,cli,config}.md
+	$(PY) tools/gen_docs.py --catalog
+
+readme: docs-gen  # its former name: the model and weights tables moved from README.md into docs/reference/
+
+docs: venv  # the documentation site into site/: strict (a broken link or a missing API object fails), offline
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+	@echo "open site/index.html (no server needed)"
+
+docs-serve: venv  # the site on http://127.0.0.1:8000/, rebuilt as the pages change
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) runs build site *.egg-info src/*.egg-info

@@ -22,7 +22,7 @@ def _package_data_files() -> set[Path]:
 def test_recipes_and_model_catalogue_are_package_data():
     shipped = _package_data_files()
     needed = set((PACKAGE / "configs").glob("*.yaml")) | {PACKAGE / "model_catalog.json"}
-    assert len(needed) >= 8  # the recipes the README names, and the catalogue `reslab list` reads
+    assert len(needed) >= 8  # the recipes the docs name, and the catalogue `reslab list` reads
     assert needed <= shipped, sorted(str(p.relative_to(PACKAGE)) for p in needed - shipped)
 
 

@@ -1,90 +1,17 @@
-"""`make readme`: regenerate the model catalogue (src/reslab/model_catalog.json) from the model and weights
-registries, then the model table and the pretrained-weights table in README.md.
+"""`make readme` (the former name of `make docs-gen`): regenerate the model catalogue
+(src/reslab/model_catalog.json, tools/build_catalog.py), then the reference pages generated from the code.
 
-The catalogue holds what ``reslab list`` shows without importing torch: every model's name, family, input
-size, parameter count and MACs (measured here, by building each model on the meta device) and its
-published reference: the paper's figure where the model registry has one, else the model's default weights'
-published top-1 (the weights entries are the one place those figures live).
-"""
+The model and weights tables used to sit in README.md; they now live in docs/reference/models.md and
+docs/reference/weights.md, written by tools/gen_docs.py (see its docstring)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from reslab.catalog import CATALOG_PATH
-from reslab.cli.tables import models_table, weights_table
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BEGIN, END = "<!-- models:begin -->", "<!-- models:end -->"
-WEIGHTS_BEGIN, WEIGHTS_END = "<!-- weights:begin -->", "<!-- weights:end -->"
-
-
-def published_reference(model: str, paper_figure: str | None) -> str | None:
-    """The paper's figure, else the default published weights' top-1 (``ImageNet top-1 80.858%
-    (resnet50.tv2_in1k)``), else None."""
-    if paper_figure:
-        return paper_figure
-    from reslab.weights.registry import weights_for
-
-    for entry in weights_for(model):
-        if entry.default and "top1" in entry.metrics:
-            data = {"imagenet": "ImageNet", "cifar10": "CIFAR-10"}.get(entry.classes, entry.classes)
-            return f"{data} top-1 {entry.metrics['top1']:g}% ({entry.name} weights)"
-    return None
-
-
-def build_catalog() -> dict[str, Any]:
-    """The catalogue computed from the registries (builds every model on the meta device: imports torch)."""
-    import torch
-
-    from reslab.models import build_model, get_model_entry, list_models, summary
-
-    models = []
-    for name in list_models():
-        e = get_model_entry(name)
-        with torch.device("meta"):
-            s = summary(build_model(name), e.input_size)
-        models.append(
-            {
-                "name": name,
-                "family": e.family,
-                "input_size": list(e.input_size),
-                "num_classes": e.num_classes,
-                "params": s.total_params,
-                "macs": s.macs,
-                "published_params": e.params,
-                "params_source": e.params_source,
-                "accuracy": published_reference(name, e.accuracy),
-                "paper": e.paper,
-            }
-        )
-    return {"generated_by": "make readme (tools/update_readme.py)", "models": models}
-
-
-def write_catalog(path: str | Path = CATALOG_PATH) -> Path:
-    """Regenerate the catalogue file from the registries; returns its path."""
-    path = Path(path)
-    path.write_text(json.dumps(build_catalog(), indent=1) + "\n", encoding="utf-8")
-    return path
-
-
-def _replace(readme: str, begin: str, end: str, table: str) -> str:
-    head, rest = readme.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{table}\n{end}{tail}"
-
-
-def render(readme: str) -> str:
-    """``readme`` with its model table replaced by the one the catalogue gives and its weights table by the
-    one the weights registry gives."""
-    readme = _replace(readme, BEGIN, END, models_table())
-    return _replace(readme, WEIGHTS_BEGIN, WEIGHTS_END, weights_table())
-
+from gen_docs import main  # noqa: E402
 
 if __name__ == "__main__":
-    print(f"updated {write_catalog()}")
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
-    path.write_text(render(path.read_text()))
-    print(f"updated {path}")
+    sys.exit(main(["--catalog", *sys.argv[1:]]))

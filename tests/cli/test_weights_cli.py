@@ -1,4 +1,5 @@
-"""`reslab weights list | info | download`, and the README's generated weights table."""
+"""`reslab weights list | info | download` (the generated weights table in docs/reference/weights.md is checked by
+tests/docs/test_generated.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ import pytest
 from reslab.cli import main
 from reslab.weights import hub, registry
 from reslab.weights.registry import get_weights, register_weights
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_list_shows_the_table_with_default_marker(capsys):
@@ -124,14 +123,3 @@ def test_list_and_info_do_not_import_torch():
     assert proc.returncode == 0, proc.stderr
     assert "resnet20.akamaster_cifar10" in proc.stdout and "resnet50-11ad3fa6.pth" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "no torch"
-
-
-def test_readme_weights_table_is_generated_from_the_registry():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from update_readme import WEIGHTS_BEGIN, render
-    finally:
-        sys.path.pop(0)
-    readme = (ROOT / "README.md").read_text()
-    assert WEIGHTS_BEGIN in readme
-    assert render(readme) == readme, "README weights table is stale: run `make readme`"

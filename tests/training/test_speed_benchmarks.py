@@ -1,6 +1,6 @@
 """The GPU speed benchmarks, run on the CPU with tiny settings (no GPU here): benchmarks/train_throughput.py
 --quick and benchmarks/cifar10_time_to_accuracy.py --quick on a small zip of real JPEG files. Their full-size
-figures (and what could not be measured without a GPU) are in the README's "GPU training speed"."""
+figures (and what could not be measured without a GPU) are in docs/benchmarks.md ("GPU training speed")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The transfer benchmark's pipeline on real images, small enough for CI (``benchmarks/transfer.py --tiny``):
 pretraining on 5 CIFAR-10 classes of cifar10-mini, then the other 5 from 20 images per class, frozen /
-fine-tuned / from scratch. The full-size run and its figures are in the README."""
+fine-tuned / from scratch. The full-size run and its figures are in docs/benchmarks.md."""
 
 from __future__ import annotations
 
