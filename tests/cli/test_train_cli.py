@@ -128,6 +128,33 @@ def test_show_data_writes_a_grid(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_show_data_keeps_an_existing_file_and_never_writes_over_its_input(tmp_path, capsys):
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for c in ("cat", "dog"):
+            for i in range(10):
+                img = tmp_path / f"{c}{i}.png"
+                Image.fromarray(np.full((8, 8, 3), 25 * i, np.uint8)).save(img)
+                zf.write(img, f"{c}/{i}.png")
+    out = tmp_path / "grid.png"
+    out.write_bytes(b"the user's picture")
+    argv = ["show-data", "--data", "folder", "--data-dir", str(archive), "-n", "4"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} exists; it is left as it is: choose another --out or pass --overwrite" in err
+    assert out.read_bytes() == b"the user's picture"
+    before = archive.read_bytes()
+    assert main([*argv, "--out", str(archive), "--overwrite"]) == 2
+    assert f"is the input {archive}" in capsys.readouterr().err and archive.read_bytes() == before
+    assert main([*argv, "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_bad_arguments_are_one_line_errors(run_dir, tmp_path, capsys):
     ckpt = str(run_dir / "best.pt")
     _error(capsys, ["train", *TINY, "--model", "resnet21", "--out", str(tmp_path / "a")], "unknown model 'resnet21'")

@@ -58,7 +58,9 @@ def test_the_config_page_has_every_key(sources):
     assert [r[0] for r in rows] == list(sources.config_class.__dataclass_fields__)
     by_key = {key: (kind, default, flag, meaning) for key, kind, default, flag, meaning in rows}
     assert by_key["lr"][:3] == ("`float`", "`0.2`", "`--lr`")
-    assert by_key["betas"][1] == "`[0.9, 0.999]`" and by_key["pretrained"][0] == "<code>bool &#124; str &#124; None</code>"
+    assert (
+        by_key["betas"][1] == "`[0.9, 0.999]`" and by_key["pretrained"][0] == "<code>bool &#124; str &#124; None</code>"
+    )
     assert "None: on for SGD with momentum" in by_key["nesterov"][3]  # the field's comment in the source
     assert by_key["optimizer"][3] == "one of `sgd`, `adam`, `adamw`"  # the parser's choices
     assert all(meaning for _, _, _, meaning in by_key.values())

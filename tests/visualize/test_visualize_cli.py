@@ -187,10 +187,29 @@ def test_a_previous_picture_survives_a_failed_command(tiny_run, png, tmp_path, c
             "nope",
             "--out",
             str(out),
+            "--overwrite",
         ],
         capsys,
     )
     assert code == 2 and out.read_bytes() == b"the user's picture"
+
+
+def test_an_existing_file_is_kept_unless_overwrite_and_an_input_always(tiny_run, png, tmp_path, capsys):
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"the user's picture")
+    argv = ["visualize", "gradcam", "--checkpoint", str(tiny_run), "--image", str(png)]
+    code, _, err = run([*argv, "--out", str(out)], capsys)
+    assert code == 2 and out.read_bytes() == b"the user's picture"
+    assert err.strip().endswith(f"--out {out} exists; it is left as it is: choose another --out or pass --overwrite")
+    assert len(err.strip().splitlines()) == 1
+    before = png.read_bytes()
+    code, _, err = run([*argv, "--out", str(png), "--overwrite"], capsys)
+    assert code == 2 and png.read_bytes() == before and f"--out {png} is the input {png}" in err
+    code, _, err = run(["visualize", "filters", "--checkpoint", str(tiny_run), "--out", str(tiny_run)], capsys)
+    assert code == 2 and "is a directory" in err  # a run directory
+    code, stdout, err = run([*argv, "--out", str(out), "--overwrite"], capsys)
+    assert code == 0, err
+    assert_png(out)
 
 
 def test_subprocess_entry_point(tiny_run, png, tmp_path):

@@ -69,10 +69,23 @@ def check_output_dir(path: str, flag: str) -> None:
         raise ConfigError(f"{flag} {path} is an existing file; {flag} takes a directory")
 
 
-def check_output_file(path: str, flag: str) -> None:
-    """Refuse an existing directory where a file will be written."""
+def check_output_file(path: str, flag: str, *, overwrite: bool = False, inputs: tuple[Any, ...] = ()) -> None:
+    """Refuse, before any work, a file output that would destroy something: an existing directory, any of the
+    command's ``inputs`` (an image, a checkpoint, a data file: never, with or without ``--overwrite``), and an
+    existing file unless ``overwrite`` (``--overwrite``) is given.
+
+    Raises:
+        ConfigError: naming ``flag``, the path and the way out.
+    """
     if os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a directory; {flag} takes a file name (e.g. {path.rstrip('/')}/grid.png)")
+    if not os.path.exists(path):
+        return
+    for given in inputs:
+        if given is not None and os.path.exists(given) and os.path.samefile(path, given):
+            raise ConfigError(f"{flag} {path} is the input {given}: it is left as it is; choose another {flag}")
+    if not overwrite:
+        raise ConfigError(f"{flag} {path} exists; it is left as it is: choose another {flag} or pass --overwrite")
 
 
 def amp_arg(text: str) -> str | None:

@@ -418,6 +418,7 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     p = sub.add_parser("show-data", help="write a labelled grid of a data set's images (as the model sees them)")
     _add_data_options(p, required=True)
     p.add_argument("--out", type=path_arg, required=True, metavar="GRID.png", help="the image file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
     p.add_argument(
         "--split", choices=("train", "val", "test"), default="train", help="train shows augmented images (default)"
     )
@@ -464,7 +465,9 @@ def run_show_data(args: argparse.Namespace) -> int:
     from ..data import build_data, save_preview
     from ..training.config import check_data_args
 
-    check_output_file(args.out, "--out")
+    check_output_file(
+        args.out, "--out", overwrite=args.overwrite, inputs=(getattr(args, "data_dir", None), args.pretrained)
+    )
     extra = dict(args.data_args)
     check_data_args(extra)
     if args.image_size is not None:

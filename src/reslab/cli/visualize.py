@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import one_line_errors, path_arg, positive_int
+from .arguments import check_output_file, one_line_errors, path_arg, positive_int
 
 COMMANDS = {
     "filters": "a convolution's filters (default: the first layer's) as one image grid (ZF Figures 5-6)",
@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--pretrained", metavar="TAG", help="with --model: weights (a tag, MODEL.TAG, default, a file)")
         q.add_argument("--ema", action="store_true", help="the checkpoint's EMA weights")
         q.add_argument("--out", type=path_arg, required=True, metavar="FILE.png", help="the picture to write")
+        q.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never an input)")
         q.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
         if name in ("features", "gradcam", "occlusion"):
             q.add_argument("--image", type=path_arg, required=True, metavar="IMG", help="the image file")
@@ -97,7 +98,10 @@ def run_visualize(args: argparse.Namespace) -> int:
     from .. import visualize as vis
     from ..visualize import draw
 
-    out = draw.check_out(args.out)  # before any model or data is read
+    # before any model or data is read: a picture cannot replace an existing file without --overwrite, nor an input
+    inputs = (args.checkpoint, args.pretrained, getattr(args, "image", None), getattr(args, "data_dir", None))
+    check_output_file(args.out, "--out", overwrite=args.overwrite, inputs=inputs)
+    out = draw.check_out(args.out)
     loaded = vis.load_model(
         args.checkpoint, model=args.model, pretrained=args.pretrained, ema=args.ema, device=args.device
     )
