@@ -156,3 +156,34 @@ def test_subprocess_one_line_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("reslab: error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_a_full_disk_gives_one_line_and_leaves_no_temporary_file(fmt, tiny_run, tmp_path):
+    """The write fails (RLIMIT_FSIZE: past 4 kB a write fails with EFBIG, as a full disk fails with ENOSPC).
+    torch's own writers aborted the process here (``c10::Error``, rc 134) and left their temporary file;
+    ONNX and safetensors gave tracebacks."""
+    out = tmp_path / "out" / f"tiny{FORMATS[fmt].extension}"
+    out.parent.mkdir()
+    script = (
+        "import resource, signal, sys\n"
+        "from reslab.cli import main\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        f"sys.exit(main(['export', {str(tiny_run)!r}, '--format', {fmt!r}, '--out', {str(out)!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip() == f"reslab: error: could not write {out}: file too large; nothing was written"
+    assert list(out.parent.iterdir()) == []  # no temporary file left
+
+
+def test_safetensors_metadata_carries_the_version_and_input_size(tiny_run, tmp_path, capsys):
+    import reslab
+
+    out = tmp_path / "tiny.safetensors"
+    code, _, err = run(["export", str(tiny_run), "--format", "safetensors", "--out", str(out)], capsys)
+    assert code == 0, err
+    meta = read_export_metadata(out, "safetensors")
+    assert meta["reslab_version"] == reslab.__version__ and meta["input_size"] == [3, 8, 8]

@@ -135,9 +135,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, _default_mode())  # mkstemp makes it private; the export is an ordinary file
         os.replace(tmp_path, path)
+    except (OSError, RuntimeError) as e:
+        from ..training.checkpoint import write_failure
+
+        if isinstance(e, RuntimeError) and "write" not in str(e).lower() and not isinstance(e.__cause__, OSError):
+            raise  # not a write failure
+        kept = f"the previous {path} is intact" if path.exists() else "nothing was written"
+        raise ExportError(f"could not write {path}: {write_failure(e, path.parent)}; {kept}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` by Python's file writer (its failures are OSErrors with the OS's errno)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _default_mode() -> int:

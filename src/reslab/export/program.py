@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, ExportError
-from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
+from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module, write_bytes
 from .metadata import METADATA_KEYS, ExportOptions, parse_metadata
 
 
@@ -38,7 +39,10 @@ def export_program(model: nn.Module, path: str | Path, options: ExportOptions) -
         raise ExportError(f"torch.export of {options.model_name} failed: {type(e).__name__}: {reason}") from None
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp), extra_files=dict(metadata))
+        # into memory, then written by Python: torch's own file writer aborts the process on a full disk
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer, extra_files=dict(metadata))
+        write_bytes(tmp, buffer.getvalue())
         result = check_program(
             tmp, options.checked_against(model), options.input_size, what=f"torch.export of {options.model_name}"
         )

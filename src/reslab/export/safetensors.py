@@ -36,6 +36,7 @@ def export_safetensors(model: nn.Module, path: str | Path, options: ExportOption
             model_args=dict(options.model_args or {}),
             class_names=options.class_names,
             preprocessing=options.preprocessing,
+            input_size=options.input_size,
         )
         result = check_safetensors(
             tmp,

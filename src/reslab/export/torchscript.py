@@ -11,6 +11,7 @@ deployments still load it.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, ExportError
-from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module
+from .checks import CheckResult, atomic_path, check_inputs, compare, first_line, inference_module, write_bytes
 from .metadata import METADATA_KEYS, ExportOptions, parse_metadata
 
 
@@ -44,7 +45,10 @@ def export_torchscript(model: nn.Module, path: str | Path, options: ExportOption
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.jit.save(traced, str(tmp), _extra_files={k: v.encode() for k, v in metadata.items()})
+            # into memory, then written by Python: torch's own file writer aborts the process on a full disk
+            buffer = io.BytesIO()
+            torch.jit.save(traced, buffer, _extra_files={k: v.encode() for k, v in metadata.items()})
+        write_bytes(tmp, buffer.getvalue())
         result = check_torchscript(
             tmp,
             options.checked_against(model),

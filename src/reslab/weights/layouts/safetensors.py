@@ -26,10 +26,12 @@ FORMAT = "reslab-safetensors"
 #: metadata key -> what it holds (every value a JSON string; safetensors metadata is str -> str)
 METADATA_KEYS = {
     "format": f"{FORMAT!r}: a file reslab wrote",
+    "reslab_version": "the reslab version that wrote it",
     "model_name": "the reslab registry name",
     "model_args": "constructor arguments beyond the registered spec (a dict)",
     "num_classes": "classifier outputs",
     "in_chans": "input channels",
+    "input_size": "(C, H, W) the weights were made for (a list), or null",
     "class_names": "the classifier's class names, index = label (a list), or null",
     "preprocessing": "a Preprocessing dict, or null",
 }
@@ -61,7 +63,7 @@ def read(path: Path, obj: Any) -> Loaded:
         values = {k: json.loads(metadata[k]) for k in METADATA_KEYS if k in metadata}
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: reslab metadata that is not JSON ({e})") from None
-    meta = {k: values.get(k) for k in ("model_name", "num_classes", "in_chans", "class_names", "preprocessing")}
+    meta = {k: values.get(k) for k in METADATA_KEYS if k not in ("format", "model_args")}
     return Loaded(tensors, LAYOUT, model_args=dict(values.get("model_args") or {}), meta=meta)
 
 
@@ -73,9 +75,13 @@ def save_safetensors(
     model_args: dict[str, Any] | None = None,
     class_names: list[str] | None = None,
     preprocessing: dict[str, Any] | None = None,
+    input_size: tuple[int, int, int] | list[int] | None = None,
 ) -> Path:
     """Write ``model``'s state dict to ``path`` as safetensors, with reslab's metadata, atomically
     (a temporary file renamed into place), so ``create_model(name, pretrained=path)`` rebuilds it.
+
+    The metadata: :data:`METADATA_KEYS`, each value JSON in the file's ``__metadata__`` (``input_size``:
+    default the weights' preprocessing's, else the registry's).
 
     ``model_name`` / ``model_args`` default to the model's ``model_name`` / ``model_args`` attributes
     (set by ``create_model``; ``model_args`` also by the pretrained builder); ``class_names`` and
@@ -84,18 +90,24 @@ def save_safetensors(
     Raises:
         CheckpointError: no model name known, or metadata that is not JSON-serialisable.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from ... import __version__
 
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = model_name or getattr(model, "model_name", None)
     if not name:
         raise CheckpointError("save_safetensors needs model_name= (the model has no model_name attribute)")
+    if input_size is None:
+        input_size = _default_input_size(name, cfg)
     values = {
         "format": FORMAT,
+        "reslab_version": __version__,
         "model_name": name,
         "model_args": dict(model_args if model_args is not None else getattr(model, "model_args", {}) or {}),
         "num_classes": int(getattr(model, "num_classes", 0)),
         "in_chans": int(getattr(model, "in_chans", 3)),
+        "input_size": [int(v) for v in input_size] if input_size is not None else None,
         "class_names": class_names if class_names is not None else cfg.get("class_names"),
         "preprocessing": preprocessing if preprocessing is not None else cfg.get("preprocessing"),
     }
@@ -110,9 +122,25 @@ def save_safetensors(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        # serialised in memory, written by Python: a failed write (a full disk) is an OSError with its errno
+        data = save(tensors, metadata=metadata)
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _default_input_size(name: str, cfg: dict[str, Any]) -> tuple[int, int, int] | None:
+    """The input size the weights were made for: their preprocessing's, else the registry entry's."""
+    size = (cfg.get("preprocessing") or {}).get("input_size") if isinstance(cfg, dict) else None
+    if size:
+        return tuple(int(v) for v in size)  # type: ignore[return-value]
+    from ...models.registry import get_model_entry
+
+    try:
+        return tuple(get_model_entry(name).input_size)  # type: ignore[return-value]
+    except Exception:  # a name the registry does not know (a user's own model)
+        return None
