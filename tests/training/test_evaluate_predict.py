@@ -33,8 +33,10 @@ def test_evaluate_from_checkpoint_alone(run, tmp_path):
     assert result.n == 32 and result.split == "test" and result.data == "synthetic"
     assert result.metrics.confusion.sum() == 32 and len(result.per_class()) == 4
     assert set(result.files) == {"confusion_csv", "confusion_png", "per_class_csv"}
-    ema = evaluate(run, split="val", ema=True, out=tmp_path)  # a run directory: its best.pt
+    ema = evaluate(run, split="test", ema=True, out=tmp_path)  # a run directory: its best.pt
     assert ema.n == 32 and 0 <= ema.top1 <= 1
+    with pytest.raises(ConfigError, match="no val split"):  # no validation split held out: val is its test split
+        evaluate(run, split="val", out=tmp_path)
     train_split = evaluate(run / "last.pt", split="train", out=tmp_path)
     assert train_split.n == 128
     with pytest.raises(ConfigError, match="split"):

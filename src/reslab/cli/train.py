@@ -263,7 +263,12 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file",
     )
     _add_data_options(p)
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        help="the split to score (default: test, else val where the data set has no test split); "
+        "a split the data set does not have is refused",
+    )
     p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=positive_int)

@@ -162,7 +162,7 @@ def evaluate(
     data: str | None = None,
     *,
     data_dir: str | Path | None = None,
-    split: str = "test",
+    split: str | None = None,
     model: str | None = None,
     ema: bool = False,
     device: str = "auto",
@@ -181,8 +181,9 @@ def evaluate(
             ``best.pt``, else ``last.pt``).
         data: data-set name; default: the one the checkpoint was trained on.
         data_dir: where the data lives; default: the training run's.
-        split: ``"test"`` (the validation split where the data set has no separate test split),
-            ``"val"`` or ``"train"`` (without augmentation).
+        split: ``"test"``, ``"val"`` or ``"train"`` (without augmentation); a split the data set does not
+            have is refused (a folder of only ``train/`` and ``val/`` has no test split; a run that held out no
+            validation split has no ``val``). Default: ``"test"``, else ``"val"`` where there is no test split.
         model: the model the caller expects; a checkpoint of another model raises.
         ema: evaluate the exponential-moving-average weights.
         device, batch_size, amp: execution options (``amp``: None, ``"bf16"`` or ``"fp16"``).
@@ -199,7 +200,7 @@ def evaluate(
         CheckpointError: a missing/corrupt checkpoint, another model than ``model``, or data whose
             class count differs. ConfigError / DataError: bad options or unreadable data.
     """
-    if split not in ("train", "val", "test"):
+    if split not in (None, "train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got {split!r}")
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
@@ -211,12 +212,22 @@ def evaluate(
     else:
         out_dir = path.parent if path is not None else None  # published weights: nowhere unless asked
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
-        raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
+        raise ConfigError(
+            f"out {out_dir} is an existing file; it takes a directory (for eval_{split or 'test'}_*.csv/.png)"
+        )
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
     loaded = load_model(path, model=model, pretrained=pretrained, ema=ema, device=dev)
     bundle = loaded.data(data, data_dir, download=download, batch_size=batch_size, device=dev)
-    loader = bundle.loader(split)
+    if split is None:
+        split = "test" if "test" in bundle.splits() else "val"
+    root = (
+        data_dir
+        if data_dir is not None or data is not None
+        else (loaded.checkpoint or {}).get("config", {}).get("data_dir")
+    )
+    where = f" at {root}" if root else ""
+    loader = bundle.split_loader(split, what=f"the {bundle.name} data set{where}")
     class_names = list(bundle.class_names)
     ckpt = loaded.checkpoint
     trained_names = ckpt.get("class_names") if ckpt is not None else loaded.info["class_names"]

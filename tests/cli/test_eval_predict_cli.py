@@ -1,0 +1,77 @@
+"""`reslab eval` / `predict` on real files as a user meets them: runs trained here, in tmp_path, on a folder of
+images the test writes (audit findings: splits, corrupt checkpoints, top-k naming, data dirs, other formats)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reslab.cli import main
+
+from ..data.fakes import make_image_folder
+
+TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--device", "cpu", "--progress", "none", "-q"]
+FOLDER = ["--data", "folder", "--image-size", "8", "--batch-size", "4", "--epochs", "1"]
+
+
+def _error(capsys, argv: list[str], *parts: str) -> str:
+    """Run the CLI expecting exit status 2 and one line of error containing every part, no traceback."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reslab: error: "), err
+    assert all(p in err[0] for p in parts), err[0]
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A run on an image folder with train/ and val/ and no test/: (the data folder, the run directory)."""
+    root = tmp_path_factory.mktemp("eval-cli")
+    make_image_folder(root / "d", "train", per_class=3)
+    make_image_folder(root / "d", "val", per_class=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESLAB_CACHE_DIR", str(root / "cache"))
+        assert main(["train", *TINY, *FOLDER, "--data-dir", str(root / "d"), "--out", str(root / "run")]) == 0
+    return root / "d", root / "run"
+
+
+# -- 1. a split the data set does not have -----------------------------------------------------------------
+def test_eval_split_test_of_a_folder_without_test_is_refused(folder_run, tmp_path, capsys):
+    _, run = folder_run
+    ckpt = str(run / "best.pt")
+    _error(
+        capsys,
+        ["eval", "--checkpoint", ckpt, "--split", "test", "--out", str(tmp_path)],
+        "has no test split",
+        "its splits are train, val",
+    )
+    assert not list(tmp_path.iterdir())  # no eval_test_* written
+    assert main(["eval", "--checkpoint", ckpt, "--out", str(tmp_path)]) == 0  # default: the split it has
+    out = capsys.readouterr().out
+    assert "data: folder val (n=6)" in out and (tmp_path / "eval_val_confusion.csv").is_file()
+
+
+def test_eval_split_test_of_a_train_only_folder_is_refused(tmp_path, capsys):
+    make_image_folder(tmp_path / "d", None, per_class=4)
+    assert main(["train", *TINY, *FOLDER, "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "run")]) == 0
+    argv = ["eval", "--checkpoint", str(tmp_path / "run"), "--split", "test", "--out", str(tmp_path / "e")]
+    _error(capsys, argv, "has no test split", "its splits are train, val")
+    assert not (tmp_path / "e").exists()
+
+
+def test_eval_split_val_of_a_run_without_validation_split_is_refused(tmp_path, capsys):
+    synthetic = ["--data", "synthetic", "--data-arg", "num_classes=4", "--data-arg", "num_samples=64"]
+    argv = ["train", *TINY, *synthetic, "--image-size", "8", "--batch-size", "32", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    ckpt = str(tmp_path / "run" / "best.pt")
+    _error(
+        capsys,
+        ["eval", "--checkpoint", ckpt, "--split", "val", "--out", str(tmp_path / "e")],
+        "has no val split",
+        "its splits are train, test: use --split test",
+    )
+    assert not (tmp_path / "e").exists()
+    assert main(["eval", "--checkpoint", ckpt, "--split", "test", "--out", str(tmp_path / "e")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 16
