@@ -4,13 +4,18 @@ images the test writes (audit findings: splits, corrupt checkpoints, top-k namin
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from reslab.cli import main
+from reslab.training.checkpoint import load_checkpoint, save_checkpoint
 
 from ..data.fakes import make_image_folder
+from ..training.test_checkpoint_integrity import NAN32, damage
 
 TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--device", "cpu", "--progress", "none", "-q"]
 FOLDER = ["--data", "folder", "--image-size", "8", "--batch-size", "4", "--epochs", "1"]
@@ -75,3 +80,62 @@ def test_eval_split_val_of_a_run_without_validation_split_is_refused(tmp_path, c
     assert not (tmp_path / "e").exists()
     assert main(["eval", "--checkpoint", ckpt, "--split", "test", "--out", str(tmp_path / "e")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 16
+
+
+# -- 2. a checkpoint with flipped bytes; outputs that are not finite ---------------------------------------
+SYNTHETIC = ["--data", "synthetic", "--data-arg", "num_classes=4", "--data-arg", "num_samples=64", "--image-size", "8"]
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> Path:
+    """A run on synthetic 8x8 images, with EMA weights."""
+    out = tmp_path_factory.mktemp("eval-cli-synthetic") / "run"
+    argv = ["train", *TINY, *SYNTHETIC, "--batch-size", "32", "--epochs", "1", "--ema", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture
+def image(tmp_path) -> str:
+    path = tmp_path / "x.png"
+    Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype("uint8")).save(path)
+    return str(path)
+
+
+def test_eval_ema_with_flipped_bytes_in_its_weights_is_refused(synthetic_run, tmp_path, capsys):
+    ckpt = tmp_path / "best.pt"
+    shutil.copy(synthetic_run / "best.pt", ckpt)
+    damage(ckpt, load_checkpoint(ckpt)["ema"]["module"]["fc.weight"])
+    _error(
+        capsys,
+        ["eval", "--checkpoint", str(ckpt), "--ema", "--out", str(tmp_path / "e")],
+        f"corrupt checkpoint {ckpt}:",
+    )
+    assert not (tmp_path / "e").exists()
+
+
+def test_eval_and_predict_with_nan_bytes_in_the_weights_are_refused(synthetic_run, tmp_path, image, capsys):
+    ckpt = tmp_path / "best.pt"
+    shutil.copy(synthetic_run / "best.pt", ckpt)
+    damage(ckpt, load_checkpoint(ckpt)["model"]["fc.weight"], NAN32)  # what printed "class_2 nan"
+    _error(capsys, ["predict", "--checkpoint", str(ckpt), image], f"corrupt checkpoint {ckpt}:", "CRC-32")
+    _error(capsys, ["eval", "--checkpoint", str(ckpt), "--out", str(tmp_path / "e")], f"corrupt checkpoint {ckpt}:")
+    assert not (tmp_path / "e").exists()
+
+
+def test_non_finite_outputs_are_an_error_not_a_result(synthetic_run, tmp_path, image, capsys):
+    state = load_checkpoint(synthetic_run / "best.pt")
+    state["model"]["fc.bias"][1] = float("inf")
+    for key in ("path", "format", "version", "torch_version"):
+        state.pop(key)
+    ckpt = save_checkpoint(state, tmp_path / "inf.pt")  # an intact file holding a non-finite weight
+    _error(
+        capsys, ["predict", "--checkpoint", str(ckpt), image], f"{ckpt}: the network's output for {image}", "not finite"
+    )
+    _error(
+        capsys,
+        ["eval", "--checkpoint", str(ckpt), "--out", str(tmp_path / "e")],
+        f"{ckpt}: the network's outputs",
+        "not finite",
+    )
+    assert not (tmp_path / "e").exists()

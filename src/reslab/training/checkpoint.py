@@ -145,6 +145,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    check_integrity(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
@@ -163,6 +164,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} lacks {key!r}; it is incomplete")
     state["path"] = str(path)
     return state
+
+
+def check_integrity(path: str | Path) -> None:
+    """Check that a checkpoint's bytes are the ones written: the CRC-32 of every member of torch's zip file
+    (the weights, the pickled fields) -- ``torch.load`` does not, and a flipped byte inside a tensor loads as a
+    wrong weight (NaN outputs, or quietly wrong scores).
+
+    Raises:
+        CheckpointError: one line, ``corrupt checkpoint FILE: ...`` naming the damaged member.
+    """
+    from ..checksum import zip_crc_failure
+
+    failure = zip_crc_failure(path)
+    if failure is not None:
+        raise CheckpointError(
+            f"corrupt checkpoint {path}: {failure} -- its bytes changed since reslab wrote it (a damaged disk "
+            "or copy); restore it from a copy or train again"
+        )
 
 
 def _looks_like_torch_file(path: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,11 @@ def evaluate(
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
     metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    if not math.isfinite(metrics.loss):
+        raise CheckpointError(
+            f"{loaded.source}: the network's outputs on {bundle.name} {split} are not finite (loss {metrics.loss}): "
+            "its weights are damaged or its training diverged; no score reported"
+        )
     result = EvalResult(metrics, split, bundle.name, class_names, loaded.source)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
