@@ -139,3 +139,13 @@ def test_non_finite_outputs_are_an_error_not_a_result(synthetic_run, tmp_path, i
         "not finite",
     )
     assert not (tmp_path / "e").exists()
+
+
+# -- 3. the top-k figure under its own k ------------------------------------------------------------------
+def test_eval_names_top_k_after_k_in_text_and_json(folder_run, tmp_path, capsys):
+    _, run = folder_run  # three classes
+    assert main(["eval", "--checkpoint", str(run / "best.pt"), "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert set(result) == {"top1", "top3", "loss", "n"} and result["top1"] <= result["top3"] == 1.0
+    assert any(" top-3 " in line for line in lines) and not any("top5" in line or "top-5" in line for line in lines)

@@ -189,3 +189,11 @@ def test_predict_cli_classifies_the_good_images_and_exits_1(run, tmp_path, capsy
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["predict", "--json", "--checkpoint", str(run / "best.pt"), str(good[1])]) == 0
     assert '"image"' in capsys.readouterr().out
+
+
+def test_the_top_k_figure_is_named_after_its_k(folder_run, tmp_path):
+    """Three classes: top-3, named so (not "top5")."""
+    _, run = folder_run
+    result = evaluate(run / "best.pt", out=tmp_path)
+    assert result.metrics.k == 3 and result.metrics.topk_name == "top3"
+    assert set(result.as_dict()) == {"top1", "top3", "loss", "n"}

@@ -254,7 +254,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="evaluate a checkpoint: loss, top-1/5, per-class accuracy, confusion matrix",
-        description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, top5, loss, n}.",
+        description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, topK, loss, n}: topK is "
+        "top-k accuracy, k = min(5, classes), named after its k (top5; top3 for three classes).",
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument(
@@ -314,7 +315,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {acc:.4f}  (n={n})")
     if result.files:
         print(f"confusion matrix: {result.files['confusion_csv']}  {result.files['confusion_png']}")
-    print(json.dumps({"top1": m.top1, "top5": m.top5, "loss": m.loss, "n": m.n}))
+    print(json.dumps(result.as_dict()))
     return 0
 
 

@@ -101,7 +101,9 @@ class EvalResult:
         return list(zip(self.class_names, self.metrics.per_class_accuracy(), counts))
 
     def as_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
+        """``{top1, topK, loss, n}``, the top-k key named after its k (``top3`` for three classes)."""
+        m = self.metrics
+        return {"top1": m.top1, m.topk_name: m.top5, "loss": m.loss, "n": m.n}
 
 
 def _name_list(names: list[str]) -> str:
