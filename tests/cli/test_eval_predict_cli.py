@@ -149,3 +149,20 @@ def test_eval_names_top_k_after_k_in_text_and_json(folder_run, tmp_path, capsys)
     result = json.loads(lines[-1])
     assert set(result) == {"top1", "top3", "loss", "n"} and result["top1"] <= result["top3"] == 1.0
     assert any(" top-3 " in line for line in lines) and not any("top5" in line or "top-5" in line for line in lines)
+
+
+# -- 4. a run trained with a relative --data-dir, evaluated from another directory ------------------------
+def test_eval_from_another_directory_finds_a_relative_data_dir(tmp_path, monkeypatch, capsys):
+    proj = tmp_path / "proj"
+    make_image_folder(proj / "d", "train", per_class=3)
+    make_image_folder(proj / "d", "val", per_class=2)
+    monkeypatch.chdir(proj)
+    assert main(["train", *TINY, *FOLDER, "--data-dir", "d", "--out", "runs/a"]) == 0
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    ckpt = str(proj / "runs" / "a" / "best.pt")
+    assert main(["eval", "--checkpoint", ckpt]) == 0
+    assert "data: folder val (n=6)" in capsys.readouterr().out
+    (proj / "d").rename(proj / "moved")
+    _error(capsys, ["eval", "--checkpoint", ckpt], "the run's data_dir d (relative to", "give --data-dir")
+    assert main(["eval", "--checkpoint", ckpt, "--data-dir", str(proj / "moved")]) == 0

@@ -3,8 +3,9 @@
 A checkpoint holds the model (and EMA) weights, optimiser, scheduler and gradient-scaler states, the
 random-number-generator states (torch, numpy, python, CUDA), the progress (epoch, step within the
 epoch), the resolved configuration, the model name and constructor overrides, the class names and
-the data ``info`` -- so evaluation, prediction and resuming need the file alone. Only tensors and
-plain Python types are stored, which is what ``weights_only=True`` accepts.
+the data ``info`` and the directory the run was started from (``cwd``: what a relative ``data_dir`` is
+relative to) -- so evaluation, prediction and resuming need the file alone. Only tensors and plain Python
+types are stored, which is what ``weights_only=True`` accepts.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             that the previous ``path`` is intact (the temporary file is removed).
     """
     path = Path(path)
-    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), **state}
+    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), "cwd": _cwd(), **state}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -97,6 +98,14 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _cwd() -> str | None:
+    """The working directory (what the run's relative paths are relative to), None where it is gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _os_error(e: BaseException | None) -> OSError | None:

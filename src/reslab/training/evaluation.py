@@ -207,7 +207,7 @@ def evaluate(
         raise ConfigError(f"split must be train, val or test, got {split!r}")
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
-    from .loading import checkpoint_file, load_model
+    from .loading import checkpoint_file, load_model, training_data_dir
 
     path = checkpoint_file(checkpoint) if checkpoint is not None else None
     if out is not None:
@@ -224,11 +224,9 @@ def evaluate(
     bundle = loaded.data(data, data_dir, download=download, batch_size=batch_size, device=dev)
     if split is None:
         split = "test" if "test" in bundle.splits() else "val"
-    root = (
-        data_dir
-        if data_dir is not None or data is not None
-        else (loaded.checkpoint or {}).get("config", {}).get("data_dir")
-    )
+    root = data_dir
+    if root is None and data is None and loaded.checkpoint is not None:
+        root = training_data_dir(loaded.checkpoint)[0]
     where = f" at {root}" if root else ""
     loader = bundle.split_loader(split, what=f"the {bundle.name} data set{where}")
     class_names = list(bundle.class_names)

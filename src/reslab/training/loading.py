@@ -16,6 +16,7 @@ the same way everywhere, and its images and data sets are preprocessed the same 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,40 @@ def checkpoint_file(path: str | Path) -> Path:
     if path.is_dir():
         return path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
     return path
+
+
+def training_cwd(ckpt: Mapping[str, Any]) -> Path | None:
+    """The directory a checkpoint's run was started from: as recorded (``cwd``), else -- checkpoints written
+    before reslab recorded it -- worked out from a relative ``out`` and where the checkpoint now is
+    (``runs/a`` and ``/home/u/proj/runs/a/best.pt``: ``/home/u/proj``); None where neither tells."""
+    if ckpt.get("cwd"):
+        return Path(str(ckpt["cwd"]))
+    out, path = (ckpt.get("config") or {}).get("out"), ckpt.get("path")
+    if not out or not path or Path(out).is_absolute():
+        return None
+    run = Path(path).resolve().parent
+    tail = Path(os.path.normpath(out)).parts
+    if tail and ".." not in tail and run.parts[-len(tail) :] == tail:
+        return Path(*run.parts[: -len(tail)])
+    return None
+
+
+def training_data_dir(ckpt: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The data directory a checkpoint's run trained on, and how to say it in an error: a relative ``data_dir``
+    is resolved against the directory the run was started from (:func:`training_cwd`) where the data is
+    there, so a run evaluated from another directory finds its data (``None`` where the run gave none: the
+    default data directory).
+    """
+    recorded = (ckpt.get("config") or {}).get("data_dir")
+    if not recorded:
+        return None, "the run's data directory (the default: $RESLAB_DATA_DIR, else ./data)"
+    if Path(recorded).is_absolute():
+        return str(recorded), f"the run's data_dir {recorded}"
+    base = training_cwd(ckpt)
+    if base is not None and (base / recorded).exists():
+        return str(base / recorded), f"the run's data_dir {recorded} (relative to {base}, where it was trained)"
+    where = f"relative to {base}, where it was trained, and to" if base is not None else "relative to"
+    return str(recorded), f"the run's data_dir {recorded} ({where} the current directory)"
 
 
 def info_preprocessing(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,6 +374,7 @@ def _checkpoint_data(
     cfg = checkpoint_config(ckpt)
     same = data is None or data.strip().lower() == cfg.data
     name = cfg.data if data is None else data
+    recorded = ""  # where the data directory came from the run (not --data-dir): said when the data is missing
     kwargs: dict[str, Any] = {
         "download": download,
         "batch_size": batch_size or cfg.eval_batch_size or max(cfg.batch_size, 256),
@@ -353,7 +389,8 @@ def _checkpoint_data(
         kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
         if kwargs["image_size"] is None and input_size is not None:
             kwargs["image_size"] = int(input_size[-1])  # the size the run chose (the model's, the weights')
-        data_dir = data_dir if data_dir is not None else cfg.data_dir
+        if data_dir is None:
+            data_dir, recorded = training_data_dir(ckpt)
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])
     if info.get("weights_preprocessing") is not None:
@@ -369,6 +406,10 @@ def _checkpoint_data(
             raise
         del kwargs["image_size"]  # a data set with a fixed image size; its own size is checked below
         bundle = build_data(name, data_dir, **kwargs)
+    except DataError as e:
+        if not recorded:
+            raise
+        raise DataError(f"{e} -- {recorded} was not found: give --data-dir") from None
     path = ckpt.get("path", "the checkpoint")
     if bundle.num_classes != ckpt["num_classes"]:
         raise CheckpointError(
