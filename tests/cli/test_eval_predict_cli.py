@@ -166,3 +166,21 @@ def test_eval_from_another_directory_finds_a_relative_data_dir(tmp_path, monkeyp
     (proj / "d").rename(proj / "moved")
     _error(capsys, ["eval", "--checkpoint", ckpt], "the run's data_dir d (relative to", "give --data-dir")
     assert main(["eval", "--checkpoint", ckpt, "--data-dir", str(proj / "moved")]) == 0
+
+
+# -- 5. --data-dir an existing file that is not an archive ------------------------------------------------
+def test_a_data_dir_that_is_an_image_file_says_so(folder_run, tmp_path, capsys):
+    data, run = folder_run
+    image = str(next((data / "val").rglob("*.png")))
+    _error(
+        capsys,
+        ["eval", "--checkpoint", str(run / "best.pt"), "--data-dir", image],
+        f"data dir {image} is a file, not a folder or archive",
+    )
+    argv = ["train", *TINY, *FOLDER, "--data-dir", image, "--out", str(tmp_path / "run")]
+    _error(capsys, argv, f"data dir {image} is a file, not a folder or archive")
+    _error(
+        capsys,
+        ["show-data", "--data", "cifar10", "--data-dir", image, "--out", str(tmp_path / "g.png")],
+        "is a file, not a folder",
+    )
