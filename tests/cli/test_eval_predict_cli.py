@@ -16,6 +16,7 @@ from reslab.training.checkpoint import load_checkpoint, save_checkpoint
 
 from ..data.fakes import make_image_folder
 from ..training.test_checkpoint_integrity import NAN32, damage
+from ..training.test_other_formats import write_exports
 
 TINY = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--device", "cpu", "--progress", "none", "-q"]
 FOLDER = ["--data", "folder", "--image-size", "8", "--batch-size", "4", "--epochs", "1"]
@@ -184,3 +185,18 @@ def test_a_data_dir_that_is_an_image_file_says_so(folder_run, tmp_path, capsys):
         ["show-data", "--data", "cifar10", "--data-dir", image, "--out", str(tmp_path / "g.png")],
         "is a file, not a folder",
     )
+
+
+# -- 6. a file reslab export wrote, given to --checkpoint -------------------------------------------------
+def test_predict_and_eval_name_an_exported_files_format(tmp_path, image, capsys):
+    files = write_exports(tmp_path)
+    for fmt, named, taken_by in (
+        ("torchscript", "is a TorchScript file", "torch.jit.load"),
+        ("export", "is a torch.export program (.pt2", "torch.export.load"),
+        ("onnx", "is an ONNX file", f"reslab predict --onnx {files['onnx']} IMAGE"),
+        ("safetensors", "is a safetensors weights file", "--model MODEL --pretrained"),
+    ):
+        path = str(files[fmt])
+        line = _error(capsys, ["predict", "--checkpoint", path, image], f"{path} {named}", taken_by)
+        assert "corrupt" not in line
+    _error(capsys, ["eval", "--checkpoint", str(files["torchscript"])], "is a TorchScript file")

@@ -154,6 +154,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    other = other_format(path)
+    if other is not None:
+        what, use = OTHER_FORMATS[other]
+        raise CheckpointError(
+            f"{path} is {what}, not a reslab checkpoint: {use.format(path=path)}; --checkpoint takes the .pt "
+            "files reslab train writes (RUN_DIR/best.pt)"
+        )
     check_integrity(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -173,6 +180,56 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} lacks {key!r}; it is incomplete")
     state["path"] = str(path)
     return state
+
+
+#: the files ``reslab export`` writes (and a weights file): what each is, and what takes it
+OTHER_FORMATS = {
+    "torchscript": (
+        "a TorchScript file (reslab export --format torchscript)",
+        "load it with torch.jit.load('{path}')",
+    ),
+    "export": (
+        "a torch.export program (.pt2, reslab export --format export)",
+        "load it with torch.export.load('{path}').module()",
+    ),
+    "onnx": (
+        "an ONNX file (reslab export --format onnx)",
+        "classify images with it: reslab predict --onnx {path} IMAGE",
+    ),
+    "safetensors": (
+        "a safetensors weights file (reslab export --format safetensors)",
+        "use it as weights: --model MODEL --pretrained {path}",
+    ),
+}
+
+
+def other_format(path: str | Path) -> str | None:
+    """Which of :data:`OTHER_FORMATS` a file is, by its contents (ONNX: by its ``.onnx`` name), or None:
+    a TorchScript or torch.export zip (their members), a safetensors file (its JSON header)."""
+    import json
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            if any("/code/__torch__" in n or n.endswith("/constants.pkl") for n in names):
+                return "torchscript"
+            if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
+                return "export"
+            return None
+        if len(head) == 9 and head[8:9] == b"{":
+            size = int.from_bytes(head[:8], "little")
+            with open(path, "rb") as f:
+                f.seek(8)
+                header = json.loads(f.read(min(size, 1 << 24)))
+            return "safetensors" if isinstance(header, dict) else None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return "onnx" if path.suffix.lower() == ".onnx" else None
 
 
 def check_integrity(path: str | Path) -> None:
