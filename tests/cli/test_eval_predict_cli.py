@@ -200,3 +200,20 @@ def test_predict_and_eval_name_an_exported_files_format(tmp_path, image, capsys)
         line = _error(capsys, ["predict", "--checkpoint", path, image], f"{path} {named}", taken_by)
         assert "corrupt" not in line
     _error(capsys, ["eval", "--checkpoint", str(files["torchscript"])], "is a TorchScript file")
+
+
+# -- 7. weights trained on 1-channel images used on RGB data ----------------------------------------------
+CIFAR10_MINI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-mini"
+
+
+@pytest.mark.skipif(not CIFAR10_MINI.is_dir(), reason="needs the cifar10-mini data")
+def test_grey_weights_on_cifar10_name_both_channel_counts_and_the_fix(tmp_path, capsys):
+    grey = ["--data", "synthetic", "--data-arg", "num_classes=10", "--data-arg", "num_samples=64"]
+    argv = ["train", *TINY, *grey, "--data-arg", "channels=1", "--image-size", "8", "--batch-size", "32"]
+    assert main([*argv, "--epochs", "1", "--out", str(tmp_path / "grey")]) == 0
+    ckpt = str(tmp_path / "grey" / "best.pt")
+    data = ["--data", "cifar10", "--data-dir", str(CIFAR10_MINI), "--out", str(tmp_path / "e")]
+    parts = (f"{ckpt} takes 1-channel images, but cifar10 has 3-channel images", f"--pretrained {ckpt} --data cifar10")
+    _error(capsys, ["eval", "--model", "resnet20", "--pretrained", ckpt, *data], *parts)
+    _error(capsys, ["eval", "--checkpoint", ckpt, *data], *parts)
+    assert not (tmp_path / "e").exists()

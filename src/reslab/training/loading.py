@@ -417,10 +417,18 @@ def _checkpoint_data(
         )
     in_chans = ckpt.get("in_chans")
     if in_chans is not None and bundle.input_size[0] != in_chans:
-        raise CheckpointError(
-            f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
-        )
+        raise channel_mismatch(str(path), str(ckpt["model_name"]), int(in_chans), bundle.name, bundle.input_size[0])
     return bundle
+
+
+def channel_mismatch(source: str, model: str, chans: int, data: str, data_chans: int) -> CheckpointError:
+    """The error for a network taking ``chans``-channel images used on ``data`` of ``data_chans`` channels: one
+    line naming the weights, both counts and the fix (fine-tuning adapts the first convolution)."""
+    return CheckpointError(
+        f"{source} takes {chans}-channel images, but {data} has {data_chans}-channel images: evaluate it on "
+        f"{chans}-channel data, or fine-tune it on {data} first (reslab train --model {model} --pretrained {source} "
+        f"--data {data}: its first convolution is adapted from {chans} to {data_chans} channels)"
+    )
 
 
 def _weights_data(
@@ -440,7 +448,7 @@ def _weights_data(
         raise ConfigError(f"evaluating {source} needs the data to evaluate on: give --data (and --data-dir)")
     c = int(info["input_size"][0])
     if data_channels(data) != c and data not in ("folder", "synthetic"):
-        raise CheckpointError(f"{source} takes {c}-channel images, but {data} has {data_channels(data)} channel(s)")
+        raise channel_mismatch(source, loaded.model_name, c, data, data_channels(data))
     given = {"channels": 1} if c == 1 and data in ("folder", "synthetic") else {}
     kwargs, _ = preprocessing_data_args(data, info_preprocessing(info), source=source, given=given)
     kwargs.update(given)
