@@ -104,7 +104,7 @@ def save_preview(bundle: DataBundle, path: str | os.PathLike[str], n: int = 64, 
     The training loader is iterated at its current epoch, and its epoch counter is restored afterwards,
     so a preview does not shift the training run's epochs.
     """
-    loader = bundle.train if split == "train" else bundle.split_loader(split)
+    loader = bundle.train if split == "train" else bundle.loader(split)
     epoch = getattr(loader, "epoch", None)
     images: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
