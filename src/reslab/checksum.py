@@ -1,10 +1,11 @@
-"""File digests and their verification, shared by the data downloads (MD5) and the weights cache (SHA-256,
-MD5). Imports no torch."""
+"""File digests and their verification, shared by the data downloads (MD5), the weights cache (SHA-256,
+MD5) and the checkpoint reader (the CRC-32 of each member of torch's zip files). Imports no torch."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 
 from .errors import ChecksumError
 
@@ -40,3 +41,25 @@ def verify_file(path: str | os.PathLike[str], expected: str) -> str:
         error.got = got  # for callers that word their own message (the URL, what was done with the file)
         raise error
     return got
+
+
+def zip_crc_failure(path: str | os.PathLike[str]) -> str | None:
+    """Read every member of a zip archive (``torch.save``'s files are one) and check its CRC-32: the name of
+    the first member whose bytes changed since it was written (flipped bits, a bad copy), with why, or None
+    where every member checks out. A file that is not a readable zip archive is not judged here (None): its
+    reader reports it.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                try:
+                    with archive.open(member) as f:
+                        while f.read(CHUNK):
+                            pass
+                except zipfile.BadZipFile as e:
+                    return f"{member.filename} ({e})"
+                except (OSError, EOFError, ValueError, NotImplementedError) as e:
+                    return f"{member.filename} ({type(e).__name__}: {e})"
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return None
+    return None

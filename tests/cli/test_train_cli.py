@@ -90,8 +90,8 @@ def test_eval_last_line_is_json(run_dir, tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(run_dir / "best.pt"), "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
-    assert set(result) == {"top1", "top5", "loss", "n"} and result["n"] == 32
-    assert 0 <= result["top1"] <= result["top5"] <= 1
+    assert set(result) == {"top1", "top4", "loss", "n"} and result["n"] == 32  # 4 classes: top-4
+    assert 0 <= result["top1"] <= result["top4"] <= 1
     assert any(line.startswith("per-class accuracy") for line in lines)
     conf = (tmp_path / "eval_test_confusion.csv").read_text().splitlines()
     assert len(conf) == 5 and sum(int(v) for row in conf[1:] for v in row.split(",")[1:]) == 32

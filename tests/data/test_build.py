@@ -148,3 +148,16 @@ def test_batches_are_dense_in_the_requested_memory_format():
         for loader in (b.train, b.val):
             x, _ = next(iter(loader))
             assert x.is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("name", ["folder", "cifar10", "mnist"])
+def test_a_data_dir_that_is_a_file_says_so(tmp_path, name):
+    from reslab.errors import DataError
+
+    from .fakes import write_image
+
+    image = tmp_path / "some.png"
+    write_image(image, (255, 0, 0), (8, 8))
+    takes = "a folder or archive" if name == "folder" else "a folder"
+    with pytest.raises(DataError, match=rf"^data dir {image} is a file, not {takes}"):
+        build_data(name, image, image_size=8 if name == "folder" else None, device="cpu")

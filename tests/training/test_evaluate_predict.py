@@ -33,8 +33,10 @@ def test_evaluate_from_checkpoint_alone(run, tmp_path):
     assert result.n == 32 and result.split == "test" and result.data == "synthetic"
     assert result.metrics.confusion.sum() == 32 and len(result.per_class()) == 4
     assert set(result.files) == {"confusion_csv", "confusion_png", "per_class_csv"}
-    ema = evaluate(run, split="val", ema=True, out=tmp_path)  # a run directory: its best.pt
+    ema = evaluate(run, split="test", ema=True, out=tmp_path)  # a run directory: its best.pt
     assert ema.n == 32 and 0 <= ema.top1 <= 1
+    with pytest.raises(ConfigError, match="no val split"):  # no validation split held out: val is its test split
+        evaluate(run, split="val", out=tmp_path)
     train_split = evaluate(run / "last.pt", split="train", out=tmp_path)
     assert train_split.n == 128
     with pytest.raises(ConfigError, match="split"):
@@ -187,3 +189,11 @@ def test_predict_cli_classifies_the_good_images_and_exits_1(run, tmp_path, capsy
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["predict", "--json", "--checkpoint", str(run / "best.pt"), str(good[1])]) == 0
     assert '"image"' in capsys.readouterr().out
+
+
+def test_the_top_k_figure_is_named_after_its_k(folder_run, tmp_path):
+    """Three classes: top-3, named so (not "top5")."""
+    _, run = folder_run
+    result = evaluate(run / "best.pt", out=tmp_path)
+    assert result.metrics.k == 3 and result.metrics.topk_name == "top3"
+    assert set(result.as_dict()) == {"top1", "top3", "loss", "n"}

@@ -254,7 +254,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="evaluate a checkpoint: loss, top-1/5, per-class accuracy, confusion matrix",
-        description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, top5, loss, n}.",
+        description="Evaluate a checkpoint. The last stdout line is a JSON object {top1, topK, loss, n}: topK is "
+        "top-k accuracy, k = min(5, classes), named after its k (top5; top3 for three classes).",
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="a .pt file (or a run directory)")
     p.add_argument(
@@ -263,7 +264,12 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="instead of a checkpoint: --model's weights (a tag, MODEL.TAG, default) or a file",
     )
     _add_data_options(p)
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        help="the split to score (default: test, else val where the data set has no test split); "
+        "a split the data set does not have is refused",
+    )
     p.add_argument("--model", help="the model you expect the checkpoint to hold (checked); with --pretrained: the net")
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=positive_int)
@@ -309,7 +315,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {acc:.4f}  (n={n})")
     if result.files:
         print(f"confusion matrix: {result.files['confusion_csv']}  {result.files['confusion_png']}")
-    print(json.dumps({"top1": m.top1, "top5": m.top5, "loss": m.loss, "n": m.n}))
+    print(json.dumps(result.as_dict()))
     return 0
 
 

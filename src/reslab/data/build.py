@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .arrays import array_bundle
 from .bundle import SPLITS, DataBundle, LoaderOptions
 from .options import SourceOptions, options_for
@@ -154,6 +154,7 @@ def build_data(
         raise ConfigError(f"device {device} requested, but CUDA is not available here")
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
+    check_data_root(name, root)
     loader_options = LoaderOptions(
         batch_size=batch_size,
         eval_batch_size=eval_batch_size or batch_size,
@@ -191,6 +192,27 @@ def build_data(
     if split_for_eval is not None:
         bundle.val = bundle.loader(split_for_eval)
     return bundle
+
+
+def check_data_root(name: str, root: Path) -> None:
+    """Refuse a data directory that is an existing file the data set cannot read (an image, say): the folder
+    data set takes a folder or an archive, the others a folder (digits and synthetic read none).
+
+    Raises:
+        DataError: one line naming the file and what the data set takes.
+    """
+    if name in ("digits", "synthetic") or not root.is_file():
+        return
+    from .sources.files import ARCHIVE_SUFFIXES, is_archive
+
+    if name == "folder":
+        if is_archive(root):
+            return
+        raise DataError(
+            f"data dir {root} is a file, not a folder or archive ({', '.join(ARCHIVE_SUFFIXES)}): give the folder "
+            "holding ROOT/train/<class>/*.jpg (and ROOT/val/...) or ROOT/<class>/*.jpg, or an archive of it"
+        )
+    raise DataError(f"data dir {root} is a file, not a folder: give the folder {name} lives in (--data-dir DIR)")
 
 
 def _load_arrays(

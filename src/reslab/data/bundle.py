@@ -91,6 +91,43 @@ class DataBundle:
             self._eval_cache[split] = self.eval_factories[split]()
         return self._eval_cache[split]
 
+    def splits(self) -> tuple[str, ...]:
+        """The splits this data set has, under their true names: ``train`` and ``val`` (a validation split
+        held out or the folder's own ``val/``), ``test`` (an official test split); where no validation split
+        was held out, ``train`` and ``test`` (the validation loader *is* the test split)."""
+        if self.val_is_test:
+            return ("train", "test")
+        has_test = "test" in self.eval_factories or self.test is not None
+        return ("train", "val", "test") if has_test else ("train", "val")
+
+    def split_loader(self, split: str, *, what: str | None = None) -> BatchLoader:
+        """The evaluation loader of ``split``, refusing a split the data set does not have -- where
+        :meth:`loader` would give another split under its name (``test`` -> the validation split of a folder
+        with only ``train/`` and ``val/``; ``val`` -> the test split of a run that held out no validation split).
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            what: how the error names the data (default ``the <name> data set``).
+
+        Raises:
+            ConfigError: an unknown split, or one this data set lacks (one line naming the splits it has).
+        """
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        have = self.splits()
+        if split not in have:
+            what = what or f"the {self.name} data set"
+            if split == "val":
+                why = "val_split 0: without a validation split, 'val' would be its test split"
+                use = "test"
+            else:
+                why = "only a validation split: 'test' would be its validation split"
+                use = "val"
+            raise ConfigError(
+                f"{what} has no {split} split ({why}); its splits are {', '.join(have)}: use --split {use}"
+            )
+        return self.loader(split)
+
 
 def make_info(
     name: str,

@@ -601,7 +601,9 @@ def predict(
             out = net(x.to(dev))
             return getattr(out, "logits", out).float().cpu()
 
-    return classify_images(forward, images, info, names, topk=topk, batch_size=batch_size, on_error=on_error)
+    return classify_images(
+        forward, images, info, names, topk=topk, batch_size=batch_size, on_error=on_error, source=loaded.source
+    )
 
 
 def classify_images(
@@ -613,6 +615,7 @@ def classify_images(
     topk: int,
     batch_size: int = 1,
     on_error: str = "raise",
+    source: str = "the model",
 ) -> list[list[tuple[str, float]] | DataError]:
     """Preprocess ``images`` (``reslab.data.preprocess_image`` with ``info``), run ``forward`` (a batch
     (N, C, H, W) float32 -> logits (N, classes)) on batches of ``batch_size`` and return the ``topk``
@@ -620,6 +623,8 @@ def classify_images(
 
     Raises:
         ConfigError: ``batch_size`` < 1. DataError: an unreadable image (``on_error="raise"``).
+        CheckpointError: outputs that are not finite (NaN or inf: damaged or diverged weights), naming
+            ``source`` (the checkpoint or weights file): no NaN probability is ever returned.
     """
     from ..data import preprocess_image
 
@@ -631,6 +636,13 @@ def classify_images(
 
     def flush() -> None:
         logits = forward(torch.cat([x for _, x in pending]))
+        if not bool(torch.isfinite(logits).all()):
+            bad = next(slot for (slot, _), row in zip(pending, logits) if not bool(torch.isfinite(row).all()))
+            shown = images[bad] if isinstance(images[bad], (str, Path)) else f"image {bad + 1}"
+            raise CheckpointError(
+                f"{source}: the network's output for {shown} is not finite (NaN or inf): its weights are "
+                "damaged or its training diverged; no prediction reported"
+            )
         probs = torch.softmax(logits.float(), dim=1)
         values, indices = probs.topk(k, dim=1)
         for (slot, _), vs, ix in zip(pending, values.tolist(), indices.tolist()):

@@ -3,8 +3,9 @@
 A checkpoint holds the model (and EMA) weights, optimiser, scheduler and gradient-scaler states, the
 random-number-generator states (torch, numpy, python, CUDA), the progress (epoch, step within the
 epoch), the resolved configuration, the model name and constructor overrides, the class names and
-the data ``info`` -- so evaluation, prediction and resuming need the file alone. Only tensors and
-plain Python types are stored, which is what ``weights_only=True`` accepts.
+the data ``info`` and the directory the run was started from (``cwd``: what a relative ``data_dir`` is
+relative to) -- so evaluation, prediction and resuming need the file alone. Only tensors and plain Python
+types are stored, which is what ``weights_only=True`` accepts.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             that the previous ``path`` is intact (the temporary file is removed).
     """
     path = Path(path)
-    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), **state}
+    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), "cwd": _cwd(), **state}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -97,6 +98,14 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _cwd() -> str | None:
+    """The working directory (what the run's relative paths are relative to), None where it is gone."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _os_error(e: BaseException | None) -> OSError | None:
@@ -145,6 +154,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    other = other_format(path)
+    if other is not None:
+        what, use = OTHER_FORMATS[other]
+        raise CheckpointError(
+            f"{path} is {what}, not a reslab checkpoint: {use.format(path=path)}; --checkpoint takes the .pt "
+            "files reslab train writes (RUN_DIR/best.pt)"
+        )
+    check_integrity(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
@@ -163,6 +180,74 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} lacks {key!r}; it is incomplete")
     state["path"] = str(path)
     return state
+
+
+#: the files ``reslab export`` writes (and a weights file): what each is, and what takes it
+OTHER_FORMATS = {
+    "torchscript": (
+        "a TorchScript file (reslab export --format torchscript)",
+        "load it with torch.jit.load('{path}')",
+    ),
+    "export": (
+        "a torch.export program (.pt2, reslab export --format export)",
+        "load it with torch.export.load('{path}').module()",
+    ),
+    "onnx": (
+        "an ONNX file (reslab export --format onnx)",
+        "classify images with it: reslab predict --onnx {path} IMAGE",
+    ),
+    "safetensors": (
+        "a safetensors weights file (reslab export --format safetensors)",
+        "use it as weights: --model MODEL --pretrained {path}",
+    ),
+}
+
+
+def other_format(path: str | Path) -> str | None:
+    """Which of :data:`OTHER_FORMATS` a file is, by its contents (ONNX: by its ``.onnx`` name), or None:
+    a TorchScript or torch.export zip (their members), a safetensors file (its JSON header)."""
+    import json
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            if any("/code/__torch__" in n or n.endswith("/constants.pkl") for n in names):
+                return "torchscript"
+            if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
+                return "export"
+            return None
+        if len(head) == 9 and head[8:9] == b"{":
+            size = int.from_bytes(head[:8], "little")
+            with open(path, "rb") as f:
+                f.seek(8)
+                header = json.loads(f.read(min(size, 1 << 24)))
+            return "safetensors" if isinstance(header, dict) else None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return "onnx" if path.suffix.lower() == ".onnx" else None
+
+
+def check_integrity(path: str | Path) -> None:
+    """Check that a checkpoint's bytes are the ones written: the CRC-32 of every member of torch's zip file
+    (the weights, the pickled fields) -- ``torch.load`` does not, and a flipped byte inside a tensor loads as a
+    wrong weight (NaN outputs, or quietly wrong scores).
+
+    Raises:
+        CheckpointError: one line, ``corrupt checkpoint FILE: ...`` naming the damaged member.
+    """
+    from ..checksum import zip_crc_failure
+
+    failure = zip_crc_failure(path)
+    if failure is not None:
+        raise CheckpointError(
+            f"corrupt checkpoint {path}: {failure} -- its bytes changed since reslab wrote it (a damaged disk "
+            "or copy); restore it from a copy or train again"
+        )
 
 
 def _looks_like_torch_file(path: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ class EvalResult:
         return list(zip(self.class_names, self.metrics.per_class_accuracy(), counts))
 
     def as_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
+        """``{top1, topK, loss, n}``, the top-k key named after its k (``top3`` for three classes)."""
+        m = self.metrics
+        return {"top1": m.top1, m.topk_name: m.top5, "loss": m.loss, "n": m.n}
 
 
 def _name_list(names: list[str]) -> str:
@@ -162,7 +165,7 @@ def evaluate(
     data: str | None = None,
     *,
     data_dir: str | Path | None = None,
-    split: str = "test",
+    split: str | None = None,
     model: str | None = None,
     ema: bool = False,
     device: str = "auto",
@@ -181,8 +184,9 @@ def evaluate(
             ``best.pt``, else ``last.pt``).
         data: data-set name; default: the one the checkpoint was trained on.
         data_dir: where the data lives; default: the training run's.
-        split: ``"test"`` (the validation split where the data set has no separate test split),
-            ``"val"`` or ``"train"`` (without augmentation).
+        split: ``"test"``, ``"val"`` or ``"train"`` (without augmentation); a split the data set does not
+            have is refused (a folder of only ``train/`` and ``val/`` has no test split; a run that held out no
+            validation split has no ``val``). Default: ``"test"``, else ``"val"`` where there is no test split.
         model: the model the caller expects; a checkpoint of another model raises.
         ema: evaluate the exponential-moving-average weights.
         device, batch_size, amp: execution options (``amp``: None, ``"bf16"`` or ``"fp16"``).
@@ -199,11 +203,11 @@ def evaluate(
         CheckpointError: a missing/corrupt checkpoint, another model than ``model``, or data whose
             class count differs. ConfigError / DataError: bad options or unreadable data.
     """
-    if split not in ("train", "val", "test"):
+    if split not in (None, "train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got {split!r}")
     if (checkpoint is None) == (pretrained is None):
         raise ConfigError("evaluate a checkpoint or pretrained weights (--model M --pretrained TAG), one of the two")
-    from .loading import checkpoint_file, load_model
+    from .loading import checkpoint_file, load_model, training_data_dir
 
     path = checkpoint_file(checkpoint) if checkpoint is not None else None
     if out is not None:
@@ -211,12 +215,20 @@ def evaluate(
     else:
         out_dir = path.parent if path is not None else None  # published weights: nowhere unless asked
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():  # refused before any work is done
-        raise ConfigError(f"out {out_dir} is an existing file; it takes a directory (for eval_{split}_*.csv/.png)")
+        raise ConfigError(
+            f"out {out_dir} is an existing file; it takes a directory (for eval_{split or 'test'}_*.csv/.png)"
+        )
     dev = resolve_device(device)
     amp_dtype = check_amp(amp, dev)
     loaded = load_model(path, model=model, pretrained=pretrained, ema=ema, device=dev)
     bundle = loaded.data(data, data_dir, download=download, batch_size=batch_size, device=dev)
-    loader = bundle.loader(split)
+    if split is None:
+        split = "test" if "test" in bundle.splits() else "val"
+    root = data_dir
+    if root is None and data is None and loaded.checkpoint is not None:
+        root = training_data_dir(loaded.checkpoint)[0]
+    where = f" at {root}" if root else ""
+    loader = bundle.split_loader(split, what=f"the {bundle.name} data set{where}")
     class_names = list(bundle.class_names)
     ckpt = loaded.checkpoint
     trained_names = ckpt.get("class_names") if ckpt is not None else loaded.info["class_names"]
@@ -228,6 +240,11 @@ def evaluate(
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
     metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    if not math.isfinite(metrics.loss):
+        raise CheckpointError(
+            f"{loaded.source}: the network's outputs on {bundle.name} {split} are not finite (loss {metrics.loss}): "
+            "its weights are damaged or its training diverged; no score reported"
+        )
     result = EvalResult(metrics, split, bundle.name, class_names, loaded.source)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

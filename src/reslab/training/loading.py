@@ -16,6 +16,7 @@ the same way everywhere, and its images and data sets are preprocessed the same 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,40 @@ def checkpoint_file(path: str | Path) -> Path:
     if path.is_dir():
         return path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
     return path
+
+
+def training_cwd(ckpt: Mapping[str, Any]) -> Path | None:
+    """The directory a checkpoint's run was started from: as recorded (``cwd``), else -- checkpoints written
+    before reslab recorded it -- worked out from a relative ``out`` and where the checkpoint now is
+    (``runs/a`` and ``/home/u/proj/runs/a/best.pt``: ``/home/u/proj``); None where neither tells."""
+    if ckpt.get("cwd"):
+        return Path(str(ckpt["cwd"]))
+    out, path = (ckpt.get("config") or {}).get("out"), ckpt.get("path")
+    if not out or not path or Path(out).is_absolute():
+        return None
+    run = Path(path).resolve().parent
+    tail = Path(os.path.normpath(out)).parts
+    if tail and ".." not in tail and run.parts[-len(tail) :] == tail:
+        return Path(*run.parts[: -len(tail)])
+    return None
+
+
+def training_data_dir(ckpt: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The data directory a checkpoint's run trained on, and how to say it in an error: a relative ``data_dir``
+    is resolved against the directory the run was started from (:func:`training_cwd`) where the data is
+    there, so a run evaluated from another directory finds its data (``None`` where the run gave none: the
+    default data directory).
+    """
+    recorded = (ckpt.get("config") or {}).get("data_dir")
+    if not recorded:
+        return None, "the run's data directory (the default: $RESLAB_DATA_DIR, else ./data)"
+    if Path(recorded).is_absolute():
+        return str(recorded), f"the run's data_dir {recorded}"
+    base = training_cwd(ckpt)
+    if base is not None and (base / recorded).exists():
+        return str(base / recorded), f"the run's data_dir {recorded} (relative to {base}, where it was trained)"
+    where = f"relative to {base}, where it was trained, and to" if base is not None else "relative to"
+    return str(recorded), f"the run's data_dir {recorded} ({where} the current directory)"
 
 
 def info_preprocessing(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,6 +374,7 @@ def _checkpoint_data(
     cfg = checkpoint_config(ckpt)
     same = data is None or data.strip().lower() == cfg.data
     name = cfg.data if data is None else data
+    recorded = ""  # where the data directory came from the run (not --data-dir): said when the data is missing
     kwargs: dict[str, Any] = {
         "download": download,
         "batch_size": batch_size or cfg.eval_batch_size or max(cfg.batch_size, 256),
@@ -353,7 +389,8 @@ def _checkpoint_data(
         kwargs.update(val_split=cfg.val_split, image_size=cfg.image_size, **cfg.data_args)
         if kwargs["image_size"] is None and input_size is not None:
             kwargs["image_size"] = int(input_size[-1])  # the size the run chose (the model's, the weights')
-        data_dir = data_dir if data_dir is not None else cfg.data_dir
+        if data_dir is None:
+            data_dir, recorded = training_data_dir(ckpt)
     elif input_size is not None:
         kwargs["image_size"] = int(input_size[-1])
     if info.get("weights_preprocessing") is not None:
@@ -369,6 +406,10 @@ def _checkpoint_data(
             raise
         del kwargs["image_size"]  # a data set with a fixed image size; its own size is checked below
         bundle = build_data(name, data_dir, **kwargs)
+    except DataError as e:
+        if not recorded:
+            raise
+        raise DataError(f"{e} -- {recorded} was not found: give --data-dir") from None
     path = ckpt.get("path", "the checkpoint")
     if bundle.num_classes != ckpt["num_classes"]:
         raise CheckpointError(
@@ -376,10 +417,18 @@ def _checkpoint_data(
         )
     in_chans = ckpt.get("in_chans")
     if in_chans is not None and bundle.input_size[0] != in_chans:
-        raise CheckpointError(
-            f"{path} takes {in_chans}-channel images, but {bundle.name} has {bundle.input_size[0]} channels"
-        )
+        raise channel_mismatch(str(path), str(ckpt["model_name"]), int(in_chans), bundle.name, bundle.input_size[0])
     return bundle
+
+
+def channel_mismatch(source: str, model: str, chans: int, data: str, data_chans: int) -> CheckpointError:
+    """The error for a network taking ``chans``-channel images used on ``data`` of ``data_chans`` channels: one
+    line naming the weights, both counts and the fix (fine-tuning adapts the first convolution)."""
+    return CheckpointError(
+        f"{source} takes {chans}-channel images, but {data} has {data_chans}-channel images: evaluate it on "
+        f"{chans}-channel data, or fine-tune it on {data} first (reslab train --model {model} --pretrained {source} "
+        f"--data {data}: its first convolution is adapted from {chans} to {data_chans} channels)"
+    )
 
 
 def _weights_data(
@@ -399,7 +448,7 @@ def _weights_data(
         raise ConfigError(f"evaluating {source} needs the data to evaluate on: give --data (and --data-dir)")
     c = int(info["input_size"][0])
     if data_channels(data) != c and data not in ("folder", "synthetic"):
-        raise CheckpointError(f"{source} takes {c}-channel images, but {data} has {data_channels(data)} channel(s)")
+        raise channel_mismatch(source, loaded.model_name, c, data, data_channels(data))
     given = {"channels": 1} if c == 1 and data in ("folder", "synthetic") else {}
     kwargs, _ = preprocessing_data_args(data, info_preprocessing(info), source=source, given=given)
     kwargs.update(given)

@@ -37,7 +37,13 @@ class EvalMetrics:
         totals = conf.sum(1)
         return [float(c / t) if t > 0 else float("nan") for c, t in zip(conf.diagonal(), totals)]
 
+    @property
+    def topk_name(self) -> str:
+        """The top-k figure's name after its k: ``top5``, or ``top3`` for three classes."""
+        return f"top{self.k}"
+
     def as_dict(self) -> dict[str, float | int]:
+        """The figures under fixed keys (``top5`` whatever k is: the run records' ``summary.json``)."""
         return {"top1": self.top1, "top5": self.top5, "loss": self.loss, "n": self.n}
 
 

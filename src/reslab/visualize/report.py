@@ -325,7 +325,6 @@ def write_report(
         or ``config.yaml``, or data that cannot be loaded.
     """
     from .. import __version__
-    from ..training.checkpoint import checkpoint_config
     from ..training.evaluation import EvalResult, RelabelledLoader, evaluate_model, match_class_names, plot_confusion
     from ..training.loading import load_model
     from ..training.runtime import resolve_device
@@ -348,26 +347,14 @@ def write_report(
     dev = resolve_device(device)
     loaded = load_model(ckpt_path, device=dev)
     ckpt, net = loaded.checkpoint, loaded.net
-    cfg = checkpoint_config(ckpt)
     bundle = loaded.data(data_dir=data_dir, batch_size=batch_size, device=dev)
     if split is None:
         split = "test" if bundle.val_is_test else "val"
-    elif split == "val" and bundle.val_is_test:
-        raise ConfigError(
-            f"{run_dir} was trained without a validation split (val_split {cfg.val_split}): "
-            "its report can show the test split (--split test)"
-        )
-    elif split == "test" and not bundle.val_is_test and "test" not in bundle.eval_factories:
-        # bundle.loader("test") would quietly give the validation split
-        raise ConfigError(
-            f"{run_dir}'s data ({bundle.name}) has no test split, only a validation split: "
-            "its report can show that (--split val)"
-        )
     split_note = ""
     if split == "test" and bundle.val_is_test:
         split_note = "this run held out no validation split, so its per-epoch figures and its choice of best.pt used "
         split_note += "this same test split: the test figures below are optimistic"
-    loader = bundle.loader(split)
+    loader = bundle.split_loader(split, what=f"{run_dir}'s data ({bundle.name})")  # a split it lacks: refused
     class_names = [str(n) for n in bundle.class_names]
     order = match_class_names(ckpt.get("class_names"), class_names, checkpoint=str(ckpt_path), data=bundle.name)
     if order is not None:

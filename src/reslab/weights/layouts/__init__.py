@@ -49,11 +49,17 @@ def _layout_module(name: str):
 
 def torch_load(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` onto the CPU, or None where ``path`` is not a file torch
-    reads (an HDF5 or safetensors file, say); a corrupt PyTorch file raises :class:`CheckpointError`."""
+    reads (an HDF5 or safetensors file, say); a corrupt PyTorch file (one whose zip members fail their CRC-32
+    check included) raises :class:`CheckpointError`."""
     with open(path, "rb") as f:
         head = f.read(8)
     if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
         return None
+    from ...checksum import zip_crc_failure
+
+    failure = zip_crc_failure(path)  # torch.load reads a flipped byte inside a tensor as a wrong weight
+    if failure is not None:
+        raise CheckpointError(f"corrupt weights file {path}: {failure} -- its bytes changed since it was written")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
