@@ -46,6 +46,7 @@ def test_each_format_from_a_checkpoint(fmt, tiny_run, tmp_path, capsys):
     out = tmp_path / f"tiny{FORMATS[fmt].extension}"
     code, said, err = run(["export", str(tiny_run), "--format", fmt, "--out", str(out)], capsys)
     assert code == 0, err
+    assert err == ""  # nothing but reslab's lines (torch.export.save warned about the .pt2 name here)
     assert f"wrote {out} ({fmt}" in said and "resnet20 from" in said and "input 3x8x8" in said
     assert "checked: " in said and "vs PyTorch (batch 2)" in said
     if fmt == "onnx":
@@ -187,3 +188,14 @@ def test_safetensors_metadata_carries_the_version_and_input_size(tiny_run, tmp_p
     assert code == 0, err
     meta = read_export_metadata(out, "safetensors")
     assert meta["reslab_version"] == reslab.__version__ and meta["input_size"] == [3, 8, 8]
+
+
+def test_an_export_under_another_name_than_pt2_says_nothing_but_reslabs_lines(tiny_run, tmp_path):
+    """torch.export warned twice ("Expect archive file to be a file ending in .pt2", "Unable to load package")
+    about the check's temporary file although the export succeeded."""
+    out = tmp_path / "model.bin"
+    cmd = [sys.executable, "-m", "reslab", "export", str(tiny_run), "--format", "export", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout.startswith(f"wrote {out} (export")
+    assert read_export_metadata(out, "export")["model_name"] == "resnet20"

@@ -70,7 +70,7 @@ def check_program(path: str | Path, model: nn.Module, input_size, *, what: str |
     x = check_inputs(input_size)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        got = torch.export.load(str(path)).module()(x)
+        got = torch.export.load(_buffer(path)).module()(x)
         expected = inference_module(model)(x)
     return compare(expected, got, "torch.export.load", what or str(path))
 
@@ -88,9 +88,15 @@ def read_program_metadata(path: str | Path) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.export.load(str(path), extra_files=files)
+            torch.export.load(_buffer(path), extra_files=files)
     except Exception as e:  # the archive reader's errors
         reason = first_line(e, 200)
         raise DataError(f"{path} is not a torch.export (.pt2) file: {reason}") from None
     props = {k: v.decode() if isinstance(v, bytes) else v for k, v in files.items() if v}
     return parse_metadata(props, str(path))
+
+
+def _buffer(path: str | Path) -> io.BytesIO:
+    """The file's bytes: ``torch.export.load`` warns about a path whose name does not end in ``.pt2`` (the
+    temporary file of a check, a user's ``--out model.bin``), not about a buffer."""
+    return io.BytesIO(Path(path).read_bytes())
