@@ -256,3 +256,18 @@ def test_signal_saves_checkpoint_and_run_resumes(tmp_path, sig):
     final = load_checkpoint(out / "last.pt")
     assert final["finished"] and final["epoch"] == 3
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 4
+
+
+def test_show_data_names_the_split_it_shows(tmp_path, capsys):
+    """CIFAR-10 without a held-out validation split has train and test: --split val showed the test images
+    labelled "val"."""
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-mini"
+    out = tmp_path / "grid.png"
+    argv = ["show-data", "--data", "cifar10", "--data-dir", str(data), "-n", "4", "--out", str(out)]
+    assert main([*argv, "--split", "val"]) == 0
+    captured = capsys.readouterr()
+    assert "the cifar10 data set has no val split (its splits: train, test): showing its test split" in captured.err
+    assert f"wrote {out} (4 cifar10 test images)" in captured.out
+    assert main([*argv, "--split", "test", "--overwrite"]) == 0
+    captured = capsys.readouterr()
+    assert "no test split" not in captured.err and "(4 cifar10 test images)" in captured.out

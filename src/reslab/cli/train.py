@@ -492,6 +492,14 @@ def run_show_data(args: argparse.Namespace) -> int:
     )
     for note in bundle.notes:  # the image size chosen and why, the loading path (as a run's log shows)
         print(note, file=sys.stderr)
-    path = save_preview(bundle, args.out, n=args.num_images, split=args.split)
-    print(f"wrote {path} ({args.num_images} {bundle.name} {args.split} images)")
+    shown = args.split
+    if shown not in bundle.splits():  # shown under its true name, never another split's
+        shown = "test" if shown == "val" else "val"
+        print(
+            f"the {bundle.name} data set has no {args.split} split (its splits: {', '.join(bundle.splits())}): "
+            f"showing its {shown} split",
+            file=sys.stderr,
+        )
+    path = save_preview(bundle, args.out, n=args.num_images, split=shown)
+    print(f"wrote {path} ({args.num_images} {bundle.name} {shown} images)")
     return 0
