@@ -176,3 +176,15 @@ def test_small_images_asked_for_large_are_cached_small_and_resized_on_the_device
     assert not any("cached at their own size" in n for n in per_sample.notes)  # cache=false: decoded at 96 px
     y, _ = next(iter(per_sample.loader("val")))
     assert (x - y).abs().mean() < 0.05  # bilinear on the device vs Pillow's bilinear: the same picture
+
+
+def test_a_last_training_batch_of_one_image_joins_the_batch_before(tmp_path):
+    """Decoded folders batch as the array loader does: a last training batch of one image (BatchNorm cannot
+    train on it) joins the batch before; evaluation batches stay as they come."""
+    make_image_folder(tmp_path, "train", per_class=3)  # 9 images
+    make_image_folder(tmp_path, "val", per_class=1)
+    b = build_data("folder", tmp_path, image_size=8, batch_size=4, cache=False)
+    assert len(b.train) == 2 and [y.numel() for _, y in b.train] == [4, 5]
+    x, y = _epoch(b.train)
+    assert sorted(y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2] and torch.equal(_dominant_channel(x), y)
+    assert [y.numel() for _, y in b.loader("train")] == [4, 4, 1]

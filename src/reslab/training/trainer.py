@@ -218,6 +218,9 @@ class Trainer:
         self._cache_features, why = cache_decision(config, self.model, bundle, distributed=self.dist.active)
         if why:
             self.notes.append(why)
+        merged = getattr(bundle.train, "last_batch_note", None)
+        if callable(merged) and merged():  # a last batch too small for BatchNorm joins the one before
+            self.notes.append(merged())
         self._features: FeatureData | None = None
 
         self.epoch = 0  # completed epochs

@@ -57,7 +57,7 @@ from ...errors import ConfigError, DataError
 from ..arrays import check_norm_channels, device_loaders, to_device
 from ..bundle import DataBundle, LoaderOptions, make_info
 from ..cache import cache_stem, default_cache_dir, load_entry, save_entry
-from ..loader import BatchLoader, FolderLoader
+from ..loader import MIN_TRAIN_BATCH, BatchLoader, FolderLoader
 from ..options import FolderOptions
 from ..transforms import IMAGE_ERRORS, MODES, EvalTransform, TrainTransform, eval_resize_for, open_image
 from .base import stratified_split
@@ -613,5 +613,6 @@ def _file_loaders(
         cutout=opts.cutout if opts.augment else 0,
         channels_last=opts.channels_last,
         persistent_workers=True,
+        min_last_batch=MIN_TRAIN_BATCH,
     )
     return {split: eval_factory(split) for split in splits}, train
