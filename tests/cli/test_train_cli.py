@@ -229,3 +229,25 @@ def test_signal_saves_checkpoint_and_run_resumes(tmp_path, sig):
     final = load_checkpoint(out / "last.pt")
     assert final["finished"] and final["epoch"] == 3
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("flags", "match"),
+    [
+        (["--schedule", "cosine", "--gamma", "0.5"], "--gamma 0.5 applies to --schedule multistep only"),
+        (["--schedule", "constant", "--milestones", "1"], "--milestones [1.0] applies to --schedule multistep"),
+        (["--schedule", "cosine", "--onecycle-div", "10"], "--onecycle-div 10.0 applies to --schedule onecycle"),
+        (["--optimizer", "adam", "--momentum", "0.5"], "--momentum 0.5 applies to --optimizer sgd only"),
+        (["--no-ema", "--ema-decay", "0.9"], "--ema-decay 0.9 applies to --ema only"),
+    ],
+)
+def test_a_flag_the_run_would_not_use_is_a_one_line_error(tmp_path, capsys, flags, match):
+    _error(capsys, ["train", *TINY, *flags, "--out", str(tmp_path / "run")], match)
+    assert not (tmp_path / "run").exists()
+
+
+def test_freezing_a_random_backbone_is_a_warning_in_the_log(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--freeze", "backbone", "--no-augment", "-q", "--out", str(out)]) == 0
+    warning = "--freeze backbone without --pretrained: the frozen layers keep their random initial weights"
+    assert warning in capsys.readouterr().err and warning in (out / "train.log").read_text()

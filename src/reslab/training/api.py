@@ -19,7 +19,15 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from ..factory import resolve_pretrained
 from .checkpoint import checkpoint_config, load_checkpoint
-from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, merge_overrides, resolve_config
+from .config import (
+    FIELDS,
+    RUNTIME_KEYS,
+    TrainConfig,
+    config_differences,
+    config_warnings,
+    merge_overrides,
+    resolve_config,
+)
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
 from .runtime import check_amp, check_compile, resolve_device
@@ -293,6 +301,9 @@ def _new_run(
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
+    warnings = config_warnings(cfg)
+    if cfg.sync_bn and not ctx.active:
+        warnings.append("--sync-bn has no effect in a single process (it syncs BatchNorm across torchrun's ranks)")
     trainer = Trainer(
         cfg,
         net,
@@ -302,6 +313,7 @@ def _new_run(
         model_spec=_model_spec(cfg, net, bundle),
         progress=progress,
         notes=notes,
+        warnings=warnings,
         dist=ctx,
     )
     with ctx.all_or_none("creating the run directory"):
