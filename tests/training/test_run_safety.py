@@ -501,3 +501,94 @@ def test_overwrite_replaces_the_previous_runs_report_but_keeps_a_users_report(tm
     (users / "report.html").write_text("<html>my own notes</html>\n")
     _tiny_run(tmp_path, users, overwrite=True)
     assert (users / "report.html").read_text() == "<html>my own notes</html>\n"
+
+
+# -- a run directory in use is locked (training/run_lock.py) ---------------------------------------------------
+_HOLD_LOCK = (
+    "import sys\n"
+    "from reslab.training.run_lock import RunLock\n"
+    "lock = RunLock.acquire(sys.argv[1], 'hint')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+    "lock.release()\n"
+)
+
+
+def _hold_lock(run_dir: Path) -> subprocess.Popen:
+    """A second process holding ``run_dir``'s lock until its stdin closes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_locked_run_directory_is_refused_for_overwrite_resume_and_a_new_run(tmp_path):
+    import socket
+
+    from reslab.training.run_lock import LOCK, RunLock, lock_holder
+
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    assert not (out / LOCK).exists()  # a finished run leaves no lock behind
+    before = _snapshot(out)
+    proc = _hold_lock(out)
+    try:
+        in_use = f"run directory {out} in use by PID {proc.pid} on {socket.gethostname()}"
+        assert lock_holder(out) == f"PID {proc.pid} on {socket.gethostname()}"
+        with pytest.raises(ConfigError, match=in_use) as e:
+            _tiny_run(tmp_path, out, overwrite=True)
+        assert "--overwrite" not in str(e.value)
+        with pytest.raises(ConfigError, match=in_use) as e:
+            _tiny_run(tmp_path, out)  # a fresh run into it: not told to pass --overwrite
+        assert "--overwrite" not in str(e.value)
+        with pytest.raises(ConfigError, match=in_use):
+            train(resume=out)
+        with pytest.raises(ConfigError, match=in_use):
+            RunLock.acquire(out, "hint")  # the lock itself (a run that passed the early check meanwhile)
+        assert {k: v for k, v in _snapshot(out).items() if k != LOCK} == before
+    finally:
+        proc.kill()  # a holder that dies: its lock is stale and the next run takes it over
+        proc.wait()
+    assert lock_holder(out) is None
+    result = _tiny_run(tmp_path, out, overwrite=True)
+    assert result.finished and not (out / LOCK).exists()
+
+
+def test_overwrite_of_a_live_cli_run_is_one_line_and_the_run_goes_on(tmp_path, capsys):
+    """A real `reslab train` in training: --overwrite and --resume of its directory are refused in one line
+    naming its PID (no suggestion to --overwrite it); it goes on undisturbed and stops on SIGTERM with last.pt."""
+    import signal
+
+    out = tmp_path / "run"
+    argv = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--image-size", "8"]
+    argv += ["--device", "cpu", "--threads", "1", "--progress", "none", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reslab", "train", *argv, "--epochs", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        line = _cli_error(capsys, ["train", *argv, "--epochs", "500", "--overwrite"], f"in use by PID {proc.pid}")
+        assert "--overwrite" not in line.split("in use by", 1)[1]
+        _cli_error(capsys, ["train", "--resume", str(out)], f"run directory {out} in use by PID {proc.pid}")
+        assert proc.poll() is None  # still training
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert not any("Traceback" in line for line in err.splitlines())
+    assert "interrupted by SIGTERM" in err and load_checkpoint(out / "last.pt")["epoch"] >= 1
+    assert not (out / ".reslab-lock").exists()  # the run ended: its lock is gone

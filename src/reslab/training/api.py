@@ -30,6 +30,7 @@ from .config import (
 )
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
+from .run_lock import check_not_in_use
 from .runtime import check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
 
@@ -316,20 +317,23 @@ def _new_run(
         warnings=warnings,
         dist=ctx,
     )
-    with ctx.all_or_none("creating the run directory"):
-        run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
-    run_dir.path = ctx.broadcast(run_dir.path)
-    cfg.out = str(run_dir.path)
-    try:
-        with ctx.all_or_none("writing config.yaml"):
-            run_dir.write_config(cfg, comment=_batch_comment(trainer))
-        return trainer.fit()
-    except BaseException:
+    try:  # rank 0 holds the run directory's lock from here until training ends (run_lock.py)
+        with ctx.all_or_none("creating the run directory"):
+            run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
+        run_dir.path = ctx.broadcast(run_dir.path)
+        cfg.out = str(run_dir.path)
         try:
-            run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
-        except Exception as e:  # never hide the run's own error behind this one
-            logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
-        raise
+            with ctx.all_or_none("writing config.yaml"):
+                run_dir.write_config(cfg, comment=_batch_comment(trainer))
+            return trainer.fit()
+        except BaseException:
+            try:
+                run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+            except Exception as e:  # never hide the run's own error behind this one
+                logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
+            raise
+    finally:
+        run_dir.unlock()
 
 
 def _batch_comment(trainer: Trainer) -> str | None:
@@ -405,6 +409,8 @@ def _resume(
     ctx = ctx or DistContext()
     path = Path(resume)
     with ctx.all_or_none("reading the checkpoint"):
+        if ctx.is_main:  # a run still training in it: refused before anything is read
+            check_not_in_use(path if path.is_dir() else path.parent, RESUME_IN_USE_HINT)
         ckpt = _read_resume_checkpoint(path) if ctx.is_main else None
     ckpt = ctx.broadcast(ckpt)  # rank 0's file: other nodes need not see the run directory
     run_path = Path(ckpt["path"]).parent
@@ -412,25 +418,33 @@ def _resume(
     with ctx.all_or_none("set-up"):
         cfg, bundle, net, device = _set_up_resume(ckpt, run_path, config, bundle, network, overrides, ctx, notes)
     run_dir = RunDir(run_path, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    with ctx.all_or_none("preparing the run directory"):
-        run_dir.clean_temporaries()
-        run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
-        run_dir.mark()
-    trainer = Trainer(
-        cfg,
-        net,
-        bundle,
-        run_dir,
-        device=device,
-        model_spec=_model_spec(cfg, net, bundle),
-        progress=progress,
-        resume=ckpt,
-        notes=notes,
-        dist=ctx,
-    )
-    with ctx.all_or_none("writing config.yaml"):
-        run_dir.write_config(cfg, comment=_batch_comment(trainer))
-    return trainer.fit()
+    try:  # rank 0 holds the run directory's lock until training ends (run_lock.py)
+        with ctx.all_or_none("preparing the run directory"):
+            run_dir.lock(RESUME_IN_USE_HINT)
+            run_dir.clean_temporaries()
+            run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
+            run_dir.mark()
+        trainer = Trainer(
+            cfg,
+            net,
+            bundle,
+            run_dir,
+            device=device,
+            model_spec=_model_spec(cfg, net, bundle),
+            progress=progress,
+            resume=ckpt,
+            notes=notes,
+            dist=ctx,
+        )
+        with ctx.all_or_none("writing config.yaml"):
+            run_dir.write_config(cfg, comment=_batch_comment(trainer))
+        return trainer.fit()
+    finally:
+        run_dir.unlock()
+
+
+#: what a refused --resume of a run directory in use suggests
+RESUME_IN_USE_HINT = "it is training now: wait for it to end, or stop it (it saves last.pt) and resume then"
 
 
 def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
