@@ -592,3 +592,58 @@ def test_overwrite_of_a_live_cli_run_is_one_line_and_the_run_goes_on(tmp_path, c
     assert not any("Traceback" in line for line in err.splitlines())
     assert "interrupted by SIGTERM" in err and load_checkpoint(out / "last.pt")["epoch"] >= 1
     assert not (out / ".reslab-lock").exists()  # the run ended: its lock is gone
+
+
+# -- a run killed before its first checkpoint ----------------------------------------------------------------
+_TINY_CLI = (
+    "['train', '--model', 'resnet20', '--model-arg', 'widths=[4,8,8]', '--data', 'synthetic', '--image-size', '8',"
+    " '--epochs', '1', '--device', 'cpu', '--threads', '1', '-q', '--out', {out!r}{extra}]"
+)
+
+
+def _killed_before_first_checkpoint(out: Path, *extra: str) -> None:
+    """A `reslab train` killed (os._exit) where it would write its first checkpoint."""
+    script = (
+        "import os, reslab.training.trainer as t\n"
+        "t.save_checkpoint = lambda *a, **k: os._exit(9)\n"
+        "from reslab.cli import main\n"
+        f"main({_TINY_CLI.format(out=str(out), extra=''.join(f', {e!r}' for e in extra))})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+
+
+def test_resume_before_the_first_checkpoint_says_none_was_written_and_how_to_rerun(tmp_path, capsys):
+    out = tmp_path / "run"
+    _killed_before_first_checkpoint(out)
+    assert (out / "config.yaml").is_file() and not (out / "last.pt").exists()
+    with pytest.raises(CheckpointError, match="no checkpoint was written yet") as e:
+        train(resume=out)
+    assert "is it a reslab run directory" not in str(e.value)
+    rerun = f"reslab train --config {out / 'config.yaml'} --out {out} --overwrite"
+    line = _cli_error(capsys, ["train", "--resume", str(out)], "no checkpoint was written yet")
+    assert rerun in line
+    # the command it gives starts the run again
+    assert main(rerun.split()[1:] + ["-q"]) == 0
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    # a folder that is no run still gets the old question
+    (tmp_path / "other").mkdir()
+    with pytest.raises(CheckpointError, match="is it a reslab run directory"):
+        train(resume=tmp_path / "other")
+
+
+def test_a_second_overwrite_keeps_the_files_a_killed_overwrite_left_aside(tmp_path, caplog):
+    """Run A; an --overwrite killed before its first checkpoint leaves A's files in .replaced-*; a second
+    --overwrite that completes keeps them (and says so once) instead of deleting them."""
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    before = _snapshot(out)
+    _killed_before_first_checkpoint(out, "--overwrite")
+    (aside,) = [p for p in out.iterdir() if p.name.startswith(".replaced-")]
+    assert _snapshot(aside) == before
+    with caplog.at_level("WARNING", logger="reslab"):
+        result = _tiny_run(tmp_path, out, overwrite=True)
+    assert result.finished and aside.is_dir() and _snapshot(aside) == before
+    assert [p for p in out.iterdir() if p.name.startswith(".replaced-")] == [aside]
+    kept = [r.getMessage() for r in caplog.records if str(aside) in r.getMessage()]
+    assert len(kept) == 1 and "kept" in kept[0], kept

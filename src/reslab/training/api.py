@@ -422,7 +422,7 @@ def _resume(
         with ctx.all_or_none("preparing the run directory"):
             run_dir.lock(RESUME_IN_USE_HINT)
             run_dir.clean_temporaries()
-            run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
+            run_dir.keep_replaced()  # an interrupted --overwrite's old files: kept, said in one line
             run_dir.mark()
         trainer = Trainer(
             cfg,
@@ -455,6 +455,17 @@ def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path} holds no last.pt: nothing to resume. The previous run's files are in {aside[-1]} (an "
                 "--overwrite was stopped before the new run's first checkpoint); move them back to resume that run."
+            )
+        if (path / MARKER).is_file():  # a run killed (or failed) before the end of its first epoch
+            config = path / "config.yaml"
+            rerun = (
+                f"`reslab train --config {quoted(config)} --out {quoted(path)} --overwrite`"
+                if config.is_file()
+                else f"its command with --out {quoted(path)} --overwrite"
+            )
+            raise CheckpointError(
+                f"{path} holds no last.pt: no checkpoint was written yet (the run stopped before the end of its first "
+                f"epoch), so there is nothing to resume; start it again with {rerun}"
             )
         raise CheckpointError(f"{path} holds no last.pt: nothing to resume (is it a reslab run directory?)")
     ckpt = load_checkpoint(path)

@@ -258,6 +258,7 @@ class RunDir:
                         check_out(self.path, overwrite, locked=True)  # another process may have written meanwhile
                         self.clean_temporaries()
                         if overwrite:
+                            self.keep_replaced()
                             self._move_aside()
                     except BaseException:
                         self.unlock()
@@ -298,17 +299,24 @@ class RunDir:
         logger.debug("moved the previous run's files into %s until the new run's first checkpoint", aside)
 
     def commit(self) -> None:
-        """The run has a checkpoint on disk: the files ``--overwrite`` replaced can go now."""
-        if self._replaced is not None:
-            self._replaced = None
-            self.drop_replaced()
+        """The run has a checkpoint on disk: the files this run's ``--overwrite`` replaced can go now (only
+        those: an earlier, interrupted ``--overwrite``'s folder holds another run's files, and stays)."""
+        aside, self._replaced = self._replaced, None
+        if aside is not None and self.writer:
+            shutil.rmtree(aside, ignore_errors=True)
 
-    def drop_replaced(self) -> None:
-        """Delete the ``.replaced-*`` folders (the run in ``path`` has its own checkpoint now)."""
+    def keep_replaced(self) -> None:
+        """Say, one line each, that the ``.replaced-*`` folders an interrupted ``--overwrite`` left are kept
+        (the files of a run it replaced; nothing deletes them but the user)."""
         if not self.writer:
             return
         for aside in replaced_dirs(self.path):
-            shutil.rmtree(aside, ignore_errors=True)
+            if aside != self._replaced:
+                logger.warning(
+                    "kept %s: the files of a run an --overwrite replaced (stopped before its first checkpoint); "
+                    "move them back to resume that run, or delete the folder",
+                    aside,
+                )
 
     def restore(self) -> None:
         """The new run failed before its first checkpoint: remove what it wrote and put the previous run's
