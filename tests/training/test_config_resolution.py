@@ -226,3 +226,18 @@ def test_a_runs_own_config_yaml_repeats_as_a_recipe(tmp_path):
         path = tmp_path / "config.yaml"
         save_config(resolve_config(None, **given), path)
         assert resolve_config(path) == resolve_config(None, **given)
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [("learning_rate", "lr"), ("num_epochs", "epochs"), ("lr_schedule", "schedule"), ("epoch", "epochs")],
+)
+def test_unknown_keys_get_a_did_you_mean(tmp_path, key, suggestion):
+    with pytest.raises(
+        ConfigError, match=rf"unknown configuration key '{key}' in the overrides; did you mean {suggestion}"
+    ):
+        resolve_config(None, **{key: 1})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({key: 1}))
+    with pytest.raises(ConfigError, match=rf"unknown configuration key '{key}' in {recipe}; did you mean {suggestion}"):
+        resolve_config(recipe)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from .config import (
     config_warnings,
     merge_overrides,
     resolve_config,
+    unknown_key_error,
 )
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
@@ -128,7 +130,8 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
             model.check_weights_revision(checkpoint.get("arch_revision"), str(checkpoint.get("path", "the checkpoint")))
         model.model_args = args
     elif weights is not None:
-        model = create_model(config.model, pretrained=weights, **shape, **config.model_args)
+        with _held_adaptation_lines():  # the run's log gives them (trainer warnings: train.log, and -q keeps them)
+            model = create_model(config.model, pretrained=weights, **shape, **config.model_args)
         _new_head_for_other_classes(model, bundle)
     else:
         model = build_model(config.model, **shape, **config.model_args)
@@ -139,6 +142,22 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
     if check is not None:  # refuse an image size the network cannot take now, not mid-epoch
         check(torch.empty((1, *bundle.input_size), device="meta"))
     return model
+
+
+@contextlib.contextmanager
+def _held_adaptation_lines():
+    """Hold back create_model's lines on what it changed in the weights' network (a new classifier, adapted
+    input channels): a training run logs them itself (``model.weights_adapted``), where train.log gets them."""
+    weights_logger = logging.getLogger("reslab.weights")
+
+    def hold(record: logging.LogRecord) -> bool:
+        return not getattr(record, "weights_adapted", False)
+
+    weights_logger.addFilter(hold)
+    try:
+        yield
+    finally:
+        weights_logger.removeFilter(hold)
 
 
 def _new_head_for_other_classes(model: nn.Module, bundle) -> None:
@@ -302,7 +321,7 @@ def _new_run(
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    warnings = config_warnings(cfg)
+    warnings = [*config_warnings(cfg), *getattr(net, "weights_adapted", [])]
     if cfg.sync_bn and not ctx.active:
         warnings.append("--sync-bn has no effect in a single process (it syncs BatchNorm across torchrun's ranks)")
     trainer = Trainer(
@@ -491,7 +510,7 @@ def _set_up_resume(
     given = merge_overrides(given, overrides)
     for key in given:
         if key not in FIELDS:
-            raise ConfigError(f"unknown configuration key {key!r}")
+            raise unknown_key_error(str(key), "the overrides")
     if "model" in given and given["model"] != saved.model:  # compare registry names: "ResNet-20" = "resnet20"
         from ..models import get_model_entry
 

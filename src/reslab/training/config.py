@@ -312,8 +312,45 @@ def _plain(value: Any) -> Any:
     raise ConfigError(f"cannot store {value!r} ({type(value).__name__}) in a configuration")
 
 
+#: other tools' names for configuration keys, which difflib cannot guess (``learning_rate`` -> ``lr``)
+KEY_ALIASES = {
+    "learning_rate": "lr",
+    "base_lr": "lr",
+    "lr_schedule": "schedule",
+    "lr_scheduler": "schedule",
+    "scheduler": "schedule",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "optim": "optimizer",
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "dataset": "data",
+    "arch": "model",
+    "network": "model",
+    "output_dir": "out",
+    "out_dir": "out",
+    "output": "out",
+    "num_workers": "workers",
+    "smoothing": "label_smoothing",
+    "clip_grad": "grad_clip",
+    "max_grad_norm": "grad_clip",
+    "warmup": "warmup_epochs",
+    "lr_milestones": "milestones",
+    "lr_decay": "gamma",
+    "mixed_precision": "amp",
+    "model_kwargs": "model_args",
+    "data_kwargs": "data_args",
+    "weights": "pretrained",
+}
+
+
 def unknown_key_error(key: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(FIELDS), n=3)
+    """An unknown key's error, naming where it came from and the keys it may have meant (another tool's name
+    for one, then the closest spellings)."""
+    alias = KEY_ALIASES.get(key.lower().replace("-", "_"))
+    close = [alias] if alias else []
+    close += [c for c in difflib.get_close_matches(key, list(FIELDS), n=3) if c not in close]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(f"unknown configuration key {key!r} in {source}{hint}")
 
