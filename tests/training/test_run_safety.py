@@ -647,3 +647,17 @@ def test_a_second_overwrite_keeps_the_files_a_killed_overwrite_left_aside(tmp_pa
     assert [p for p in out.iterdir() if p.name.startswith(".replaced-")] == [aside]
     kept = [r.getMessage() for r in caplog.records if str(aside) in r.getMessage()]
     assert len(kept) == 1 and "kept" in kept[0], kept
+
+
+def test_resume_names_the_aside_folder_that_holds_the_replaced_runs_checkpoint(tmp_path):
+    """Two interrupted --overwrites: the older folder holds the run's checkpoint, the newer only the killed run's
+    config and log; --resume points to the one with the checkpoint."""
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    _killed_before_first_checkpoint(out, "--overwrite")
+    (first,) = [p for p in out.iterdir() if p.name.startswith(".replaced-")]
+    newer = out / ".replaced-99999999-999999-1"  # what a second interrupted --overwrite leaves
+    newer.mkdir()
+    (newer / "config.yaml").write_text("epochs: 1\n")
+    with pytest.raises(CheckpointError, match=f"files are in {first}"):
+        train(resume=out)

@@ -471,8 +471,10 @@ def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
     if path.is_dir() and not (path / "last.pt").exists():
         aside = replaced_dirs(path)
         if aside:
+            # the newest folder that holds a checkpoint (a later interrupted --overwrite's holds none)
+            where = ([a for a in aside if (a / "last.pt").exists()] or aside)[-1]
             raise CheckpointError(
-                f"{path} holds no last.pt: nothing to resume. The previous run's files are in {aside[-1]} (an "
+                f"{path} holds no last.pt: nothing to resume. The previous run's files are in {where} (an "
                 "--overwrite was stopped before the new run's first checkpoint); move them back to resume that run."
             )
         if (path / MARKER).is_file():  # a run killed (or failed) before the end of its first epoch
