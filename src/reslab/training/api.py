@@ -387,7 +387,31 @@ def _set_up_new(cfg: TrainConfig, bundle: Any, network: nn.Module | None, ctx: D
     bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
     _shard_bundle(bundle, ctx)
     net = network if network is not None else _build_model(cfg, bundle, weights=weights)
+    _check_batchnorm_batches(bundle.train, net, ctx)
     return bundle, net, device, weights_prep
+
+
+def _check_batchnorm_batches(train: Any, net: nn.Module, ctx: DistContext) -> None:
+    """Refuse a training split so small that some rank's batch holds one image while the network has BatchNorm
+    (which cannot train on it): a larger split's small last batch joins the one before (data/loader.py), but a
+    split of one batch has none before it."""
+    bounds = getattr(train, "batch_bounds", None)
+    if bounds is None or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        return
+    from ..data.loader import MIN_TRAIN_BATCH, shard_rows
+
+    for start, stop in bounds():
+        lo, hi = (
+            shard_rows(stop - start, train.batch_size, ctx.world_size, ctx.rank) if ctx.active else (0, stop - start)
+        )
+        if 0 < hi - lo < MIN_TRAIN_BATCH:
+            ranks = f" on rank {ctx.rank} of {ctx.world_size}" if ctx.active else ""
+            raise ConfigError(
+                f"the training split's batch of {hi - lo} image{ranks} ({train.num_samples} training "
+                f"image{'s' if train.num_samples != 1 else ''}) cannot "
+                f"train the network's BatchNorm, which needs at least {MIN_TRAIN_BATCH} images per batch; use more "
+                "training images"
+            )
 
 
 def _eval_split(bundle: Any) -> str:
@@ -564,6 +588,7 @@ def _set_up_resume(
             f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
         )
     net = network if network is not None else _build_model(cfg, bundle, checkpoint=ckpt)
+    _check_batchnorm_batches(bundle.train, net, ctx)
     return cfg, bundle, net, device
 
 
