@@ -256,16 +256,21 @@ def _create_pretrained(
         model.check_weights_revision(loaded.meta["arch_revision"], source)
     adapt.load_strict(model, loaded, source)
 
+    # what was changed in the weights' network, as lines (model.weights_adapted: a training run's log repeats them)
+    adapted: list[str] = []
     want_classes = src_classes if num_classes is None else num_classes
     if want_classes != src_classes:
-        logger.info("%s: classifier %d -> %d classes (new, freshly initialised)", source, src_classes, want_classes)
+        adapted.append(f"{source}: classifier {src_classes} -> {want_classes} classes (new, freshly initialised)")
+        logger.info("%s", adapted[-1], extra={"weights_adapted": True})
         model.reset_classifier(want_classes)
     want_chans = src_chans if in_chans is None else in_chans
     if want_chans != src_chans:
         adapt.adapt_input(model, want_chans)
-        logger.info("%s: first convolution adapted from %d to %d input channels", source, src_chans, want_chans)
+        adapted.append(f"{source}: first convolution adapted from {src_chans} to {want_chans} input channels")
+        logger.info("%s", adapted[-1], extra={"weights_adapted": True})
     model.pretrained_cfg = adapt.pretrained_cfg(
         entry, loaded, source, args, src_classes, want_classes, src_chans, want_chans
     )
     model.model_args = args
+    model.weights_adapted = adapted
     return model

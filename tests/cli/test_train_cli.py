@@ -17,6 +17,7 @@ import yaml
 from PIL import Image
 
 from reslab.cli import main
+from reslab.errors import ConfigError
 from reslab.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,3 +272,52 @@ def test_show_data_names_the_split_it_shows(tmp_path, capsys):
     assert main([*argv, "--split", "test", "--overwrite"]) == 0
     captured = capsys.readouterr()
     assert "no test split" not in captured.err and "(4 cifar10 test images)" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("flags", "match"),
+    [
+        (["--schedule", "cosine", "--gamma", "0.5"], "--gamma 0.5 applies to --schedule multistep only"),
+        (["--schedule", "constant", "--milestones", "1"], "--milestones [1.0] applies to --schedule multistep"),
+        (["--schedule", "cosine", "--onecycle-div", "10"], "--onecycle-div 10.0 applies to --schedule onecycle"),
+        (["--optimizer", "adam", "--momentum", "0.5"], "--momentum 0.5 applies to --optimizer sgd only"),
+        (["--no-ema", "--ema-decay", "0.9"], "--ema-decay 0.9 applies to --ema only"),
+    ],
+)
+def test_a_flag_the_run_would_not_use_is_a_one_line_error(tmp_path, capsys, flags, match):
+    _error(capsys, ["train", *TINY, *flags, "--out", str(tmp_path / "run")], match)
+    assert not (tmp_path / "run").exists()
+
+
+def test_freezing_a_random_backbone_is_a_warning_in_the_log(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--freeze", "backbone", "--no-augment", "-q", "--out", str(out)]) == 0
+    warning = "--freeze backbone without --pretrained: the frozen layers keep their random initial weights"
+    assert warning in capsys.readouterr().err and warning in (out / "train.log").read_text()
+
+
+def test_an_unknown_recipe_key_is_one_line_with_a_did_you_mean(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("learning_rate: 0.1\n")
+    _error(capsys, ["train", *TINY, "--config", str(recipe), "--out", str(tmp_path / "run")], "did you mean lr?")
+    from reslab import train
+
+    with pytest.raises(
+        ConfigError, match="unknown configuration key 'learning_rate' in the overrides; did you mean lr"
+    ):
+        train(learning_rate=0.1, out=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_replaced_classifier_is_said_in_train_log_and_kept_by_quiet(tmp_path, capsys):
+    """Fine-tuning weights of 3 classes on 4: the 'classifier 3 -> 4 classes' line reaches train.log and -q."""
+    from reslab.models import build_model
+
+    weights = tmp_path / "three.pth"
+    torch.save(build_model("resnet20", 3, 3, widths=[4, 8, 8]).state_dict(), weights)
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--pretrained", str(weights), "--epochs", "1", "-q", "--out", str(out)]) == 0
+    line = "classifier 3 -> 4 classes"
+    err = capsys.readouterr().err
+    assert err.count(line) == 1, err
+    assert (out / "train.log").read_text().count(line) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -81,19 +82,33 @@ def test_augmentation_off_and_grey(tmp_path):
     assert x.shape == (6, 1, 8, 8)
 
 
-def test_unreadable_image_is_skipped_with_a_warning(tmp_path):
+@contextlib.contextmanager
+def _skips(caplog, name: str):
+    """Expect one tidy log line naming the skipped file and why -- no Python ``UserWarning`` (whose
+    display echoes a source line)."""
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as raised, caplog.at_level("WARNING", logger="reslab"):
+        warnings.simplefilter("always")
+        yield
+    assert not raised, [str(w.message) for w in raised]
+    lines = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("skipped unreadable image ") and ": " in lines[0], lines
+    assert "\n" not in lines[0]
+
+
+def test_unreadable_image_is_skipped_with_a_warning(tmp_path, caplog):
     make_image_folder(tmp_path, "train", per_class=3)
     make_image_folder(tmp_path, "val", per_class=1)
     bad = tmp_path / "train" / "dog" / "broken.png"
     bad.write_bytes(b"not a png")
-    with pytest.warns(UserWarning, match="broken.png"):
+    with _skips(caplog, "broken.png"):
         b = build_data("folder", tmp_path, image_size=8)
     assert b.train.num_samples == 9
     with pytest.raises(DataError, match="broken.png"):
         build_data("folder", tmp_path, image_size=8, strict=True)
 
 
-def test_truncated_image_fails_at_decode_time(tmp_path):
+def test_truncated_image_fails_at_decode_time(tmp_path, caplog):
     make_image_folder(tmp_path, "train", per_class=3)
     make_image_folder(tmp_path, "val", per_class=1)
     path = tmp_path / "train" / "emu" / "big.jpg"
@@ -103,14 +118,14 @@ def test_truncated_image_fails_at_decode_time(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         b = build_data("folder", tmp_path, image_size=8, batch_size=20, cache=False)
-    with pytest.warns(UserWarning, match="big.jpg"):
+    with _skips(caplog, "big.jpg"):
         x, y = _epoch(b.train)
     assert x.shape[0] == 9 and y.shape[0] == 9  # skipped from its batch
     strict = build_data("folder", tmp_path, image_size=8, strict=True, cache=False)
     with pytest.raises(DataError, match="big.jpg"):
         _epoch(strict.train)
     # the array cache decodes every image when it is built: the skip (or the error) comes then
-    with pytest.warns(UserWarning, match="big.jpg"):
+    with _skips(caplog, "big.jpg"):
         cached = build_data("folder", tmp_path, image_size=8, batch_size=20, cache=True)
     assert cached.train.num_samples == 9
     with pytest.raises(DataError, match="big.jpg"):
@@ -176,3 +191,31 @@ def test_small_images_asked_for_large_are_cached_small_and_resized_on_the_device
     assert not any("cached at their own size" in n for n in per_sample.notes)  # cache=false: decoded at 96 px
     y, _ = next(iter(per_sample.loader("val")))
     assert (x - y).abs().mean() < 0.05  # bilinear on the device vs Pillow's bilinear: the same picture
+
+
+def test_a_last_training_batch_of_one_image_joins_the_batch_before(tmp_path):
+    """Decoded folders batch as the array loader does: a last training batch of one image (BatchNorm cannot
+    train on it) joins the batch before; evaluation batches stay as they come."""
+    make_image_folder(tmp_path, "train", per_class=3)  # 9 images
+    make_image_folder(tmp_path, "val", per_class=1)
+    b = build_data("folder", tmp_path, image_size=8, batch_size=4, cache=False)
+    assert len(b.train) == 2 and [y.numel() for _, y in b.train] == [4, 5]
+    x, y = _epoch(b.train)
+    assert sorted(y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2] and torch.equal(_dominant_channel(x), y)
+    assert [y.numel() for _, y in b.loader("train")] == [4, 4, 1]
+
+
+def test_train_on_a_folder_with_an_unreadable_image_says_so_in_one_line(tmp_path, capsys):
+    """`reslab train --data folder`: the skipped file is one line on stderr (file and reason), no UserWarning."""
+    from reslab.cli import main
+
+    make_image_folder(tmp_path / "data", "train", per_class=3)
+    make_image_folder(tmp_path / "data", "val", per_class=1)
+    (tmp_path / "data" / "train" / "dog" / "broken.png").write_bytes(b"not a png")
+    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "folder", "--data-dir"]
+    argv += [str(tmp_path / "data"), "--image-size", "8", "--epochs", "1", "--device", "cpu", "-q"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    mentions = [line for line in err if "broken.png" in line]
+    assert len(mentions) == 1 and mentions[0].startswith("skipped unreadable image "), err
+    assert not any("UserWarning" in line or "warnings.warn" in line for line in err), err

@@ -7,6 +7,7 @@ import torch
 
 from reslab.data import DeviceLoader, build_data
 from reslab.data.augment import AugmentSpec, crop_padding_for, cutout, random_crop, random_flip
+from reslab.data.loader import MIN_TRAIN_BATCH, batch_bounds
 
 
 def _epoch(loader):
@@ -177,3 +178,39 @@ def test_crop_with_flip_in_one_gather_matches_separate_ops():
     both = random_crop(images, offsets, 2, flips)
     assert torch.equal(both, random_flip(random_crop(images, offsets, 2), flips))
     assert torch.equal(random_crop(images, None, 0, flips), random_flip(images, flips))
+
+
+def _sizes(loader):
+    return [y.numel() for _, y in loader]
+
+
+def test_a_last_training_batch_of_one_image_joins_the_batch_before():
+    """BatchNorm cannot train on one image (a 1x1 last stage): a training loader merges such a last batch into
+    the batch before; every image is still seen once, and a loader whose last batch is fine is unchanged."""
+    images, labels = _labelled_images(n=66)
+    kwargs = dict(batch_size=32, mean=[0.5] * 3, std=[0.25] * 3, shuffle=True, seed=4)
+    plain = DeviceLoader(images[:65], labels[:65], **kwargs)
+    merged = DeviceLoader(images[:65], labels[:65], **kwargs, min_last_batch=MIN_TRAIN_BATCH)
+    assert _sizes(plain) == [32, 32, 1]
+    assert _sizes(merged) == [32, 33] and len(merged) == 2 and merged.global_batch_rows(1) == 33
+    x_plain, y_plain = _epoch(plain)
+    x_merged, y_merged = _epoch(merged)
+    assert torch.equal(y_plain, y_merged) and torch.equal(x_plain, x_merged)  # same order, same pixels
+    assert "would hold 1 image (65 images, batch 32)" in merged.last_batch_note()
+    fine = DeviceLoader(images, labels, **kwargs, min_last_batch=MIN_TRAIN_BATCH)
+    assert _sizes(fine) == [32, 32, 2] and fine.last_batch_note() is None
+    fine.set_epoch(0)
+    for (xa, ya), (xb, yb) in zip(fine, DeviceLoader(images, labels, **kwargs), strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)  # bit for bit
+    # the data sets' training loaders do it; evaluation loaders keep every batch as it comes
+    b = build_data("synthetic", num_samples=65, batch_size=32)
+    assert _sizes(b.train) == [32, 33] and _sizes(b.loader("train")) == [32, 32, 1]
+
+
+def test_batch_bounds():
+    assert batch_bounds(257, 128, min_rows=2) == [(0, 128), (128, 257)]
+    assert batch_bounds(258, 128, min_rows=2) == [(0, 128), (128, 256), (256, 258)]
+    assert batch_bounds(1, 128, min_rows=2) == [(0, 1)]  # a single batch stays
+    assert batch_bounds(131, 64, world_size=2, min_rows=2) == [(0, 64), (64, 131)]  # 3 left: a rank would get 1
+    assert batch_bounds(132, 64, world_size=2, min_rows=2) == [(0, 64), (64, 128), (128, 132)]
+    assert batch_bounds(129, 128) == [(0, 128), (128, 129)]  # min_rows 1 (evaluation): as it comes

@@ -188,3 +188,15 @@ def test_resnet20_two_ranks_close_to_one_process_within_the_batchnorm_tolerance(
     assert main(["train", *RESNET, "--batch-size", "32", "--out", str(tmp_path / "half")]) == 0
     ddp, single, half = (weights(tmp_path / n) for n in ("ddp", "single", "half"))
     assert _relative_distance(ddp, single) < RESNET_RTOL < _relative_distance(half, single)
+
+
+def test_a_last_global_batch_of_one_image_per_rank_joins_the_batch_before(tmp_path):
+    """resnet20 at 4 px (its last stage is 1x1) on 66 images, 2 ranks x 32: the last global batch would give each
+    rank one image, on which BatchNorm cannot train; it joins the batch before (33 per rank), said in the log."""
+    argv = ["train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic"]
+    argv += ["--data-arg", "num_samples=66", "--image-size", "4", "--epochs", "1", "--batch-size", "32"]
+    argv += ["--device", "cpu", "--threads", "1", "--progress", "none", "--out", str(tmp_path / "ddp")]
+    run_ok(torchrun(argv))
+    log = (tmp_path / "ddp" / "train.log").read_text()
+    assert log.count("the last training batch would hold 2 images for 2 ranks (66 images, batch 64)") == 1, log
+    assert "(1 batch per epoch, the last of 66)" in log

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reslab.cli import main
-from reslab.data.loader import DeviceLoader, EpochSampler
+from reslab.data.loader import MIN_TRAIN_BATCH, DeviceLoader, EpochBatchSampler, EpochSampler
 from reslab.errors import ConfigError
 from reslab.training.api import _shard_bundle
 from reslab.training.distributed import DistContext
@@ -91,3 +91,30 @@ def test_a_restarted_attempt_does_not_see_the_previous_attempts_keys(monkeypatch
     assert not kwargs["store"].check(["rank_1"])
     kwargs["store"].set("rank_1", "fresh")
     assert server.get("reslab/attempt_1/rank_1") == b"fresh" and server.get("rank_1") == b"stale address"
+
+
+@pytest.mark.parametrize("n", [129, 130, 131])
+def test_a_last_global_batch_too_small_for_batchnorm_joins_the_batch_before_on_every_rank(n):
+    """A last global batch that would leave some rank fewer than 2 images (BatchNorm) joins the one before:
+    the ranks together still see the single-process (merged) batches, every rank the same number of batches,
+    each of at least 2 images."""
+    single = _loader(n, 64)
+    single.min_last_batch = 2 * MIN_TRAIN_BATCH  # one process: the same batches as 2 ranks of 2 at least
+    whole = [y for _, y in single]
+    ranks = []
+    for r in range(2):
+        loader = _loader(n, 32)
+        loader.min_last_batch = MIN_TRAIN_BATCH
+        loader.shard(r, 2)
+        assert len(loader) == len(whole) == 2
+        ranks.append([y for _, y in loader])
+        assert min(y.numel() for y in ranks[-1]) >= 2
+    for i, batch in enumerate(whole):
+        assert torch.equal(torch.cat([ranks[0][i], ranks[1][i]]), batch)
+    # the image-folder sampler shards the same way
+    for r in range(2):
+        s = EpochSampler(n, shuffle=True, seed=1)
+        s.batch_size, s.rank, s.world_size, s.min_rows = 32, r, 2, MIN_TRAIN_BATCH
+        sizes = s.batch_sizes()
+        assert len(sizes) == 2 and sizes[0] == 32 and sizes[1] >= 2 and sum(sizes) == len(s)
+        assert [len(b) for b in EpochBatchSampler(s)] == sizes

@@ -172,3 +172,72 @@ def test_good_data_args_pass():
 def test_bad_model_args_are_named(model_args, match):
     with pytest.raises(ConfigError, match=match):
         check_overrides("resnet20", model_args)
+
+
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        ({"schedule": "cosine", "gamma": 0.5}, "--gamma 0.5 applies to --schedule multistep only, but this run's "),
+        ({"schedule": "constant", "milestones": [2, 3]}, "--milestones [2, 3] applies to --schedule multistep"),
+        ({"schedule": "onecycle", "milestone_fractions": [0.5]}, "--milestone-fractions [0.5] applies to --schedule"),
+        ({"schedule": "cosine", "onecycle_div": 10}, "--onecycle-div 10 applies to --schedule onecycle only"),
+        ({"schedule": "multistep", "onecycle_pct": 0.3}, "--onecycle-pct 0.3 applies to --schedule onecycle"),
+        ({"optimizer": "adam", "momentum": 0.8}, "--momentum 0.8 applies to --optimizer sgd only"),
+        ({"optimizer": "adamw", "nesterov": True}, "--nesterov True applies to --optimizer sgd only"),
+        ({"optimizer": "sgd", "betas": [0.8, 0.9]}, "--betas [0.8, 0.9] applies to --optimizer adam or adamw"),
+        ({"ema": False, "ema_decay": 0.99}, "--ema-decay 0.99 applies to --ema only, but this run's ema is False"),
+        ({"augment": False, "cutout": 8}, "--cutout 8 applies to augmentation"),
+        ({"freeze": "backbone", "backbone_lr_scale": 0.1}, "--backbone-lr-scale 0.1 applies to a backbone that"),
+    ],
+)
+def test_a_given_key_the_run_would_not_use_is_refused(given, match):
+    with pytest.raises(ConfigError, match=match.replace("[", r"\[").replace("]", r"\]")):
+        resolve_config(None, **given)
+
+
+def test_only_values_the_user_set_are_checked(tmp_path):
+    # the defaults (gamma 0.1, onecycle_div 25, momentum 0.9, ema_decay 0.999) are never refused
+    c = resolve_config(None, schedule="cosine", optimizer="adam", ema=False, augment=False)
+    assert (c.gamma, c.onecycle_div, c.momentum, c.ema_decay) == (0.1, 25.0, 0.9, 0.999)
+    assert resolve_config(None, optimizer="adam", nesterov=False, augment=False, cutout=0).nesterov is False
+    # the schedule the recipe itself chose: its gamma is refused, naming the file
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"schedule": "cosine", "gamma": 0.5}))
+    with pytest.raises(ConfigError, match=rf"gamma 0.5 \(in {recipe}\) applies to --schedule multistep only"):
+        resolve_config(recipe)
+    # an override that changes the deciding key: the recipe's values go back to their defaults, said in the notes
+    notes: list[str] = []
+    c = resolve_config("resnet_cifar10", notes=notes, schedule="cosine", optimizer="adam")
+    assert (c.milestone_fractions, c.schedule, c.momentum) == (None, "cosine", 0.9)
+    assert any("milestone_fractions [0.5, 0.75] (from resnet_cifar10) is not used" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("name", shipped_configs())
+def test_shipped_recipes_load_with_any_schedule_or_optimizer_given(name):
+    for override in ({}, {"schedule": "cosine"}, {"schedule": "multistep"}, {"optimizer": "adam"}):
+        resolve_config(name, **override)
+
+
+def test_a_runs_own_config_yaml_repeats_as_a_recipe(tmp_path):
+    """config.yaml states every key (the unused ones at their defaults): as a recipe it is not refused."""
+    from reslab.training.config import save_config
+
+    for given in ({}, {"schedule": "cosine", "optimizer": "adam", "ema": False}, {"schedule": "multistep"}):
+        path = tmp_path / "config.yaml"
+        save_config(resolve_config(None, **given), path)
+        assert resolve_config(path) == resolve_config(None, **given)
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [("learning_rate", "lr"), ("num_epochs", "epochs"), ("lr_schedule", "schedule"), ("epoch", "epochs")],
+)
+def test_unknown_keys_get_a_did_you_mean(tmp_path, key, suggestion):
+    with pytest.raises(
+        ConfigError, match=rf"unknown configuration key '{key}' in the overrides; did you mean {suggestion}"
+    ):
+        resolve_config(None, **{key: 1})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({key: 1}))
+    with pytest.raises(ConfigError, match=rf"unknown configuration key '{key}' in {recipe}; did you mean {suggestion}"):
+        resolve_config(recipe)

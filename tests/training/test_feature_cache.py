@@ -71,3 +71,23 @@ def test_the_plain_loop_runs_where_the_cache_cannot_and_the_log_says_why(tmp_pat
         _train(tmp_path, "aug", monkeypatch, augment=True, epochs=1)
     assert "frozen-backbone feature cache off: augmentation is on" in caplog.text
     assert "the backbone ran once" not in caplog.text
+
+
+def test_the_feature_loader_merges_a_last_batch_of_one_as_the_device_loader_does():
+    """The cache's batches are the device loader's, also where a last batch of one image joins the one before."""
+    from reslab.data.loader import MIN_TRAIN_BATCH, DeviceLoader
+    from reslab.training.feature_cache import FeatureLoader
+
+    n = 33
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    kwargs = dict(batch_size=16, shuffle=True, seed=5, min_last_batch=MIN_TRAIN_BATCH)
+    device = DeviceLoader(images, torch.arange(n), mean=[0.0], std=[1.0], **kwargs)
+    features = FeatureLoader(torch.arange(n, dtype=torch.float32)[:, None], torch.arange(n), **kwargs)
+    assert len(features) == len(device) == 2
+    for epoch in range(2):
+        device.set_epoch(epoch)
+        features.set_epoch(epoch)
+        got = [y for _, y in features]
+        assert [y.numel() for y in got] == [16, 17]
+        for a, (_, b) in zip(got, device, strict=True):
+            assert torch.equal(a, b)

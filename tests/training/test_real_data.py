@@ -53,3 +53,38 @@ def test_cifar10_mini_reaches_035(tmp_path):
     )
     assert result.final.n == 1020
     assert result.final.top1 >= 0.35, result.history
+
+
+@pytest.mark.skipif(
+    not (CIFAR10_MINI / "cifar-10-batches-py").is_dir(),
+    reason=f"the CIFAR-10 subset is not at {CIFAR10_MINI} (a checkout without ../shared/data)",
+)
+def test_a_last_batch_of_one_real_image_trains(tmp_path, capsys):
+    """`reslab train` on 129 real CIFAR-10 images at batch 128: the last batch of one image (resnet18's last
+    stage is 1x1 at 32 px, where BatchNorm needs two) joins the batch before, and the log says so once."""
+    from reslab.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--model", "resnet18", "--model-arg", "widths=[8,8,8,8]", "--data", "cifar10"]
+    argv += ["--data-dir", str(CIFAR10_MINI), "--data-arg", "limit=129", "--image-size", "32"]
+    argv += ["--batch-size", "128", "--epochs", "1", "--device", "cpu", "--out", str(out), "--progress", "none"]
+    assert main(argv) == 0, capsys.readouterr().err
+    log = (out / "train.log").read_text()
+    assert log.count("the last training batch would hold 1 image (129 images, batch 128)") == 1
+    assert (out / "summary.json").exists()
+
+
+@pytest.mark.skipif(
+    not (CIFAR10_MINI / "cifar-10-batches-py").is_dir(),
+    reason=f"the CIFAR-10 subset is not at {CIFAR10_MINI} (a checkout without ../shared/data)",
+)
+def test_a_training_split_of_one_real_image_is_one_line(tmp_path, capsys):
+    """One training image has no batch to join: refused in one line before training, not BatchNorm's traceback."""
+    from reslab.cli import main
+
+    argv = ["train", "--model", "resnet18", "--model-arg", "widths=[8,8,8,8]", "--data", "cifar10"]
+    argv += ["--data-dir", str(CIFAR10_MINI), "--data-arg", "limit=1", "--image-size", "32", "--epochs", "1"]
+    assert main([*argv, "--device", "cpu", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("reslab: error: the training split's batch of 1 image (1 training image)"), err
+    assert not any("Traceback" in line for line in err) and not (tmp_path / "run").exists()

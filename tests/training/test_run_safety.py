@@ -501,3 +501,163 @@ def test_overwrite_replaces_the_previous_runs_report_but_keeps_a_users_report(tm
     (users / "report.html").write_text("<html>my own notes</html>\n")
     _tiny_run(tmp_path, users, overwrite=True)
     assert (users / "report.html").read_text() == "<html>my own notes</html>\n"
+
+
+# -- a run directory in use is locked (training/run_lock.py) ---------------------------------------------------
+_HOLD_LOCK = (
+    "import sys\n"
+    "from reslab.training.run_lock import RunLock\n"
+    "lock = RunLock.acquire(sys.argv[1], 'hint')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+    "lock.release()\n"
+)
+
+
+def _hold_lock(run_dir: Path) -> subprocess.Popen:
+    """A second process holding ``run_dir``'s lock until its stdin closes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_locked_run_directory_is_refused_for_overwrite_resume_and_a_new_run(tmp_path):
+    import socket
+
+    from reslab.training.run_lock import LOCK, RunLock, lock_holder
+
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    assert not (out / LOCK).exists()  # a finished run leaves no lock behind
+    before = _snapshot(out)
+    proc = _hold_lock(out)
+    try:
+        in_use = f"run directory {out} in use by PID {proc.pid} on {socket.gethostname()}"
+        assert lock_holder(out) == f"PID {proc.pid} on {socket.gethostname()}"
+        with pytest.raises(ConfigError, match=in_use) as e:
+            _tiny_run(tmp_path, out, overwrite=True)
+        assert "--overwrite" not in str(e.value)
+        with pytest.raises(ConfigError, match=in_use) as e:
+            _tiny_run(tmp_path, out)  # a fresh run into it: not told to pass --overwrite
+        assert "--overwrite" not in str(e.value)
+        with pytest.raises(ConfigError, match=in_use):
+            train(resume=out)
+        with pytest.raises(ConfigError, match=in_use):
+            RunLock.acquire(out, "hint")  # the lock itself (a run that passed the early check meanwhile)
+        assert {k: v for k, v in _snapshot(out).items() if k != LOCK} == before
+    finally:
+        proc.kill()  # a holder that dies: its lock is stale and the next run takes it over
+        proc.wait()
+    assert lock_holder(out) is None
+    result = _tiny_run(tmp_path, out, overwrite=True)
+    assert result.finished and not (out / LOCK).exists()
+
+
+def test_overwrite_of_a_live_cli_run_is_one_line_and_the_run_goes_on(tmp_path, capsys):
+    """A real `reslab train` in training: --overwrite and --resume of its directory are refused in one line
+    naming its PID (no suggestion to --overwrite it); it goes on undisturbed and stops on SIGTERM with last.pt."""
+    import signal
+
+    out = tmp_path / "run"
+    argv = ["--model", "resnet20", "--model-arg", "widths=[4,8,8]", "--data", "synthetic", "--image-size", "8"]
+    argv += ["--device", "cpu", "--threads", "1", "--progress", "none", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reslab", "train", *argv, "--epochs", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        line = _cli_error(capsys, ["train", *argv, "--epochs", "500", "--overwrite"], f"in use by PID {proc.pid}")
+        assert "--overwrite" not in line.split("in use by", 1)[1]
+        _cli_error(capsys, ["train", "--resume", str(out)], f"run directory {out} in use by PID {proc.pid}")
+        assert proc.poll() is None  # still training
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert not any("Traceback" in line for line in err.splitlines())
+    assert "interrupted by SIGTERM" in err and load_checkpoint(out / "last.pt")["epoch"] >= 1
+    assert not (out / ".reslab-lock").exists()  # the run ended: its lock is gone
+
+
+# -- a run killed before its first checkpoint ----------------------------------------------------------------
+_TINY_CLI = (
+    "['train', '--model', 'resnet20', '--model-arg', 'widths=[4,8,8]', '--data', 'synthetic', '--image-size', '8',"
+    " '--epochs', '1', '--device', 'cpu', '--threads', '1', '-q', '--out', {out!r}{extra}]"
+)
+
+
+def _killed_before_first_checkpoint(out: Path, *extra: str) -> None:
+    """A `reslab train` killed (os._exit) where it would write its first checkpoint."""
+    script = (
+        "import os, reslab.training.trainer as t\n"
+        "t.save_checkpoint = lambda *a, **k: os._exit(9)\n"
+        "from reslab.cli import main\n"
+        f"main({_TINY_CLI.format(out=str(out), extra=''.join(f', {e!r}' for e in extra))})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+
+
+def test_resume_before_the_first_checkpoint_says_none_was_written_and_how_to_rerun(tmp_path, capsys):
+    out = tmp_path / "run"
+    _killed_before_first_checkpoint(out)
+    assert (out / "config.yaml").is_file() and not (out / "last.pt").exists()
+    with pytest.raises(CheckpointError, match="no checkpoint was written yet") as e:
+        train(resume=out)
+    assert "is it a reslab run directory" not in str(e.value)
+    rerun = f"reslab train --config {out / 'config.yaml'} --out {out} --overwrite"
+    line = _cli_error(capsys, ["train", "--resume", str(out)], "no checkpoint was written yet")
+    assert rerun in line
+    # the command it gives starts the run again
+    assert main(rerun.split()[1:] + ["-q"]) == 0
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    # a folder that is no run still gets the old question
+    (tmp_path / "other").mkdir()
+    with pytest.raises(CheckpointError, match="is it a reslab run directory"):
+        train(resume=tmp_path / "other")
+
+
+def test_a_second_overwrite_keeps_the_files_a_killed_overwrite_left_aside(tmp_path, caplog):
+    """Run A; an --overwrite killed before its first checkpoint leaves A's files in .replaced-*; a second
+    --overwrite that completes keeps them (and says so once) instead of deleting them."""
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    before = _snapshot(out)
+    _killed_before_first_checkpoint(out, "--overwrite")
+    (aside,) = [p for p in out.iterdir() if p.name.startswith(".replaced-")]
+    assert _snapshot(aside) == before
+    with caplog.at_level("WARNING", logger="reslab"):
+        result = _tiny_run(tmp_path, out, overwrite=True)
+    assert result.finished and aside.is_dir() and _snapshot(aside) == before
+    assert [p for p in out.iterdir() if p.name.startswith(".replaced-")] == [aside]
+    kept = [r.getMessage() for r in caplog.records if str(aside) in r.getMessage()]
+    assert len(kept) == 1 and "kept" in kept[0], kept
+
+
+def test_resume_names_the_aside_folder_that_holds_the_replaced_runs_checkpoint(tmp_path):
+    """Two interrupted --overwrites: the older folder holds the run's checkpoint, the newer only the killed run's
+    config and log; --resume points to the one with the checkpoint."""
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, out)
+    _killed_before_first_checkpoint(out, "--overwrite")
+    (first,) = [p for p in out.iterdir() if p.name.startswith(".replaced-")]
+    newer = out / ".replaced-99999999-999999-1"  # what a second interrupted --overwrite leaves
+    newer.mkdir()
+    (newer / "config.yaml").write_text("epochs: 1\n")
+    with pytest.raises(CheckpointError, match=f"files are in {first}"):
+        train(resume=out)

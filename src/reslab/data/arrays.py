@@ -15,7 +15,7 @@ import torch
 from ..errors import ConfigError
 from .augment import AugmentSpec, crop_padding_for
 from .bundle import DataBundle, LoaderOptions, make_info
-from .loader import DeviceLoader
+from .loader import MIN_TRAIN_BATCH, DeviceLoader
 from .sources.base import ArrayData, channel_stats, stratified_split
 
 #: the seed of every held-out validation split: fixed, so runs with different ``seed`` are validated
@@ -135,6 +135,7 @@ def device_loaders(
         seed=opts.seed,
         channels_last=opts.channels_last,
         resize=resize,
+        min_last_batch=MIN_TRAIN_BATCH,
     )
     return {split: eval_factory(split) for split in tensors}, train
 

@@ -10,7 +10,8 @@ Both share the epoch contract: the order and augmentation of epoch ``e`` depend 
 set by :meth:`set_epoch`, and each iteration advances it by one, so a trainer may either call
 ``set_epoch(e)`` before every epoch (exact resume) or just iterate repeatedly (epochs 0, 1, 2, ...).
 The last batch may be smaller than ``batch_size`` (``drop_last=False``): every sample is seen once
-per epoch.
+per epoch. A training loader (``min_last_batch=MIN_TRAIN_BATCH``) merges a last batch too small for
+BatchNorm into the batch before it (see :func:`batch_bounds`); every other batch stays as it was.
 
 Sharding (torchrun): after :meth:`shard` ``(rank, world_size)`` the loader yields this rank's part of
 each *global* batch of ``batch_size x world_size`` samples, in the same global order as one process
@@ -35,6 +36,10 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 #: stream ids so that the order and the augmentation draws of one epoch are independent
 _STREAM_ORDER, _STREAM_AUGMENT = 0, 1
+
+#: the fewest images a rank's training batch may hold: BatchNorm in training mode needs more than one value
+#: per channel, and a network's last stage is often 1x1 (resnet18 at 32 px), so a batch of one image fails
+MIN_TRAIN_BATCH = 2
 
 
 @runtime_checkable
@@ -61,6 +66,23 @@ def shard_rows(size: int, batch_size: int, world_size: int, rank: int) -> tuple[
     return lo, lo + q + (1 if rank < rem else 0)
 
 
+def batch_bounds(
+    num_samples: int, global_batch: int, *, world_size: int = 1, min_rows: int = 1
+) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` positions of an epoch's (global) batches of ``global_batch`` samples.
+
+    A last batch that would give some rank fewer than ``min_rows`` samples (fewer than
+    ``min_rows x world_size`` in all) is merged into the batch before it rather than dropped: every sample
+    is still seen once per epoch, the batches before it are unchanged (so are the results of runs whose last
+    batch is big enough), and the merged batch is at most ``min_rows x world_size - 1`` samples larger. A
+    split of a single batch stays as it is, and so does every batch where ``min_rows`` is 1 (evaluation).
+    """
+    bounds = [(start, min(start + global_batch, num_samples)) for start in range(0, num_samples, global_batch)]
+    if min_rows > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_rows * world_size:
+        bounds[-2:] = [(bounds[-2][0], num_samples)]
+    return bounds
+
+
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded from ``(seed, epoch, stream)`` through numpy's SeedSequence, so
     nearby seeds and epochs give unrelated streams. Draws are made on the CPU and then moved to the
@@ -79,6 +101,7 @@ class _EpochLoader:
     _next_epoch: int
     rank: int = 0
     world_size: int = 1
+    min_last_batch: int = 1
 
     def shard(self, rank: int, world_size: int) -> None:
         """From now on yield ``rank``'s share of each global batch of ``batch_size x world_size``."""
@@ -91,9 +114,35 @@ class _EpochLoader:
         """Samples per global batch: ``batch_size x world_size``."""
         return self.batch_size * self.world_size
 
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """The ``[start, stop)`` positions of each global batch of an epoch (see :func:`batch_bounds`)."""
+        return batch_bounds(
+            self.num_samples, self.global_batch_size, world_size=self.world_size, min_rows=self.min_last_batch
+        )
+
     def global_batch_rows(self, index: int) -> int:
-        """The size of global batch ``index`` of an epoch (the last may be partial)."""
-        return max(0, min(self.global_batch_size, self.num_samples - index * self.global_batch_size))
+        """The size of global batch ``index`` of an epoch (the last may be partial, or merged)."""
+        bounds = self.batch_bounds()
+        if not 0 <= index < len(bounds):
+            return 0
+        start, stop = bounds[index]
+        return stop - start
+
+    def last_batch_note(self) -> str | None:
+        """The line for the run's log when the last batch was merged into the one before (else None)."""
+        remainder = self.num_samples % self.global_batch_size
+        bounds = self.batch_bounds()
+        if not remainder or len(bounds) == math.ceil(self.num_samples / self.global_batch_size):
+            return None
+        ranks = f" for {self.world_size} ranks" if self.world_size > 1 else ""
+        each = " on each rank" if self.world_size > 1 else ""
+        return (
+            f"the last training batch would hold {remainder} image{'s' if remainder != 1 else ''}{ranks} "
+            f"({self.num_samples} images, batch {self.global_batch_size}): BatchNorm needs at least "
+            f"{self.min_last_batch}{each} in training, so it joins the batch before "
+            f"({len(bounds)} batch{'es' if len(bounds) != 1 else ''} per epoch, the last of "
+            f"{self.global_batch_rows(len(bounds) - 1)})"
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch ``epoch`` (order and augmentation depend only on seed and epoch)."""
@@ -108,7 +157,7 @@ class _EpochLoader:
 
     def __len__(self) -> int:
         """Number of (global) batches per epoch (the last one may be partial)."""
-        return math.ceil(self.num_samples / self.global_batch_size)
+        return len(self.batch_bounds())
 
     def _start_epoch(self) -> int:
         epoch = self._next_epoch
@@ -131,6 +180,8 @@ class DeviceLoader(_EpochLoader):
         resize: deliver ``resize`` x ``resize`` images: each batch is resized on the device after the
             augmentation (bilinear, antialiased when shrinking; it commutes with the normalisation), so the
             data stays small (CIFAR's 32 px) for a network that takes more (224).
+        min_last_batch: a last batch smaller than this (per rank) joins the batch before
+            (:data:`MIN_TRAIN_BATCH` for training; 1: every batch as it comes).
 
     Yields:
         ``(images, labels)``: float32 (B, C, H, W) normalised and int64 (B,), on the data's device.
@@ -149,6 +200,7 @@ class DeviceLoader(_EpochLoader):
         seed: int = 0,
         channels_last: bool = False,
         resize: int | None = None,
+        min_last_batch: int = 1,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
@@ -165,6 +217,7 @@ class DeviceLoader(_EpochLoader):
         self.seed = int(seed)
         self.channels_last = channels_last
         self.resize = None if resize is None or tuple(images.shape[-2:]) == (resize, resize) else int(resize)
+        self.min_last_batch = int(min_last_batch)
         self.mean = torch.tensor(list(mean), dtype=torch.float32, device=images.device)
         self.std = torch.tensor(list(std), dtype=torch.float32, device=images.device)
         self._next_epoch = 0
@@ -188,9 +241,7 @@ class DeviceLoader(_EpochLoader):
             gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT)
             # One draw per epoch position, moved to the device once (no per-batch host sync).
             params = sample_augment_params(self.augment, self.num_samples, h, w, gen).to(device)
-        step = self.global_batch_size
-        for start in range(0, self.num_samples, step):
-            stop = min(start + step, self.num_samples)
+        for start, stop in self.batch_bounds():
             if self.world_size > 1:
                 lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
                 start, stop = start + lo, start + hi
@@ -230,15 +281,31 @@ class EpochSampler(torch.utils.data.Sampler):
         self.seed = seed
         self.epoch = 0
         self.batch_size, self.rank, self.world_size = 1, 0, 1  # set by FolderLoader.shard
+        self.min_rows = 1  # FolderLoader's min_last_batch
+
+    def batch_sizes(self) -> list[int]:
+        """The size of each of this rank's batches in an epoch (see :func:`batch_bounds`)."""
+        bounds = batch_bounds(
+            self.num_samples, self.batch_size * self.world_size, world_size=self.world_size, min_rows=self.min_rows
+        )
+        if self.world_size == 1:
+            return [stop - start for start, stop in bounds]
+        sizes = []
+        for start, stop in bounds:
+            lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
+            sizes.append(hi - lo)
+        return sizes
 
     def _positions(self) -> list[int] | range:
         """The positions in the epoch's order this rank takes (everything in a single process)."""
         if self.world_size == 1:
             return range(self.num_samples)
         out: list[int] = []
-        step = self.batch_size * self.world_size
-        for start in range(0, self.num_samples, step):
-            lo, hi = shard_rows(min(step, self.num_samples - start), self.batch_size, self.world_size, self.rank)
+        bounds = batch_bounds(
+            self.num_samples, self.batch_size * self.world_size, world_size=self.world_size, min_rows=self.min_rows
+        )
+        for start, stop in bounds:
+            lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
             out.extend(range(start + lo, start + hi))
         return out
 
@@ -256,6 +323,24 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self._positions())
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """Groups an :class:`EpochSampler`'s keys into this rank's batches (:meth:`EpochSampler.batch_sizes`:
+    ``batch_size`` each, the last partial or merged), a ``DataLoader``'s ``batch_sampler``."""
+
+    def __init__(self, sampler: EpochSampler) -> None:
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        keys = iter(self.sampler)
+        for size in self.sampler.batch_sizes():
+            batch = [next(keys) for _ in range(size)]
+            if batch:
+                yield batch
+
+    def __len__(self) -> int:
+        return sum(1 for size in self.sampler.batch_sizes() if size)
 
 
 def collate_skipping_none(samples: list[tuple[torch.Tensor, int] | None]) -> Batch | None:
@@ -281,6 +366,8 @@ class FolderLoader(_EpochLoader):
         cutout: side of the cutout square applied on the device after normalisation (0: off).
         channels_last: deliver batches in ``torch.channels_last`` memory format.
         persistent_workers: keep worker processes between epochs (used for the training loader).
+        min_last_batch: a last batch smaller than this (per rank) joins the batch before
+            (:data:`MIN_TRAIN_BATCH` for training).
     """
 
     def __init__(
@@ -297,8 +384,10 @@ class FolderLoader(_EpochLoader):
         cutout: int = 0,
         channels_last: bool = False,
         persistent_workers: bool = False,
+        min_last_batch: int = 1,
     ) -> None:
         self.dataset = dataset
+        self.min_last_batch = int(min_last_batch)
         self.batch_size = int(batch_size)
         self.num_samples = len(dataset)  # type: ignore[arg-type]
         self.shuffle = shuffle
@@ -310,14 +399,13 @@ class FolderLoader(_EpochLoader):
         self.mean = torch.tensor(list(mean), dtype=torch.float32, device=self.device)
         self.std = torch.tensor(list(std), dtype=torch.float32, device=self.device)
         self._sampler = EpochSampler(self.num_samples, shuffle=shuffle, seed=self.seed)
+        self._sampler.batch_size, self._sampler.min_rows = self.batch_size, self.min_last_batch
         self._loader = torch.utils.data.DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            sampler=self._sampler,
+            batch_sampler=EpochBatchSampler(self._sampler),
             num_workers=self.workers,
             collate_fn=collate_skipping_none,
             pin_memory=self.device.type == "cuda",
-            drop_last=False,
             # Safe to keep workers alive: the epoch reaches them through the sampler's keys.
             persistent_workers=persistent_workers and self.workers > 0,
         )

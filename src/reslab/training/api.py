@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,9 +20,19 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from ..factory import resolve_pretrained
 from .checkpoint import checkpoint_config, load_checkpoint
-from .config import FIELDS, RUNTIME_KEYS, TrainConfig, config_differences, merge_overrides, resolve_config
+from .config import (
+    FIELDS,
+    RUNTIME_KEYS,
+    TrainConfig,
+    config_differences,
+    config_warnings,
+    merge_overrides,
+    resolve_config,
+    unknown_key_error,
+)
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
+from .run_lock import check_not_in_use
 from .runtime import check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
 
@@ -119,7 +130,8 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
             model.check_weights_revision(checkpoint.get("arch_revision"), str(checkpoint.get("path", "the checkpoint")))
         model.model_args = args
     elif weights is not None:
-        model = create_model(config.model, pretrained=weights, **shape, **config.model_args)
+        with _held_adaptation_lines():  # the run's log gives them (trainer warnings: train.log, and -q keeps them)
+            model = create_model(config.model, pretrained=weights, **shape, **config.model_args)
         _new_head_for_other_classes(model, bundle)
     else:
         model = build_model(config.model, **shape, **config.model_args)
@@ -130,6 +142,22 @@ def _build_model(config: TrainConfig, bundle, *, checkpoint: dict[str, Any] | No
     if check is not None:  # refuse an image size the network cannot take now, not mid-epoch
         check(torch.empty((1, *bundle.input_size), device="meta"))
     return model
+
+
+@contextlib.contextmanager
+def _held_adaptation_lines():
+    """Hold back create_model's lines on what it changed in the weights' network (a new classifier, adapted
+    input channels): a training run logs them itself (``model.weights_adapted``), where train.log gets them."""
+    weights_logger = logging.getLogger("reslab.weights")
+
+    def hold(record: logging.LogRecord) -> bool:
+        return not getattr(record, "weights_adapted", False)
+
+    weights_logger.addFilter(hold)
+    try:
+        yield
+    finally:
+        weights_logger.removeFilter(hold)
 
 
 def _new_head_for_other_classes(model: nn.Module, bundle) -> None:
@@ -293,6 +321,9 @@ def _new_run(
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
+    warnings = [*config_warnings(cfg), *getattr(net, "weights_adapted", [])]
+    if cfg.sync_bn and not ctx.active:
+        warnings.append("--sync-bn has no effect in a single process (it syncs BatchNorm across torchrun's ranks)")
     trainer = Trainer(
         cfg,
         net,
@@ -302,22 +333,26 @@ def _new_run(
         model_spec=_model_spec(cfg, net, bundle),
         progress=progress,
         notes=notes,
+        warnings=warnings,
         dist=ctx,
     )
-    with ctx.all_or_none("creating the run directory"):
-        run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
-    run_dir.path = ctx.broadcast(run_dir.path)
-    cfg.out = str(run_dir.path)
-    try:
-        with ctx.all_or_none("writing config.yaml"):
-            run_dir.write_config(cfg, comment=_batch_comment(trainer))
-        return trainer.fit()
-    except BaseException:
+    try:  # rank 0 holds the run directory's lock from here until training ends (run_lock.py)
+        with ctx.all_or_none("creating the run directory"):
+            run_dir.open(overwrite=cfg.overwrite, unique=not cfg.out)
+        run_dir.path = ctx.broadcast(run_dir.path)
+        cfg.out = str(run_dir.path)
         try:
-            run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
-        except Exception as e:  # never hide the run's own error behind this one
-            logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
-        raise
+            with ctx.all_or_none("writing config.yaml"):
+                run_dir.write_config(cfg, comment=_batch_comment(trainer))
+            return trainer.fit()
+        except BaseException:
+            try:
+                run_dir.restore()  # no checkpoint of the new run yet: the previous run's files go back
+            except Exception as e:  # never hide the run's own error behind this one
+                logger.error("could not put the previous run's files back (%s); they are in %s", e, run_dir.path)
+            raise
+    finally:
+        run_dir.unlock()
 
 
 def _batch_comment(trainer: Trainer) -> str | None:
@@ -352,7 +387,31 @@ def _set_up_new(cfg: TrainConfig, bundle: Any, network: nn.Module | None, ctx: D
     bundle = bundle if bundle is not None else _build_data(cfg, device, weights_prep)
     _shard_bundle(bundle, ctx)
     net = network if network is not None else _build_model(cfg, bundle, weights=weights)
+    _check_batchnorm_batches(bundle.train, net, ctx)
     return bundle, net, device, weights_prep
+
+
+def _check_batchnorm_batches(train: Any, net: nn.Module, ctx: DistContext) -> None:
+    """Refuse a training split so small that some rank's batch holds one image while the network has BatchNorm
+    (which cannot train on it): a larger split's small last batch joins the one before (data/loader.py), but a
+    split of one batch has none before it."""
+    bounds = getattr(train, "batch_bounds", None)
+    if bounds is None or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        return
+    from ..data.loader import MIN_TRAIN_BATCH, shard_rows
+
+    for start, stop in bounds():
+        lo, hi = (
+            shard_rows(stop - start, train.batch_size, ctx.world_size, ctx.rank) if ctx.active else (0, stop - start)
+        )
+        if 0 < hi - lo < MIN_TRAIN_BATCH:
+            ranks = f" on rank {ctx.rank} of {ctx.world_size}" if ctx.active else ""
+            raise ConfigError(
+                f"the training split's batch of {hi - lo} image{ranks} ({train.num_samples} training "
+                f"image{'s' if train.num_samples != 1 else ''}) cannot "
+                f"train the network's BatchNorm, which needs at least {MIN_TRAIN_BATCH} images per batch; use more "
+                "training images"
+            )
 
 
 def _eval_split(bundle: Any) -> str:
@@ -393,6 +452,8 @@ def _resume(
     ctx = ctx or DistContext()
     path = Path(resume)
     with ctx.all_or_none("reading the checkpoint"):
+        if ctx.is_main:  # a run still training in it: refused before anything is read
+            check_not_in_use(path if path.is_dir() else path.parent, RESUME_IN_USE_HINT)
         ckpt = _read_resume_checkpoint(path) if ctx.is_main else None
     ckpt = ctx.broadcast(ckpt)  # rank 0's file: other nodes need not see the run directory
     run_path = Path(ckpt["path"]).parent
@@ -400,25 +461,33 @@ def _resume(
     with ctx.all_or_none("set-up"):
         cfg, bundle, net, device = _set_up_resume(ckpt, run_path, config, bundle, network, overrides, ctx, notes)
     run_dir = RunDir(run_path, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    with ctx.all_or_none("preparing the run directory"):
-        run_dir.clean_temporaries()
-        run_dir.drop_replaced()  # the run has its own last.pt: an interrupted --overwrite's old files can go
-        run_dir.mark()
-    trainer = Trainer(
-        cfg,
-        net,
-        bundle,
-        run_dir,
-        device=device,
-        model_spec=_model_spec(cfg, net, bundle),
-        progress=progress,
-        resume=ckpt,
-        notes=notes,
-        dist=ctx,
-    )
-    with ctx.all_or_none("writing config.yaml"):
-        run_dir.write_config(cfg, comment=_batch_comment(trainer))
-    return trainer.fit()
+    try:  # rank 0 holds the run directory's lock until training ends (run_lock.py)
+        with ctx.all_or_none("preparing the run directory"):
+            run_dir.lock(RESUME_IN_USE_HINT)
+            run_dir.clean_temporaries()
+            run_dir.keep_replaced()  # an interrupted --overwrite's old files: kept, said in one line
+            run_dir.mark()
+        trainer = Trainer(
+            cfg,
+            net,
+            bundle,
+            run_dir,
+            device=device,
+            model_spec=_model_spec(cfg, net, bundle),
+            progress=progress,
+            resume=ckpt,
+            notes=notes,
+            dist=ctx,
+        )
+        with ctx.all_or_none("writing config.yaml"):
+            run_dir.write_config(cfg, comment=_batch_comment(trainer))
+        return trainer.fit()
+    finally:
+        run_dir.unlock()
+
+
+#: what a refused --resume of a run directory in use suggests
+RESUME_IN_USE_HINT = "it is training now: wait for it to end, or stop it (it saves last.pt) and resume then"
 
 
 def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
@@ -426,9 +495,22 @@ def _read_resume_checkpoint(path: Path) -> dict[str, Any]:
     if path.is_dir() and not (path / "last.pt").exists():
         aside = replaced_dirs(path)
         if aside:
+            # the newest folder that holds a checkpoint (a later interrupted --overwrite's holds none)
+            where = ([a for a in aside if (a / "last.pt").exists()] or aside)[-1]
             raise CheckpointError(
-                f"{path} holds no last.pt: nothing to resume. The previous run's files are in {aside[-1]} (an "
+                f"{path} holds no last.pt: nothing to resume. The previous run's files are in {where} (an "
                 "--overwrite was stopped before the new run's first checkpoint); move them back to resume that run."
+            )
+        if (path / MARKER).is_file():  # a run killed (or failed) before the end of its first epoch
+            config = path / "config.yaml"
+            rerun = (
+                f"`reslab train --config {quoted(config)} --out {quoted(path)} --overwrite`"
+                if config.is_file()
+                else f"its command with --out {quoted(path)} --overwrite"
+            )
+            raise CheckpointError(
+                f"{path} holds no last.pt: no checkpoint was written yet (the run stopped before the end of its first "
+                f"epoch), so there is nothing to resume; start it again with {rerun}"
             )
         raise CheckpointError(f"{path} holds no last.pt: nothing to resume (is it a reslab run directory?)")
     ckpt = load_checkpoint(path)
@@ -454,7 +536,7 @@ def _set_up_resume(
     given = merge_overrides(given, overrides)
     for key in given:
         if key not in FIELDS:
-            raise ConfigError(f"unknown configuration key {key!r}")
+            raise unknown_key_error(str(key), "the overrides")
     if "model" in given and given["model"] != saved.model:  # compare registry names: "ResNet-20" = "resnet20"
         from ..models import get_model_entry
 
@@ -506,6 +588,7 @@ def _set_up_resume(
             f"{ckpt['steps_per_epoch']}; the data changed, so the run cannot continue exactly"
         )
     net = network if network is not None else _build_model(cfg, bundle, checkpoint=ckpt)
+    _check_batchnorm_batches(bundle.train, net, ctx)
     return cfg, bundle, net, device
 
 

@@ -312,20 +312,171 @@ def _plain(value: Any) -> Any:
     raise ConfigError(f"cannot store {value!r} ({type(value).__name__}) in a configuration")
 
 
+#: other tools' names for configuration keys, which difflib cannot guess (``learning_rate`` -> ``lr``)
+KEY_ALIASES = {
+    "learning_rate": "lr",
+    "base_lr": "lr",
+    "lr_schedule": "schedule",
+    "lr_scheduler": "schedule",
+    "scheduler": "schedule",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "optim": "optimizer",
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "dataset": "data",
+    "arch": "model",
+    "network": "model",
+    "output_dir": "out",
+    "out_dir": "out",
+    "output": "out",
+    "num_workers": "workers",
+    "smoothing": "label_smoothing",
+    "clip_grad": "grad_clip",
+    "max_grad_norm": "grad_clip",
+    "warmup": "warmup_epochs",
+    "lr_milestones": "milestones",
+    "lr_decay": "gamma",
+    "mixed_precision": "amp",
+    "model_kwargs": "model_args",
+    "data_kwargs": "data_args",
+    "weights": "pretrained",
+}
+
+
 def unknown_key_error(key: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(FIELDS), n=3)
+    """An unknown key's error, naming where it came from and the keys it may have meant (another tool's name
+    for one, then the closest spellings)."""
+    alias = KEY_ALIASES.get(key.lower().replace("-", "_"))
+    close = [alias] if alias else []
+    close += [c for c in difflib.get_close_matches(key, list(FIELDS), n=3) if c not in close]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(f"unknown configuration key {key!r} in {source}{hint}")
 
 
-def config_from_dict(values: Mapping[str, Any], source: str = "the configuration") -> TrainConfig:
-    """A validated :class:`TrainConfig` from a mapping; unknown keys raise :class:`ConfigError`."""
+def config_from_dict(
+    values: Mapping[str, Any],
+    source: str = "the configuration",
+    *,
+    given: Mapping[str, str] | None = None,
+    notes: list[str] | None = None,
+) -> TrainConfig:
+    """A validated :class:`TrainConfig` from a mapping; unknown keys raise :class:`ConfigError`.
+
+    Args:
+        values: configuration keys (the rest take their defaults).
+        source: where they come from, for the messages.
+        given: the keys the user set, each with where (:data:`GIVEN` for an override or flag, else the recipe
+            file): those the run would not use are refused (:func:`check_used`); defaults never are.
+        notes: receives a line for each recipe value the run does not use because an override changed the
+            key it depends on (it is left at its default).
+    """
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source} must be a mapping of configuration keys, got {type(values).__name__}")
     for key in values:
         if key not in FIELDS:
             raise unknown_key_error(str(key), source)
-    return TrainConfig(**dict(values)).validate()
+    config = TrainConfig(**dict(values))
+    if given:
+        check_used(config, given, notes)
+    return config.validate()
+
+
+# -- keys that only some runs use ----------------------------------------------------------------------
+#: where a key came from when the user gave it as an override (a flag, a keyword of reslab.train)
+GIVEN = "given"
+
+#: key -> (the key that decides whether the run uses it, whether it does, what it needs); a value in
+#: ``_HARMLESS`` (an explicit "off") is never refused
+CONDITIONAL_KEYS: dict[str, tuple[str, Any, str]] = {
+    "milestones": ("schedule", lambda c: c.schedule == "multistep", "--schedule multistep"),
+    "milestone_fractions": ("schedule", lambda c: c.schedule == "multistep", "--schedule multistep"),
+    "gamma": ("schedule", lambda c: c.schedule == "multistep", "--schedule multistep"),
+    "onecycle_pct": ("schedule", lambda c: c.schedule == "onecycle", "--schedule onecycle"),
+    "onecycle_div": ("schedule", lambda c: c.schedule == "onecycle", "--schedule onecycle"),
+    "momentum": ("optimizer", lambda c: c.optimizer == "sgd", "--optimizer sgd"),
+    "nesterov": ("optimizer", lambda c: c.optimizer == "sgd", "--optimizer sgd"),
+    "betas": ("optimizer", lambda c: c.optimizer in ("adam", "adamw"), "--optimizer adam or adamw"),
+    "ema_decay": ("ema", lambda c: c.ema is True, "--ema"),
+    "cutout": ("augment", lambda c: c.augment is not False, "augmentation (no --no-augment)"),
+    "backbone_lr_scale": (
+        "freeze",
+        lambda c: c.freeze != "backbone",
+        "a backbone that trains (not --freeze backbone)",
+    ),
+}
+_HARMLESS = {"nesterov": (False, None), "cutout": (0,)}
+
+
+def check_used(config: TrainConfig, given: Mapping[str, str], notes: list[str] | None = None) -> None:
+    """Refuse a key the user set that this run would not use (``--gamma`` with ``--schedule cosine``,
+    ``--momentum`` with adam, ``--ema-decay`` without ``--ema``, ...), naming the flag and what it needs, so
+    that ``config.yaml`` records nothing that did not apply. A recipe's value equal to the default is not a
+    choice (a run's own ``config.yaml`` states every key, so that it can be repeated). A recipe's value whose
+    deciding key an override
+    changed (``--config resnet_cifar10 --schedule cosine``: the recipe's milestones) is not an error: it goes
+    back to its default and ``notes`` says so. Runs before :meth:`TrainConfig.validate` (which checks the
+    values themselves); a deciding key of no valid value is left to it.
+
+    Raises:
+        ConfigError: one line: the flag, where it was set, and the setting it needs.
+    """
+    for key, (decider, uses, needs) in CONDITIONAL_KEYS.items():
+        if key not in given:
+            continue
+        value = getattr(config, key)
+        if value is None or value in _HARMLESS.get(key, ()) or _invalid_decider(config, decider) or uses(config):
+            continue
+        field_ = FIELDS[key]
+        default = field_.default_factory() if callable(field_.default_factory) else field_.default
+        if given[key] != GIVEN and _same(value, default):
+            continue  # a full configuration (a run's config.yaml) states every default: not a choice of the user's
+        decided = getattr(config, decider)
+        if given[key] != GIVEN and given.get(decider) == GIVEN:
+            setattr(config, key, default)
+            if notes is not None:
+                notes.append(
+                    f"{key} {value!r} (from {given[key]}) is not used with the given {decider} {decided!r}: left "
+                    f"at its default ({needs} uses it)"
+                )
+            continue
+        shown = _plain(value)
+        what = f"{_flag(key)} {shown}" if given[key] == GIVEN else f"{key} {shown} (in {given[key]})"
+        origin = given.get(decider)
+        whose = "given" if origin == GIVEN else (f"from {origin}" if origin else "the default")
+        raise ConfigError(
+            f"{what} applies to {needs} only, but this run's {decider} is {_plain(decided)} ({whose}); "
+            f"drop {_flag(key) if given[key] == GIVEN else key} or use {needs}"
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = _plain(a), _plain(b)
+    return a == b or _same_number(a, b)
+
+
+def _invalid_decider(config: TrainConfig, decider: str) -> bool:
+    """Whether the deciding key's value is not one validate() accepts (validate names it)."""
+    value = getattr(config, decider)
+    if decider == "schedule":
+        return value not in SCHEDULES
+    if decider == "optimizer":
+        return value not in OPTIMIZERS
+    if decider in ("ema", "augment"):
+        return not isinstance(value, bool)
+    return not isinstance(value, str)
+
+
+def config_warnings(config: TrainConfig) -> list[str]:
+    """Lines a run's log gives as warnings: settings that run, but likely not as meant."""
+    lines = []
+    if config.freeze != "none" and config.pretrained is None:
+        lines.append(
+            f"--freeze {config.freeze} without --pretrained: the frozen layers keep their random initial weights "
+            "(give --pretrained to fine-tune published weights)"
+        )
+    return lines
 
 
 # -- data_args ---------------------------------------------------------------------------------------
@@ -518,9 +669,12 @@ def resolve_config(
     for key in overrides:
         if key not in FIELDS:
             raise unknown_key_error(key, "the overrides")
+    given: dict[str, str] = {}
     if not isinstance(config, TrainConfig):
+        given = {key: source for key in values}
         values = _finetune_layer(values, overrides, notes)
-    return config_from_dict(merge_overrides(values, overrides))
+    given.update({key: GIVEN for key in overrides})
+    return config_from_dict(merge_overrides(values, overrides), given=given, notes=notes)
 
 
 def _finetune_layer(values: dict[str, Any], overrides: Mapping[str, Any], notes: list[str] | None) -> dict[str, Any]:

@@ -60,11 +60,22 @@ def cache_decision(config: Any, model: nn.Module, bundle: Any, *, distributed: b
 
 class FeatureLoader(_EpochLoader):
     """Batches ``(features, labels)`` of cached features, in the order a :class:`DeviceLoader` with the same
-    ``batch_size``, ``shuffle`` and ``seed`` gives its images (the same epoch contract)."""
+    ``batch_size``, ``shuffle``, ``seed`` and ``min_last_batch`` gives its images (the same epoch contract, the
+    same batches: a last batch too small for BatchNorm joins the one before as there)."""
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int):
+    def __init__(
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        min_last_batch: int = 1,
+    ):
         self.features, self.labels = features, labels
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
+        self.min_last_batch = int(min_last_batch)
         self.num_samples = int(features.shape[0])
         self._next_epoch = 0
 
@@ -74,8 +85,7 @@ class FeatureLoader(_EpochLoader):
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch, _STREAM_ORDER))
             order = order.to(self.features.device)
-        for start in range(0, self.num_samples, self.batch_size):
-            stop = min(start + self.batch_size, self.num_samples)
+        for start, stop in self.batch_bounds():
             if order is None:
                 yield self.features[start:stop], self.labels[start:stop]
             else:
@@ -124,7 +134,14 @@ def build_feature_data(model: nn.Module, bundle: Any, amp_dtype: torch.dtype | N
     start = time.perf_counter()
     train = bundle.train
     x, y = pre_logits(model, bundle.loader("train"), amp_dtype, device)
-    train_loader = FeatureLoader(x, y, batch_size=train.batch_size, shuffle=train.shuffle, seed=train.seed)
+    train_loader = FeatureLoader(
+        x,
+        y,
+        batch_size=train.batch_size,
+        shuffle=train.shuffle,
+        seed=train.seed,
+        min_last_batch=getattr(train, "min_last_batch", 1),
+    )
     n = len(y)
     splits: dict[str, FeatureLoader | None] = {}
     for split in ("val", "test"):

@@ -11,6 +11,7 @@ Layout::
     RUN_DIR/summary.json   the final metrics, once the run has finished
     RUN_DIR/tensorboard/   TensorBoard events (only when tensorboard is installed)
     RUN_DIR/.reslab-run    the marker that makes a directory recognisable as a reslab run
+    RUN_DIR/.reslab-lock   held while the run trains (PID and host; :mod:`reslab.training.run_lock`)
 
 metrics.csv: ``lr`` is the mean learning rate over the epoch's optimiser steps (the rate the epoch
 trained with; kept exact across a mid-epoch resume). The per-epoch evaluation columns are named after
@@ -45,6 +46,7 @@ from typing import Any
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import is_reslab_checkpoint, write_failure
 from .config import TrainConfig, save_config
+from .run_lock import LOCK, RunLock, check_not_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -137,23 +139,30 @@ def check_writable(path: str | Path, what: str | None = None) -> Path:
     return existing
 
 
-def check_out(path: str | Path, overwrite: bool) -> None:
+#: what a refusal of a run directory in use suggests to a new run
+IN_USE_HINT = "wait for that run to end or stop it, or choose another --out"
+
+
+def check_out(path: str | Path, overwrite: bool, *, locked: bool = False) -> None:
     """Refuse an ``--out`` a new run cannot use, before any data is read or anything is written.
 
     A new run goes into a missing or empty directory; with ``overwrite``, also into a reslab run
     directory (whose own files it replaces). The directory (or the nearest existing parent) must be
-    a writable folder.
+    a writable folder, and no live run may hold it (:mod:`reslab.training.run_lock`; ``locked``: this
+    process holds the lock itself).
 
     Raises:
-        ConfigError: ``path`` (or a parent) is a file, is not writable, is not empty (without
-            ``overwrite``), or is not a reslab run (with ``overwrite``).
+        ConfigError: ``path`` (or a parent) is a file, is not writable, is in use by a live run, is not
+            empty (without ``overwrite``), or is not a reslab run (with ``overwrite``).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {path} is a file, not a directory; choose another --out")
     if check_writable(path) != path:
         return
-    entries = sorted(p.name for p in path.iterdir())
+    if not locked:  # a live run's directory: neither --overwrite nor a new run may touch it
+        check_not_in_use(path, IN_USE_HINT)
+    entries = sorted(p.name for p in path.iterdir() if p.name != LOCK)
     if not entries:
         return
     run = is_run_dir(path)
@@ -207,6 +216,23 @@ class RunDir:
         self._tb = None
         self._tb_checked = False
         self._replaced: Path | None = None
+        self._lock: RunLock | None = None
+
+    def lock(self, hint: str = IN_USE_HINT) -> None:
+        """Take the run directory's lock for the run's lifetime (:meth:`unlock` at its end; no-op when not
+        the writer, or held already).
+
+        Raises:
+            ConfigError: a live run holds it ("run directory DIR in use by PID N on HOST; ``hint``").
+        """
+        if self.writer and self._lock is None:
+            self._lock = RunLock.acquire(self.path, hint)
+
+    def unlock(self) -> None:
+        """Release the lock (the run's training is over)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def open(self, *, overwrite: bool = False, unique: bool = False) -> None:
         """Make ``path`` this run's directory, once :func:`check_out` passed and the data and model are
@@ -223,13 +249,20 @@ class RunDir:
         for n in range(1, 10_000):
             try:
                 self.path.mkdir()
+                self.lock()
                 break
             except FileExistsError:
                 if not unique:
-                    check_out(self.path, overwrite)  # another process may have written into it meanwhile
-                    self.clean_temporaries()
-                    if overwrite:
-                        self._move_aside()
+                    self.lock()  # before anything is moved: a live run's files stay where it writes them
+                    try:
+                        check_out(self.path, overwrite, locked=True)  # another process may have written meanwhile
+                        self.clean_temporaries()
+                        if overwrite:
+                            self.keep_replaced()
+                            self._move_aside()
+                    except BaseException:
+                        self.unlock()
+                        raise
                     break
                 self.path = base.with_name(f"{base.name}-{n + 1}")
         self.mark()
@@ -266,17 +299,24 @@ class RunDir:
         logger.debug("moved the previous run's files into %s until the new run's first checkpoint", aside)
 
     def commit(self) -> None:
-        """The run has a checkpoint on disk: the files ``--overwrite`` replaced can go now."""
-        if self._replaced is not None:
-            self._replaced = None
-            self.drop_replaced()
+        """The run has a checkpoint on disk: the files this run's ``--overwrite`` replaced can go now (only
+        those: an earlier, interrupted ``--overwrite``'s folder holds another run's files, and stays)."""
+        aside, self._replaced = self._replaced, None
+        if aside is not None and self.writer:
+            shutil.rmtree(aside, ignore_errors=True)
 
-    def drop_replaced(self) -> None:
-        """Delete the ``.replaced-*`` folders (the run in ``path`` has its own checkpoint now)."""
+    def keep_replaced(self) -> None:
+        """Say, one line each, that the ``.replaced-*`` folders an interrupted ``--overwrite`` left are kept
+        (the files of a run it replaced; nothing deletes them but the user)."""
         if not self.writer:
             return
         for aside in replaced_dirs(self.path):
-            shutil.rmtree(aside, ignore_errors=True)
+            if aside != self._replaced:
+                logger.warning(
+                    "kept %s: the files of a run an --overwrite replaced (stopped before its first checkpoint); "
+                    "move them back to resume that run, or delete the folder",
+                    aside,
+                )
 
     def restore(self) -> None:
         """The new run failed before its first checkpoint: remove what it wrote and put the previous run's

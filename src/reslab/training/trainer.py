@@ -169,6 +169,7 @@ class Trainer:
         progress: ``auto`` | ``bar`` | ``plain`` | ``none``.
         resume: a checkpoint (from :func:`reslab.training.checkpoint.load_checkpoint`) to continue.
         notes: lines for the run's log at the start (e.g. which fine-tuning defaults applied).
+        warnings: lines the run's log gives as warnings at the start (settings likely not meant as they run).
         dist: the torchrun context (default: a single process); the loaders must be sharded for it.
     """
 
@@ -184,9 +185,11 @@ class Trainer:
         progress: str = "auto",
         resume: dict[str, Any] | None = None,
         notes: list[str] | None = None,
+        warnings: list[str] | None = None,
         dist: DistContext | None = None,
     ):
         self.config = config
+        self.warnings = list(warnings or [])
         self.dist = dist or DistContext()
         self._faults = _injected_faults(self.dist.rank)
         self.notes = list(notes or [])
@@ -218,6 +221,9 @@ class Trainer:
         self._cache_features, why = cache_decision(config, self.model, bundle, distributed=self.dist.active)
         if why:
             self.notes.append(why)
+        merged = getattr(bundle.train, "last_batch_note", None)
+        if callable(merged) and merged():  # a last batch too small for BatchNorm joins the one before
+            self.notes.append(merged())
         self._features: FeatureData | None = None
 
         self.epoch = 0  # completed epochs
@@ -451,6 +457,8 @@ class Trainer:
                 "no validation split held out: per-epoch figures and best.pt use the test split; hold one "
                 "out with --val-split 0.1 (the ResNet paper's 45k/5k)"
             )
+        for line in self.warnings:
+            logger.warning("%s", line)
         for note in [*self.notes, *(getattr(self.bundle, "notes", None) or [])]:
             logger.info("%s", note)
         if self.dist.active or self.accum_steps > 1:

@@ -40,8 +40,8 @@ skipped with a warning naming it, or raises :class:`DataError` with ``strict=Tru
 from __future__ import annotations
 
 import io
+import logging
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +57,25 @@ from ...errors import ConfigError, DataError
 from ..arrays import check_norm_channels, device_loaders, to_device
 from ..bundle import DataBundle, LoaderOptions, make_info
 from ..cache import cache_stem, default_cache_dir, load_entry, save_entry
-from ..loader import BatchLoader, FolderLoader
+from ..loader import MIN_TRAIN_BATCH, BatchLoader, FolderLoader
 from ..options import FolderOptions
 from ..transforms import IMAGE_ERRORS, MODES, EvalTransform, TrainTransform, eval_resize_for, open_image
 from .base import stratified_split
 from .files import FileTree, is_archive, open_tree
+
+logger = logging.getLogger("reslab.data")
+
+
+def log_skipped(name: str, reason: str) -> None:
+    """One line for an image skipped as unreadable, naming the file and why: a log line, not a Python
+    ``UserWarning``, whose display repeats a line of reslab's source."""
+    for prefix in (f"cannot read image {name}: ", f"unreadable image {name}: "):
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+    if reason == f"image file not found: {name}":
+        reason = "file not found"
+    logger.warning("skipped unreadable image %s: %s", name, reason)
+
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 DEFAULT_SIZE = 224
@@ -201,7 +215,7 @@ def scan_headers(layout: Layout, *, strict: bool) -> dict[str, tuple[int, int]]:
             if isinstance(got, str):
                 if strict:
                     raise DataError(f"unreadable image {layout.tree.display(rel)}: {got}")
-                warnings.warn(f"skipping unreadable image {layout.tree.display(rel)}: {got}", stacklevel=2)
+                log_skipped(layout.tree.display(rel), got)
                 continue
             sizes[rel] = got
             kept.append((rel, label))
@@ -245,6 +259,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.mode = mode
         self.seed = seed
         self.strict = strict
+        self._said: set[str] = set()  # images whose skip was logged
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -257,7 +272,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         except DataError as exc:
             if self.strict:
                 raise
-            warnings.warn(f"skipping {exc}", stacklevel=2)
+            if rel not in self._said:  # once, not every epoch (per process: each worker has its own set)
+                self._said.add(rel)
+                log_skipped(self.tree.display(rel), str(exc))
             return None
         rng = np.random.default_rng([self.seed, epoch, index])
         return self.transform(img, rng), label
@@ -300,7 +317,7 @@ def _decode_all(
         if isinstance(value, str):
             if strict:
                 raise DataError(value)
-            warnings.warn(f"skipping {value}", stacklevel=3)
+            log_skipped(tree.display(rels[index]), value)
             skipped.append([rels[index], value])
         else:
             out[index] = value
@@ -492,8 +509,8 @@ def _cached_arrays(
         files, skipped = list(meta["files"]), meta.get("skipped", [])
         if skipped and strict:
             raise DataError(skipped[0][1])
-        for _rel, reason in skipped:
-            warnings.warn(f"skipping {reason}", stacklevel=3)
+        for rel, reason in skipped:
+            log_skipped(tree.display(rel), reason)
         note = (
             f"loading: array cache hit, {len(files)} images loaded in {time.perf_counter() - start:.1f} s "
             f"from {directory / stem}.npy"
@@ -505,7 +522,7 @@ def _cached_arrays(
             save_entry(directory, stem, images, {"files": files, "skipped": skipped, "options": options})
             where = f"saved to {directory / stem}.npy"
         except OSError as exc:
-            warnings.warn(f"could not save the array cache in {directory} ({exc}); kept in memory", stacklevel=3)
+            logger.warning("could not save the array cache in %s (%s); kept in memory", directory, exc)
             where = f"not saved: {exc}"
         note = f"loading: array cache built, {len(files)} images decoded once in {took:.1f} s ({where})"
     rows = {rel: images[i] for i, rel in enumerate(files)}
@@ -613,5 +630,6 @@ def _file_loaders(
         cutout=opts.cutout if opts.augment else 0,
         channels_last=opts.channels_last,
         persistent_workers=True,
+        min_last_batch=MIN_TRAIN_BATCH,
     )
     return {split: eval_factory(split) for split in splits}, train
