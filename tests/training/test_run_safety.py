@@ -661,3 +661,32 @@ def test_resume_names_the_aside_folder_that_holds_the_replaced_runs_checkpoint(t
     (newer / "config.yaml").write_text("epochs: 1\n")
     with pytest.raises(CheckpointError, match=f"files are in {first}"):
         train(resume=out)
+
+
+def test_tensorboard_on_a_full_disk_is_one_line(tmp_path):
+    """TensorBoard's event writer fails in its background thread (a full disk: ENOSPC from the file's write);
+    the thread's traceback was printed and the training thread's flush raised a bare OSError."""
+    pytest.importorskip("tensorboard", reason="tensorboard is optional and not installed")
+    out = tmp_path / "run"
+    script = (
+        "import errno, sys\n"
+        "import tensorboard.summary.writer.record_writer as rw\n"
+        "real, calls = rw.RecordWriter.write, []\n"
+        "def write(self, data):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 2:\n"
+        "        raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    return real(self, data)\n"
+        "rw.RecordWriter.write = write\n"
+        "from reslab.cli import main\n"
+        "sys.exit(main(['train', '--model', 'resnet20', '--model-arg', 'widths=[4,8,8]', '--data', 'synthetic',"
+        " '--image-size', '8', '--epochs', '2', '--device', 'cpu', '--threads', '1', '--out', "
+        f"{str(out)!r}, '-q']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception in thread" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert err == [
+        f"reslab: error: could not write {out / 'tensorboard'}: no space left on device; the run's checkpoints are intact"
+    ], proc.stderr

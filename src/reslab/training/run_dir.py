@@ -415,10 +415,24 @@ class RunDir:
         self.plot_curves()
         writer = self._tensorboard()
         if writer is not None:
-            for key, value in row.items():
-                if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
-                    writer.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
-            writer.flush()
+            with self._tensorboard_write():
+                for key, value in row.items():
+                    if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                        writer.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
+                writer.flush()
+
+    @contextlib.contextmanager
+    def _tensorboard_write(self) -> Iterator[None]:
+        """TensorBoard's event writer failing (a full disk) is one line, as every other file of the run:
+        its background thread's error comes back at the next write or flush as an OSError."""
+        try:
+            yield
+        except OSError as e:
+            folder = self.path / "tensorboard"
+            self._tb = None  # closing it would raise the same error again
+            raise CheckpointError(
+                f"could not write {folder}: {write_failure(e, self.path)}; the run's checkpoints are intact"
+            ) from None
 
     def _write_csv(self) -> None:
         with _atomic(self.metrics_csv) as tmp, open(tmp, "w", newline="") as f:
@@ -467,6 +481,7 @@ class RunDir:
             except ImportError:
                 logger.debug("tensorboard is not installed; no event files written")
             else:
+                _quiet_event_writer_threads()
                 self._tb = SummaryWriter(log_dir=str(self.path / "tensorboard"))
         return self._tb
 
@@ -481,8 +496,9 @@ class RunDir:
 
     def close(self) -> None:
         if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+            with self._tensorboard_write():
+                tb, self._tb = self._tb, None
+                tb.close()
         self._tb_checked = False
 
 
@@ -508,6 +524,25 @@ class RunLogHandler(logging.FileHandler):
         sys.stderr.write(
             f"reslab: warning: could not write {self.baseFilename}: {why}; the log goes on on the console only\n"
         )
+
+
+def _quiet_event_writer_threads() -> None:
+    """TensorBoard's event writer thread re-raises a failed write, so ``threading`` prints its traceback,
+    although the same error reaches the training thread at the next write (and becomes one line there):
+    that one thread's OSErrors are not printed. Installed once; every other thread's errors print as before."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, "reslab_event_writer", False):
+        return
+
+    def hook(args) -> None:
+        if isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread":
+            return
+        previous(args)
+
+    hook.reslab_event_writer = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 @contextlib.contextmanager
