@@ -16,8 +16,9 @@ evaluations), the sum of the epochs' times from ``metrics.csv``, and the validat
         [--limit N] [--quick] [--out DIR] [--json FILE] [-- EXTRA reslab train FLAGS]
 
 ``--quick``: 1 epoch on the first 512 training images (the whole validation split), which proves the
-pipeline on a CPU. ``--amp``/``--compile`` default to ``auto``: bf16 and compile on CUDA, fp32 without
-compile on the CPU (bf16 is emulated, so slow, on CPUs without bf16 instructions).
+pipeline on a CPU. ``--amp auto`` (the default) leaves the precision to ``reslab train``'s own ``auto`` (bf16
+and channels-last on CUDA; on the CPU bf16 only with native bf16 instructions where its probe finds it faster);
+``--compile auto``: on CUDA only.
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def reslab_command(args: argparse.Namespace, device: str, out: Path, extra: list
         "--progress",
         "plain",
     ]
-    if args.amp == "bf16" or (args.amp == "auto" and cuda):
+    if args.amp == "bf16":
         cmd += ["--amp", "bf16", "--channels-last"]
+    elif args.amp == "none":
+        cmd += ["--amp", "none", "--no-channels-last"]
+    # auto: reslab train's own default (bf16 + channels-last on CUDA; on the CPU where native and faster)
     if args.compile == "on" or (args.compile == "auto" and cuda):
         cmd += ["--compile"]
     if args.limit:

@@ -17,7 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="registered model name (`reslab list`)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--image-size", type=positive_int, metavar="PX", help="input side (default: the model's)")
-    p.add_argument("--amp", type=amp_arg, default=None, metavar="{bf16,fp16,none}", help="autocast (fp16: CUDA only)")
+    p.add_argument(
+        "--amp",
+        type=amp_arg,
+        default="auto",
+        metavar="{auto,bf16,fp16,none}",
+        help="autocast (default auto: as reslab train chooses for this machine; fp16: CUDA only)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (compile time is in --warmup)")
     p.add_argument("--fuse", action="store_true", help="fold conv-BN before measuring (inference only)")

@@ -203,9 +203,19 @@ def _register_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     g = p.add_argument_group("execution")
     g.add_argument(
-        "--amp", type=amp_arg, default=S, metavar="{bf16,fp16,none}", help="mixed precision (fp16: CUDA only)"
+        "--amp",
+        type=amp_arg,
+        default=S,
+        metavar="{auto,bf16,fp16,none}",
+        help="mixed precision (default auto: bf16 on GPUs that have it, else fp16; on the CPU bf16 only with native "
+        "bf16 instructions where a short probe measures it faster, else fp32; fp16: CUDA only)",
     )
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S)
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="channels-last memory format (default auto: on with CUDA, and with bf16 on the CPU)",
+    )
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the model")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument(
@@ -274,7 +284,13 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", type=amp_arg, default=None, metavar="{bf16,fp16,none}")
+    p.add_argument(
+        "--amp",
+        type=amp_arg,
+        default="auto",
+        metavar="{auto,bf16,fp16,none}",
+        help="autocast (default auto: a checkpoint's own training precision; published weights: as reslab train)",
+    )
     p.add_argument(
         "--out",
         type=path_arg,

@@ -99,7 +99,7 @@ def _build_data(config: TrainConfig, device: torch.device, weights_prep: tuple[d
         seed=config.seed,
         workers=config.workers,
         image_size=image_size,
-        channels_last=config.channels_last,
+        channels_last=config.channels_last is True,  # auto: decided with the network (the trainer converts)
         **extra,
         **config.data_args,
     )

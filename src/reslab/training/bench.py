@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .precision import choose_precision
 from .runtime import autocast, check_amp, check_compile, resolve_device
 
 
@@ -221,7 +222,8 @@ def bench(
 
     Args:
         model: a registry name. batch_size, image_size: the input (default size: the model's own).
-        amp: ``bf16`` / ``fp16`` autocast (None: fp32). channels_last, compile: as in training.
+        amp: ``bf16`` / ``fp16`` autocast (None: fp32; ``auto``: as :mod:`reslab.training.precision` chooses for
+            training, or inference without ``train``). channels_last, compile: as in training.
         fuse: fold conv-BN first (:func:`reslab.models.fuse`; inference only).
         train: also time a training step (SGD, cross-entropy) -- not with ``fuse``.
         steps, warmup: timed and untimed iterations per phase.
@@ -283,6 +285,18 @@ def _bench(
         raise ConfigError("--fuse folds BN for inference; it cannot be combined with --train")
     entry = get_model_entry(model)
     dev = resolve_device(device)
+    if amp == "auto":  # chosen for this machine and network, as reslab train chooses (precision.py)
+        in_shape = (int(entry.input_size[0]), *([int(image_size)] * 2 if image_size else entry.input_size[1:]))
+        chosen = choose_precision(
+            "auto",
+            channels_last,
+            dev,
+            model=build_model(model),
+            input_shape=in_shape,
+            batch_size=batch_size,
+            train=train,
+        )
+        amp, channels_last = chosen.amp, chosen.channels_last
     dtype = check_amp(amp, dev)
     if compile:
         check_compile(dev)

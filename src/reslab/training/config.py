@@ -22,7 +22,7 @@ from ..factory import normalize_pretrained
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "cosine", "onecycle", "constant")
-AMP_MODES = ("bf16", "fp16")
+AMP_MODES = ("auto", "bf16", "fp16")  # None: fp32
 
 #: keys that only say where or how fast a run executes, not what it computes: a resumed run may change
 #: them (the data may have moved, the run may continue on another device)
@@ -127,8 +127,8 @@ class TrainConfig:
     accum_steps: int = 1
     sync_bn: bool = False
 
-    amp: str | None = None
-    channels_last: bool = False
+    amp: str | None = "auto"  # auto: bf16 where the hardware runs it natively and faster (training/precision.py)
+    channels_last: bool | str = "auto"  # auto: on with CUDA, and with bf16 on the CPU
     compile: bool = False
     device: str = "auto"
     seed: int = 0
@@ -148,6 +148,8 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         if self.amp is not None:
             _check_choice("amp", self.amp, AMP_MODES)
+        if self.channels_last != "auto" and not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be true, false or auto, got {self.channels_last!r}")
         for key in ("epochs", "batch_size", "accum_steps"):
             _check_int(key, getattr(self, key), minimum=1)
         for key in ("cutout", "workers", "seed", "log_every"):
@@ -244,7 +246,6 @@ class TrainConfig:
             "nesterov",
             "decay_norm_and_bias",
             "ema",
-            "channels_last",
             "compile",
             "deterministic",
             "overwrite",

@@ -16,6 +16,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
 from .metrics import ClassificationMeter, EvalMetrics
+from .precision import choose_precision
 from .runtime import autocast, check_amp, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def evaluate(
     ema: bool = False,
     device: str = "auto",
     batch_size: int | None = None,
-    amp: str | None = None,
+    amp: str | None = "auto",
     download: bool = False,
     out: str | Path | None = None,
     pretrained: Any = None,
@@ -189,7 +190,9 @@ def evaluate(
             validation split has no ``val``). Default: ``"test"``, else ``"val"`` where there is no test split.
         model: the model the caller expects; a checkpoint of another model raises.
         ema: evaluate the exponential-moving-average weights.
-        device, batch_size, amp: execution options (``amp``: None, ``"bf16"`` or ``"fp16"``).
+        device, batch_size, amp: execution options (``amp``: None (fp32), ``"bf16"``, ``"fp16"`` or ``"auto"``:
+            a checkpoint's own training precision, so that its figures repeat; for published weights the
+            rule of :mod:`reslab.training.precision`).
         download: fetch the data set if it is missing.
         out: where to write ``eval_<split>_confusion.csv/.png`` and ``eval_<split>_per_class.csv``;
             default: next to the checkpoint (pretrained weights: nowhere unless ``out`` is given).
@@ -239,6 +242,15 @@ def evaluate(
         class_names = [str(n) for n in trained_names]
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
+    if amp == "auto":
+        if loaded.checkpoint is not None:
+            amp = (loaded.checkpoint.get("config") or {}).get("amp")
+            amp = None if amp == "auto" else amp
+        else:
+            amp = choose_precision(
+                "auto", False, dev, model=loaded.net, input_shape=tuple(bundle.input_size), train=False
+            ).amp
+        amp_dtype = check_amp(amp, dev)
     metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     if not math.isfinite(metrics.loss):
         raise CheckpointError(

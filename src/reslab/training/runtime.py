@@ -46,7 +46,7 @@ def check_amp(amp: str | None, device: torch.device) -> torch.dtype | None:
         ConfigError: fp16 on the CPU (PyTorch's CPU autocast is meant for bf16), bf16 on a GPU
             without bf16 support, or an unknown mode.
     """
-    if amp is None:
+    if amp is None or amp == "auto":  # auto: chosen later, for the run's network (training/precision.py)
         return None
     if amp == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -52,6 +52,7 @@ from .evaluation import evaluate_model
 from .feature_cache import FeatureData, build_feature_data, cache_decision
 from .metrics import EvalMetrics
 from .optim import build_optimizer, build_scheduler, load_optimizer_state
+from .precision import choose_precision
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, RunLogHandler, quoted
 from .runtime import autocast, check_amp, compile_model, host_sync_interval, make_grad_scaler, prepare_model
@@ -206,6 +207,19 @@ class Trainer:
         self.optimizer_steps_per_epoch = math.ceil(self.steps_per_epoch / self.accum_steps)
         self.global_batch = int(config.batch_size) * self.dist.world_size * self.accum_steps
 
+        # amp / channels_last "auto": chosen for this machine and network, recorded in the config (precision.py)
+        precision = choose_precision(
+            config.amp,
+            config.channels_last,
+            device,
+            model=model,
+            input_shape=tuple(bundle.input_size),
+            batch_size=int(config.batch_size),
+        )
+        precision = self.dist.broadcast(precision)  # every rank runs rank 0's choice
+        config.amp, config.channels_last = precision.amp, precision.channels_last
+        if precision.reason:
+            self.notes.append(f"precision: {precision.reason}")
         self.amp_dtype = check_amp(config.amp, device)
         if config.sync_bn and self.dist.active:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
