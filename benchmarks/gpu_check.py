@@ -212,6 +212,7 @@ def make_steps(args: argparse.Namespace, work: Path) -> list[Step]:
             needs_data=True,
             parse=parse_time_to_accuracy,
             json_file=tta,
+            run_dir=work / "tta-run",
         )
     )
 
@@ -441,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
                 record.update(status=NO_TIME, note=f"{max(left, 0):.0f} s left, under its minimum {step.floor:.0f} s")
             else:
                 print(f"[{i + 1}/{len(steps)}] {step.name}: {step.what} (timeout {timeout:.0f} s)", flush=True)
+                for path in (step.run_dir, step.json_file):  # a --work used before: its runs would be refused
+                    if path and path.is_dir():
+                        shutil.rmtree(path)
+                    elif path and path.exists():
+                        path.unlink()
                 t0 = time.perf_counter()
                 rc, timed_out, text = run_command(step.cmd, timeout, work / f"{step.name}.log", child_env(step.env))
                 record["seconds"] = round(time.perf_counter() - t0, 1)

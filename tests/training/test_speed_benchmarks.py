@@ -187,3 +187,28 @@ def test_gpu_check_records_a_failed_and_a_timed_out_step_and_goes_on(tmp_path, c
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     table = (tmp_path / "r" / "gpu_check.md").read_text()
     assert "| fails | failed (rc 3) |" in table and "| hangs | timed out |" in table
+
+
+def test_gpu_check_reads_the_gpu_steps_figures_from_their_output():
+    """What only a GPU run prints (the GPU tests' summary, torchvision's line in reslab bench) is read too."""
+    gpu_check = _script("gpu_check")
+    pytest_out = (
+        "..ss.F\nSKIPPED [9] tests/models/gpu_helpers.py:12: no CUDA GPU\n"
+        "1 failed, 23 passed, 10 skipped, 239 deselected in 7.57s\n"
+    )
+    step = gpu_check.Step("gpu-tests", "", [], 1, 1)
+    figures = gpu_check.parse_pytest(step, pytest_out)
+    assert (figures["passed"], figures["failed"], figures["skipped"], figures["deselected"]) == (23, 1, 10, 239)
+    assert figures["skip_reasons"] == ["SKIPPED [9] tests/models/gpu_helpers.py:12: no CUDA GPU"]
+    bench_out = (
+        "resnet50 on cuda, batch 256, 224x224 (threads=16, amp=bf16, channels_last=True, compile=True, fuse=False)\n"
+        "  reslab inference                 9000.0 images/s   peak memory 1.0 MiB (CUDA max_memory_allocated)\n"
+        "  torchvision inference            7500.0 images/s   peak memory 1.0 MiB (CUDA max_memory_allocated)\n"
+        "  inference: reslab / torchvision = 1.20x\n"
+    )
+    figures = gpu_check.parse_bench(step, bench_out)
+    assert figures["torchvision_inference_images_per_s"] == 7500.0 and figures["reslab_vs_torchvision"] == 1.2
+    # a train-throughput step killed at its timeout: the models it printed before
+    printed = "resnet20 32x32 batch 512: tutorial 9,876 img/s, reslab 54,321 img/s (epochs: 1, 2, 3): ratio 5.50x\n"
+    figures = gpu_check.parse_throughput(gpu_check.Step("train-throughput", "", [], 1, 1), printed)
+    assert figures["models"]["resnet20"]["reslab_images_per_s"] == 54321.0 and figures["from"] == "printed lines"
