@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: venv demo test lint format readme docs docs-gen docs-serve clean
+.PHONY: venv demo test lint format readme docs docs-gen docs-serve gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ docs: venv  # the documentation site into site/: strict (a broken link or a miss
 
 docs-serve: venv  # the site on http://127.0.0.1:8000/, rebuilt as the pages change
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+gpu-check: venv  # on a GPU machine: the GPU tests and GPU benchmarks, results in $OUT (default gpu-check-results/); docs/benchmarks.md
+	$(PY) benchmarks/gpu_check.py --out $${OUT:-gpu-check-results}
 
 clean:
 	rm -rf $(VENV) runs build site *.egg-info src/*.egg-info
