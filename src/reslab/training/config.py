@@ -74,7 +74,8 @@ class TrainConfig:
         ``batch_size`` is per process (rank); the global batch, which ``lr`` refers to, is
         ``batch_size x world size x accum_steps``. sync_bn: SyncBatchNorm across ranks (CUDA only).
     Execution:
-        amp (None | bf16 | fp16), channels_last, compile, device (auto | cpu | cuda | cuda:N), seed,
+        amp (auto | None | bf16 | fp16) and channels_last (auto | true | false): auto chooses for the machine
+        and the network (:mod:`reslab.training.precision`), compile, device (auto | cpu | cuda | cuda:N), seed,
         deterministic (``torch.use_deterministic_algorithms``), threads (CPU threads for torch; None:
         torch's default -- one thread is as fast for tiny models and far more robust on a busy
         machine), log_every (log the epoch's running train loss and accuracy every this many batches, as
