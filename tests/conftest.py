@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+# ``amp: auto`` (the default) picks bf16 on CPUs with native bf16 instructions where a timing probe finds it
+# faster: the suite's figures would depend on the machine and on timing. Every run of the suite -- session
+# fixtures and subprocesses included -- sees a CPU without them (fp32, as before ``auto``);
+# tests/training/test_precision.py sets the flags it tests.
+os.environ["RESLAB_CPU_FLAGS"] = ""
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -32,12 +40,3 @@ def weights_caches_in_tmp(tmp_path_factory, monkeypatch):
     test reads or writes the user's ~/.cache (subprocesses inherit the variables)."""
     monkeypatch.setenv("RESLAB_HOME", str(tmp_path_factory.mktemp("reslab-home")))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
-
-
-@pytest.fixture(autouse=True)
-def no_native_bf16(monkeypatch):
-    """``amp: auto`` (the default) picks bf16 on CPUs with native bf16 instructions where a timing probe finds
-    it faster: the suite's figures would depend on the machine and on timing. Its runs see a CPU without them
-    (fp32, as before ``auto``); tests/training/test_precision.py sets the flags it tests (subprocesses
-    inherit the variable)."""
-    monkeypatch.setenv("RESLAB_CPU_FLAGS", "")

@@ -375,5 +375,5 @@ def test_tutorial_001_recipe_running_lines_and_the_batch_the_network_sees(tmp_pa
     plain = tmp_path / "plain.png"
     assert main(["show-data", "--data", "cifar10", "--data-dir", str(data), "-n", "4", "--out", str(plain)]) == 0
     assert PILImage.open(grid).size[0] > PILImage.open(plain).size[0]  # the same grid of 48 px cells, not 32
-    assert main([*show[:-3], "--pretrained", "test_in1k", "--out", str(grid)]) == 2
+    assert main([*show[:-3], "--pretrained", "test_in1k", "--out", str(grid), "--overwrite"]) == 2
     assert "--pretrained needs the model" in capsys.readouterr().err

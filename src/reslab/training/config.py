@@ -23,6 +23,8 @@ from ..factory import normalize_pretrained
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "cosine", "onecycle", "constant")
 AMP_MODES = ("auto", "bf16", "fp16")  # None: fp32
+#: keys whose "auto" a run resolves once, for its machine and network (training/precision.py)
+AUTO_KEYS = ("amp", "channels_last")
 
 #: keys that only say where or how fast a run executes, not what it computes: a resumed run may change
 #: them (the data may have moved, the run may continue on another device)
@@ -698,11 +700,12 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 
 
 def config_differences(old: TrainConfig, new_values: Mapping[str, Any]) -> list[str]:
-    """Keys in ``new_values`` whose value differs from ``old`` (runtime-only keys excepted)."""
+    """Keys in ``new_values`` whose value differs from ``old`` (runtime-only keys excepted; ``amp`` and
+    ``channels_last`` of ``"auto"`` match what a run chose for them, which is what its config records)."""
     old_plain = old.to_dict()
     diffs = []
     for key, value in new_values.items():
-        if key in RUNTIME_KEYS:
+        if key in RUNTIME_KEYS or (key in AUTO_KEYS and value == "auto"):
             continue
         if _plain(value) != old_plain.get(key) and not _same_number(_plain(value), old_plain.get(key)):
             diffs.append(key)
