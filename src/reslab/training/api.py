@@ -321,7 +321,7 @@ def _new_run(
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    warnings = [*config_warnings(cfg), *getattr(net, "weights_adapted", [])]
+    warnings = [*config_warnings(cfg), *_unused_settings(cfg, net), *getattr(net, "weights_adapted", [])]
     if cfg.sync_bn and not ctx.active:
         warnings.append("--sync-bn has no effect in a single process (it syncs BatchNorm across torchrun's ranks)")
     trainer = Trainer(
@@ -353,6 +353,24 @@ def _new_run(
             raise
     finally:
         run_dir.unlock()
+
+
+def _unused_settings(cfg: TrainConfig, net: nn.Module) -> list[str]:
+    """Warnings for settings this run would not use that only the data set or the network decide (the keys
+    whose use another key decides are refused earlier: ``config.check_used``)."""
+    lines = []
+    default_aux = TrainConfig.__dataclass_fields__["aux_weight"].default
+    if cfg.aux_weight != default_aux and not getattr(net, "aux_logits", False):
+        lines.append(
+            f"--aux-weight {cfg.aux_weight} is not used: {cfg.model} has no auxiliary classifiers "
+            "(googlenet_paper has two)"
+        )
+    if cfg.workers and cfg.data != "folder":
+        lines.append(
+            f"--workers {cfg.workers} is not used: {cfg.data} is held in memory and batched on the device "
+            "(workers decode image folders)"
+        )
+    return lines
 
 
 def _batch_comment(trainer: Trainer) -> str | None:
