@@ -164,3 +164,17 @@ def _time_steps(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, trai
     for _ in range(PROBE_STEPS):
         step()
     return time.perf_counter() - start
+
+
+def inference_amp(
+    amp: str | None, device: torch.device, *, checkpoint: dict | None, model: nn.Module, input_shape
+) -> str | None:
+    """The autocast of an evaluation or prediction: ``amp`` as given, or for ``"auto"`` the precision a
+    checkpoint's run trained with (so that its figures repeat), else (published weights) the rule above
+    for forward passes."""
+    if amp != "auto":
+        return amp
+    if checkpoint is not None:
+        trained = (checkpoint.get("config") or {}).get("amp")
+        return None if trained == "auto" else trained
+    return choose_precision("auto", False, device, model=model, input_shape=tuple(input_shape), train=False).amp
