@@ -296,6 +296,23 @@ def test_freezing_a_random_backbone_is_a_warning_in_the_log(tmp_path, capsys):
     assert warning in capsys.readouterr().err and warning in (out / "train.log").read_text()
 
 
+def test_settings_that_the_data_or_the_network_leave_unused_are_warnings_in_the_log(tmp_path, capsys):
+    """--aux-weight on a network without auxiliary classifiers and --workers on an in-memory data set ran
+    silently and were recorded in config.yaml as if they applied."""
+    out = tmp_path / "run"
+    assert (
+        main(["train", *TINY, "--epochs", "1", "--aux-weight", "0.5", "--workers", "2", "-q", "--out", str(out)]) == 0
+    )
+    err, log = capsys.readouterr().err, (out / "train.log").read_text()
+    for line in (
+        "--aux-weight 0.5 is not used: resnet20 has no auxiliary classifiers",
+        "--workers 2 is not used: synthetic is held in memory and batched on the device",
+    ):
+        assert line in err and line in log
+    assert main(["train", *TINY, "--epochs", "1", "-q", "--out", str(tmp_path / "plain")]) == 0
+    assert "is not used" not in capsys.readouterr().err
+
+
 def test_an_unknown_recipe_key_is_one_line_with_a_did_you_mean(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("learning_rate: 0.1\n")

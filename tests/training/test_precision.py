@@ -125,3 +125,35 @@ def test_the_cli_default_on_a_cpu_without_bf16_and_explicit_flags(tmp_path):
     assert proc.returncode == 0 and "precision:" not in proc.stderr, proc.stderr
     proc = subprocess.run([*base, "--out", str(tmp_path / "fp16"), "--amp", "fp16"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("reslab: error: --amp fp16 needs")
+
+
+def test_predict_repeats_the_checkpoints_training_precision(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512_bf16")
+    monkeypatch.setattr(precision, "probe_bf16_speedup", lambda *a, **k: 1.9)
+    out = tmp_path / "run"
+    reslab.train(
+        model="resnet20",
+        model_args={"widths": [4, 8, 8]},
+        epochs=1,
+        device="cpu",
+        out=str(out),
+        progress="none",
+        **DATA,
+    )
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (120, 30, 200)).save(image)
+    seen = []
+    real = torch.autocast
+
+    def spy(*a, **k):
+        seen.append((k.get("dtype"), k.get("enabled", True)))
+        return real(*a, **k)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    bf16 = reslab.predict(str(out), [image], topk=2)
+    fp32 = reslab.predict(str(out), [image], topk=2, amp=None)
+    assert (torch.bfloat16, True) in seen and len(seen) == 1  # fp32 opens no autocast
+    assert [n for n, _ in bf16[0]] == [n for n, _ in fp32[0]]
+    assert abs(bf16[0][0][1] - fp32[0][0][1]) < 0.05

@@ -354,6 +354,13 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--amp",
+        type=amp_arg,
+        default="auto",
+        metavar="{auto,bf16,fp16,none}",
+        help="autocast (default auto: a checkpoint's own training precision; published weights: as reslab train)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
     p.add_argument(
         "--batch-size",
@@ -387,6 +394,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 ("--pretrained", args.pretrained),
                 ("--model", args.model),
                 ("--ema", args.ema),
+                ("--amp", args.amp != "auto"),
             )
             if value
         ]
@@ -407,6 +415,7 @@ def run_predict(args: argparse.Namespace) -> int:
             model=args.model,
             pretrained=args.pretrained,
             batch_size=args.batch_size,
+            amp=args.amp,
         )
     failed = 0
     for image, top in zip(args.images, results):

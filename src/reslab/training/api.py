@@ -31,9 +31,10 @@ from .config import (
     unknown_key_error,
 )
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
+from .precision import inference_amp
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
 from .run_lock import check_not_in_use
-from .runtime import check_amp, check_compile, resolve_device
+from .runtime import autocast, check_amp, check_compile, resolve_device
 from .trainer import Trainer, TrainResult
 
 logger = logging.getLogger("reslab.training")
@@ -321,7 +322,7 @@ def _new_run(
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
     out = ctx.broadcast(out)  # the default directory's time stamp is rank 0's
     run_dir = RunDir(out, eval_split=_eval_split(bundle), writer=ctx.is_main)
-    warnings = [*config_warnings(cfg), *getattr(net, "weights_adapted", [])]
+    warnings = [*config_warnings(cfg), *_unused_settings(cfg, net), *getattr(net, "weights_adapted", [])]
     if cfg.sync_bn and not ctx.active:
         warnings.append("--sync-bn has no effect in a single process (it syncs BatchNorm across torchrun's ranks)")
     trainer = Trainer(
@@ -353,6 +354,24 @@ def _new_run(
             raise
     finally:
         run_dir.unlock()
+
+
+def _unused_settings(cfg: TrainConfig, net: nn.Module) -> list[str]:
+    """Warnings for settings this run would not use that only the data set or the network decide (the keys
+    whose use another key decides are refused earlier: ``config.check_used``)."""
+    lines = []
+    default_aux = TrainConfig.__dataclass_fields__["aux_weight"].default
+    if cfg.aux_weight != default_aux and not getattr(net, "aux_logits", False):
+        lines.append(
+            f"--aux-weight {cfg.aux_weight} is not used: {cfg.model} has no auxiliary classifiers "
+            "(googlenet_paper has two)"
+        )
+    if cfg.workers and cfg.data != "folder":
+        lines.append(
+            f"--workers {cfg.workers} is not used: {cfg.data} is held in memory and batched on the device "
+            "(workers decode image folders)"
+        )
+    return lines
 
 
 def _batch_comment(trainer: Trainer) -> str | None:
@@ -641,6 +660,7 @@ def predict(
     model: str | None = None,
     pretrained: Any = None,
     batch_size: int = 1,
+    amp: str | None = "auto",
 ) -> list[list[tuple[str, float]] | DataError]:
     """Classify images with a checkpoint -- or, with ``checkpoint=None``, with ``model`` and its
     ``pretrained`` weights as published: the ``topk`` (class name, probability) pairs per image.
@@ -658,6 +678,8 @@ def predict(
             ``"tv_in1k"``, ``MODEL.TAG`` or a file); images get the weights' preprocessing and the
             classes are the weights' class names (ImageNet's for ``tv_in1k``).
         batch_size: images per forward pass (the results equal those of one image at a time).
+        amp: autocast: None (fp32), ``"bf16"``, ``"fp16"``, or ``"auto"`` (default): the precision the
+            checkpoint's run trained with; for published weights as :mod:`reslab.training.precision` chooses.
 
     Returns:
         One entry per image, in order: a list of ``(class name, probability)``, best first (or, with
@@ -678,9 +700,11 @@ def predict(
     dev = resolve_device(device)
     loaded = load_model(checkpoint, model=model, pretrained=pretrained, ema=ema, device=dev)
     net, info, names = loaded.net, loaded.info, loaded.class_names
+    amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=net, input_shape=info["input_size"])
+    dtype = check_amp(amp, dev)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(dev, dtype):
             out = net(x.to(dev))
             return getattr(out, "logits", out).float().cpu()
 

@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
 from .metrics import ClassificationMeter, EvalMetrics
-from .precision import choose_precision
+from .precision import inference_amp
 from .runtime import autocast, check_amp, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -243,13 +243,7 @@ def evaluate(
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
     if amp == "auto":
-        if loaded.checkpoint is not None:
-            amp = (loaded.checkpoint.get("config") or {}).get("amp")
-            amp = None if amp == "auto" else amp
-        else:
-            amp = choose_precision(
-                "auto", False, dev, model=loaded.net, input_shape=tuple(bundle.input_size), train=False
-            ).amp
+        amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=loaded.net, input_shape=bundle.input_size)
         amp_dtype = check_amp(amp, dev)
     metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     if not math.isfinite(metrics.loss):

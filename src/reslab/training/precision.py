@@ -132,9 +132,9 @@ def choose_precision(
 
 
 def probe_bf16_speedup(model: nn.Module, input_shape: tuple[int, ...], batch: int, *, train: bool = True) -> float:
-    """fp32 time / bf16 (+ channels-last) time of a step (the fastest of :data:`PROBE_STEPS`) of a copy of
-    ``model`` on random inputs (CPU). The run's model, its BatchNorm statistics and every random generator are left as they were;
-    one result per network shape and batch is kept for the process."""
+    """fp32 time / bf16 (+ channels-last) time of a step (the fastest of :data:`PROBE_STEPS`) of a copy
+    of ``model`` on random inputs (CPU). The run's model, its BatchNorm statistics and every random
+    generator are left as they were; one result per network shape and batch is kept for the process."""
     params = sum(p.numel() for p in model.parameters())
     key = (type(model).__name__, params, tuple(input_shape), int(batch), bool(train), torch.get_num_threads())
     if key not in _probe_cache:
@@ -166,3 +166,17 @@ def _time_steps(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, trai
         step()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def inference_amp(
+    amp: str | None, device: torch.device, *, checkpoint: dict | None, model: nn.Module, input_shape
+) -> str | None:
+    """The autocast of an evaluation or prediction: ``amp`` as given, or for ``"auto"`` the precision a
+    checkpoint's run trained with (so that its figures repeat), else (published weights) the rule above
+    for forward passes."""
+    if amp != "auto":
+        return amp
+    if checkpoint is not None:
+        trained = (checkpoint.get("config") or {}).get("amp")
+        return None if trained == "auto" else trained
+    return choose_precision("auto", False, device, model=model, input_shape=tuple(input_shape), train=False).amp
