@@ -251,10 +251,13 @@ def _train_distributed(config, *, resume, bundle, network, progress: str, overri
         if resume is None and restart_count() > 0:
             resume, overrides = _restarted_job(ctx, Path(preview.out), overrides)
         if resume is not None:
-            return _resume(
+            result = _resume(
                 resume, config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx
             )
-        return _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx)
+        else:
+            result = _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx)
+        ctx.barrier()  # every rank leaves the group together (see DistContext.barrier)
+        return result
     finally:
         ctx.destroy()
 

@@ -137,6 +137,14 @@ class DistContext:
             # the console shows rank 0's messages; other ranks speak only for their own warnings/errors
             logging.getLogger("reslab").setLevel(logging.WARNING)
 
+    def barrier(self) -> None:
+        """Wait for every rank (after a run that ended well, before leaving the group): a rank that left while
+        rank 0 was still writing the run's last files sometimes aborted in gloo's teardown ("terminate called
+        without an active exception", exit -6) and failed the job. A rank that died is not waited for."""
+        if self.active and dist.is_initialized():
+            with contextlib.suppress(Exception):
+                dist.barrier()
+
     def destroy(self) -> None:
         """Leave the process group (at the end of the run and on errors)."""
         if self.active and dist.is_initialized():
