@@ -256,7 +256,7 @@ def _train_distributed(config, *, resume, bundle, network, progress: str, overri
             )
         else:
             result = _new_run(config, bundle=bundle, network=network, progress=progress, overrides=overrides, ctx=ctx)
-        ctx.barrier()  # every rank leaves the group together (see DistContext.barrier)
+        ctx.barrier_before_leaving()  # every rank leaves the group together
         return result
     finally:
         ctx.destroy()

@@ -137,7 +137,7 @@ class DistContext:
             # the console shows rank 0's messages; other ranks speak only for their own warnings/errors
             logging.getLogger("reslab").setLevel(logging.WARNING)
 
-    def barrier(self) -> None:
+    def barrier_before_leaving(self) -> None:
         """Wait for every rank (after a run that ended well, before leaving the group): a rank that left while
         rank 0 was still writing the run's last files sometimes aborted in gloo's teardown ("terminate called
         without an active exception", exit -6) and failed the job. A rank that died is not waited for."""
