@@ -83,6 +83,19 @@ def batch_bounds(
     return bounds
 
 
+def rank_bounds(bounds: list[tuple[int, int]], batch_size: int, world_size: int, rank: int) -> list[tuple[int, int]]:
+    """``rank``'s ``[start, stop)`` part of each global batch of ``bounds`` (:func:`shard_rows`; in a single
+    process, the batches themselves). A part may be empty: an evaluation split's last batch smaller than the
+    world size."""
+    if world_size == 1:
+        return list(bounds)
+    parts = []
+    for start, stop in bounds:
+        lo, hi = shard_rows(stop - start, batch_size, world_size, rank)
+        parts.append((start + lo, start + hi))
+    return parts
+
+
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded from ``(seed, epoch, stream)`` through numpy's SeedSequence, so
     nearby seeds and epochs give unrelated streams. Draws are made on the CPU and then moved to the
@@ -241,12 +254,9 @@ class DeviceLoader(_EpochLoader):
             gen = epoch_generator(self.seed, epoch, _STREAM_AUGMENT)
             # One draw per epoch position, moved to the device once (no per-batch host sync).
             params = sample_augment_params(self.augment, self.num_samples, h, w, gen).to(device)
-        for start, stop in self.batch_bounds():
-            if self.world_size > 1:
-                lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
-                start, stop = start + lo, start + hi
-                if start == stop:  # an evaluation split's last batch smaller than the world size
-                    continue
+        for start, stop in rank_bounds(self.batch_bounds(), self.batch_size, self.world_size, self.rank):
+            if start == stop:  # an evaluation split's last batch smaller than the world size
+                continue
             if order is None:
                 x, y = self.images[start:stop], self.labels[start:stop]
             else:
@@ -283,31 +293,22 @@ class EpochSampler(torch.utils.data.Sampler):
         self.batch_size, self.rank, self.world_size = 1, 0, 1  # set by FolderLoader.shard
         self.min_rows = 1  # FolderLoader's min_last_batch
 
-    def batch_sizes(self) -> list[int]:
-        """The size of each of this rank's batches in an epoch (see :func:`batch_bounds`)."""
+    def _rank_bounds(self) -> list[tuple[int, int]]:
+        """This rank's ``[start, stop)`` positions of each batch of an epoch (:func:`batch_bounds`)."""
         bounds = batch_bounds(
             self.num_samples, self.batch_size * self.world_size, world_size=self.world_size, min_rows=self.min_rows
         )
-        if self.world_size == 1:
-            return [stop - start for start, stop in bounds]
-        sizes = []
-        for start, stop in bounds:
-            lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
-            sizes.append(hi - lo)
-        return sizes
+        return rank_bounds(bounds, self.batch_size, self.world_size, self.rank)
+
+    def batch_sizes(self) -> list[int]:
+        """The size of each of this rank's batches in an epoch (see :func:`batch_bounds`)."""
+        return [stop - start for start, stop in self._rank_bounds()]
 
     def _positions(self) -> list[int] | range:
         """The positions in the epoch's order this rank takes (everything in a single process)."""
         if self.world_size == 1:
             return range(self.num_samples)
-        out: list[int] = []
-        bounds = batch_bounds(
-            self.num_samples, self.batch_size * self.world_size, world_size=self.world_size, min_rows=self.min_rows
-        )
-        for start, stop in bounds:
-            lo, hi = shard_rows(stop - start, self.batch_size, self.world_size, self.rank)
-            out.extend(range(start + lo, start + hi))
-        return out
+        return [p for start, stop in self._rank_bounds() for p in range(start, stop)]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:

@@ -363,7 +363,7 @@ def _unused_settings(cfg: TrainConfig, net: nn.Module) -> list[str]:
     """Warnings for settings this run would not use that only the data set or the network decide (the keys
     whose use another key decides are refused earlier: ``config.check_used``)."""
     lines = []
-    default_aux = TrainConfig.__dataclass_fields__["aux_weight"].default
+    default_aux = FIELDS["aux_weight"].default
     if cfg.aux_weight != default_aux and not getattr(net, "aux_logits", False):
         lines.append(
             f"--aux-weight {cfg.aux_weight} is not used: {cfg.model} has no auxiliary classifiers "
@@ -420,12 +420,10 @@ def _check_batchnorm_batches(train: Any, net: nn.Module, ctx: DistContext) -> No
     bounds = getattr(train, "batch_bounds", None)
     if bounds is None or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         return
-    from ..data.loader import MIN_TRAIN_BATCH, shard_rows
+    from ..data.loader import MIN_TRAIN_BATCH, rank_bounds
 
-    for start, stop in bounds():
-        lo, hi = (
-            shard_rows(stop - start, train.batch_size, ctx.world_size, ctx.rank) if ctx.active else (0, stop - start)
-        )
+    world, rank = (ctx.world_size, ctx.rank) if ctx.active else (1, 0)
+    for lo, hi in rank_bounds(bounds(), train.batch_size, world, rank):
         if 0 < hi - lo < MIN_TRAIN_BATCH:
             ranks = f" on rank {ctx.rank} of {ctx.world_size}" if ctx.active else ""
             raise ConfigError(

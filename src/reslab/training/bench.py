@@ -285,19 +285,7 @@ def _bench(
         raise ConfigError("--fuse folds BN for inference; it cannot be combined with --train")
     entry = get_model_entry(model)
     dev = resolve_device(device)
-    if amp == "auto":  # chosen for this machine and network, as reslab train chooses (precision.py)
-        in_shape = (int(entry.input_size[0]), *([int(image_size)] * 2 if image_size else entry.input_size[1:]))
-        chosen = choose_precision(
-            "auto",
-            channels_last,
-            dev,
-            model=build_model(model),
-            input_shape=in_shape,
-            batch_size=batch_size,
-            train=train,
-        )
-        amp, channels_last = chosen.amp, chosen.channels_last
-    dtype = check_amp(amp, dev)
+    check_amp(amp, dev)
     if compile:
         check_compile(dev)
     in_chans = int(entry.input_size[0])
@@ -307,6 +295,18 @@ def _bench(
     net.check_input(torch.empty(1, in_chans, size, size, device="meta"))
     if fuse:
         net.eval().fuse()
+    if amp == "auto":  # chosen for this machine and network, as reslab train chooses (precision.py)
+        chosen = choose_precision(
+            "auto",
+            channels_last,
+            dev,
+            model=net,
+            input_shape=(in_chans, size, size),
+            batch_size=batch_size,
+            train=train,
+        )
+        amp, channels_last = chosen.amp, chosen.channels_last
+    dtype = check_amp(amp, dev)
     options = {
         "threads": torch.get_num_threads(),
         "amp": amp or "fp32",

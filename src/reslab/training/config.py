@@ -418,10 +418,10 @@ def check_used(config: TrainConfig, given: Mapping[str, str], notes: list[str] |
     ``--momentum`` with adam, ``--ema-decay`` without ``--ema``, ...), naming the flag and what it needs, so
     that ``config.yaml`` records nothing that did not apply. A recipe's value equal to the default is not a
     choice (a run's own ``config.yaml`` states every key, so that it can be repeated). A recipe's value whose
-    deciding key an override
-    changed (``--config resnet_cifar10 --schedule cosine``: the recipe's milestones) is not an error: it goes
-    back to its default and ``notes`` says so. Runs before :meth:`TrainConfig.validate` (which checks the
-    values themselves); a deciding key of no valid value is left to it.
+    deciding key an override changed (``--config resnet_cifar10 --schedule cosine``: the recipe's milestones)
+    is not an error: it goes back to its default and ``notes`` says so. Runs before
+    :meth:`TrainConfig.validate` (which checks the values themselves); a deciding key of no valid value is
+    left to it.
 
     Raises:
         ConfigError: one line: the flag, where it was set, and the setting it needs.
@@ -707,7 +707,7 @@ def config_differences(old: TrainConfig, new_values: Mapping[str, Any]) -> list[
     for key, value in new_values.items():
         if key in RUNTIME_KEYS or (key in AUTO_KEYS and value == "auto"):
             continue
-        if _plain(value) != old_plain.get(key) and not _same_number(_plain(value), old_plain.get(key)):
+        if not _same(value, old_plain.get(key)):
             diffs.append(key)
     return diffs
 

@@ -222,7 +222,7 @@ def evaluate(
             f"out {out_dir} is an existing file; it takes a directory (for eval_{split or 'test'}_*.csv/.png)"
         )
     dev = resolve_device(device)
-    amp_dtype = check_amp(amp, dev)
+    check_amp(amp, dev)  # an impossible precision is refused before anything is loaded
     loaded = load_model(path, model=model, pretrained=pretrained, ema=ema, device=dev)
     bundle = loaded.data(data, data_dir, download=download, batch_size=batch_size, device=dev)
     if split is None:
@@ -242,9 +242,8 @@ def evaluate(
         class_names = [str(n) for n in trained_names]
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
-    if amp == "auto":
-        amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=loaded.net, input_shape=bundle.input_size)
-        amp_dtype = check_amp(amp, dev)
+    amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=loaded.net, input_shape=bundle.input_size)
+    amp_dtype = check_amp(amp, dev)
     metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
     if not math.isfinite(metrics.loss):
         raise CheckpointError(

@@ -95,8 +95,7 @@ def choose_precision(
     auto_amp, auto_cl = amp == "auto", channels_last == "auto"
     if not (auto_amp or auto_cl):
         return Precision(amp, bool(channels_last))
-    device = torch.device(device)
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         if auto_amp:
             amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         cl = True if auto_cl else bool(channels_last)
@@ -105,29 +104,30 @@ def choose_precision(
     if not auto_amp:  # only channels_last is auto: it goes with bf16 on the CPU
         cl = amp == "bf16"
         return Precision(amp, cl, f"auto on the CPU: channels-last {'on with bf16' if cl else 'off (fp32)'}")
+    amp, why = _cpu_amp(model, input_shape, batch_size, train)
+    cl = amp == "bf16" if auto_cl else bool(channels_last)
+    if amp == "bf16" and cl:
+        why = why.replace("bf16 (", "bf16 + channels-last (", 1)
+    return Precision(amp, cl, f"auto on the CPU: {why}")
+
+
+def _cpu_amp(model: nn.Module | None, input_shape, batch_size: int, train: bool) -> tuple[str | None, str]:
+    """``amp: auto`` on the CPU: bf16 or None (fp32), and why."""
     flag = native_bf16_flag()
     if flag is None:
-        return Precision(
-            None,
-            False if auto_cl else bool(channels_last),
-            "auto on the CPU: fp32 (no native bf16 instructions: neither avx512_bf16 nor amx_bf16 in the CPU "
-            "flags, so bf16 would be emulated)",
+        return None, (
+            "fp32 (no native bf16 instructions: neither avx512_bf16 nor amx_bf16 in the CPU flags, so bf16 would "
+            "be emulated)"
         )
     if model is None or input_shape is None:
-        return Precision(None, False if auto_cl else bool(channels_last), "auto on the CPU: fp32 (nothing to probe)")
+        return None, "fp32 (nothing to probe)"
     speedup = probe_bf16_speedup(model, input_shape, min(int(batch_size), PROBE_BATCH), train=train)
     what = "training steps" if train else "forward passes"
     if speedup >= PROBE_MIN_SPEEDUP:
-        return Precision(
-            "bf16",
-            True if auto_cl else bool(channels_last),
-            f"auto on the CPU: bf16 + channels-last ({flag}; probe: {speedup:.2f}x fp32's {what})",
-        )
-    return Precision(
+        return "bf16", f"bf16 ({flag}; probe: {speedup:.2f}x fp32's {what})"
+    return (
         None,
-        False if auto_cl else bool(channels_last),
-        f"auto on the CPU: fp32 ({flag}, but the probe measured bf16 at {speedup:.2f}x fp32's {what}, "
-        f"below {PROBE_MIN_SPEEDUP}x)",
+        f"fp32 ({flag}, but the probe measured bf16 at {speedup:.2f}x fp32's {what}, below {PROBE_MIN_SPEEDUP}x)",
     )
 
 

@@ -208,15 +208,17 @@ class Trainer:
         self.global_batch = int(config.batch_size) * self.dist.world_size * self.accum_steps
 
         # amp / channels_last "auto": chosen for this machine and network, recorded in the config (precision.py)
-        precision = choose_precision(
-            config.amp,
-            config.channels_last,
-            device,
-            model=model,
-            input_shape=tuple(bundle.input_size),
-            batch_size=int(config.batch_size),
-        )
-        precision = self.dist.broadcast(precision)  # every rank runs rank 0's choice
+        precision = None
+        if self.dist.is_main:  # rank 0 chooses (its probe alone), every rank runs its choice
+            precision = choose_precision(
+                config.amp,
+                config.channels_last,
+                device,
+                model=model,
+                input_shape=tuple(bundle.input_size),
+                batch_size=int(config.batch_size),
+            )
+        precision = self.dist.broadcast(precision)
         config.amp, config.channels_last = precision.amp, precision.channels_last
         if precision.reason:
             self.notes.append(f"precision: {precision.reason}")
@@ -235,9 +237,9 @@ class Trainer:
         self._cache_features, why = cache_decision(config, self.model, bundle, distributed=self.dist.active)
         if why:
             self.notes.append(why)
-        merged = getattr(bundle.train, "last_batch_note", None)
-        if callable(merged) and merged():  # a last batch too small for BatchNorm joins the one before
-            self.notes.append(merged())
+        merged = getattr(bundle.train, "last_batch_note", lambda: None)()
+        if merged:  # a last batch too small for BatchNorm joins the one before
+            self.notes.append(merged)
         self._features: FeatureData | None = None
 
         self.epoch = 0  # completed epochs
