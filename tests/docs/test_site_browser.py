@@ -5,37 +5,21 @@ must render, the search must find "shortcut", the models reference must show its
 must decode (``naturalWidth > 0``), and no request may leave 127.0.0.1; the site also works from a file://
 URL (the offline plugin, and the local iframe-worker shim for search). A screenshot of each page is saved in
 the test's temporary folder. Playwright drives the system Chromium through ``executable_path`` (no browser
-download), with the launch flags of ``tests/visualize/test_report_browser.py``; skipped, with the reason
+download), launched by ``tests/chromium.py``; skipped, with the reason
 shown, where Chromium or the playwright package is missing.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ..chromium import launched, needs_chromium, sync_api
 
-def _chromium() -> str | None:  # as tests/visualize/test_report_browser.py finds it
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-CHROMIUM = _chromium()
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="the playwright package is not installed (pip install "
-    "playwright; it drives the system Chromium, no browser download)",
-)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+pytestmark = needs_chromium
 
 TIMEOUT_MS = 20_000
 
@@ -57,11 +41,8 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI and containers run as root, where Chromium's sandbox refuses to start
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with launched() as b:
         yield b
-        b.close()
 
 
 class Visit:

@@ -8,8 +8,6 @@ shown, where Chromium or the playwright package is missing.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,33 +15,16 @@ from PIL import Image
 
 from reslab.cli import main
 
+from ..chromium import launched, needs_chromium
 from .report_helpers import read_page, train_digits, train_synthetic
 
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-CHROMIUM = _chromium()
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="the playwright package is not installed (pip install "
-    "playwright; it drives the system Chromium, no browser download)",
-)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI and containers run as root, where Chromium's sandbox refuses to start
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with launched() as b:
         yield b
-        b.close()
 
 
 def open_in_chromium(browser, page_file: Path, screenshot: Path) -> dict:
