@@ -284,13 +284,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--amp",
-        type=amp_arg,
-        default="auto",
-        metavar="{auto,bf16,fp16,none}",
-        help="autocast (default auto: a checkpoint's own training precision; published weights: as reslab train)",
-    )
+    _add_inference_amp(p)
     p.add_argument(
         "--out",
         type=path_arg,
@@ -354,13 +348,7 @@ def _register_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
     p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--amp",
-        type=amp_arg,
-        default="auto",
-        metavar="{auto,bf16,fp16,none}",
-        help="autocast (default auto: a checkpoint's own training precision; published weights: as reslab train)",
-    )
+    _add_inference_amp(p)
     p.add_argument("--json", action="store_true", help="one JSON list per image instead of text")
     p.add_argument(
         "--batch-size",
@@ -442,6 +430,17 @@ def _checkpoint_or_pretrained(args: argparse.Namespace) -> None:
         raise ConfigError("give --checkpoint or --pretrained, not both (a checkpoint holds its own weights)")
     if args.pretrained is not None and not args.model:
         raise ConfigError(f"--pretrained {args.pretrained} needs --model (the network the weights fit)")
+
+
+def _add_inference_amp(p: argparse.ArgumentParser) -> None:
+    """``--amp`` of eval and predict."""
+    p.add_argument(
+        "--amp",
+        type=amp_arg,
+        default="auto",
+        metavar="{auto,bf16,fp16,none}",
+        help="autocast (default auto: a checkpoint's own training precision; published weights: as reslab train)",
+    )
 
 
 # -- show-data ---------------------------------------------------------------------------------------
