@@ -5,8 +5,10 @@
   ``torch.utils.data.DataLoader`` (batch 128, shuffled; ``--workers`` processes, the tutorials' 2 by
   default), a plain fp32 NCHW training step (SGD with Nesterov momentum).
 * reslab: ``reslab.train`` with the same model, batch size and optimiser: the data set held on the device
-  as uint8 with batched augmentation, plus the execution options that pay off on the device --
-  bf16 autocast and channels-last (``--reslab-fp32`` measures the plain fp32 NCHW trainer as well).
+  as uint8 with batched augmentation, with its defaults (``--amp auto --channels-last auto``: what the
+  machine runs fastest, probed; see reslab.training.precision). ``--reslab-fp32`` times two fp32 arms as
+  well: ``--amp none`` (the layout still chosen by the probe: what a CPU without bf16 instructions gets) and
+  ``--amp none --no-channels-last`` (plain fp32 NCHW, the layout of the tutorial loop).
 
 Both are timed over whole training epochs after a warm-up epoch, alternately (``--repeats`` times) in
 one process, and the median images/s of each is compared. On CUDA the tutorial epochs are timed with
@@ -15,6 +17,8 @@ end of each epoch (the same interval). Data: cifar10-mini from ../shared/data wh
 images), else 4,096 synthetic 32x32 images -- the same uint8 images for both.
 
     python benchmarks/speed.py [--device auto|cpu|cuda] [--repeats 3] [--workers 2] [--reslab-fp32]
+
+Set ``RESLAB_CPU_FLAGS=""`` to time the default as it runs on a CPU without native bf16.
 """
 
 from __future__ import annotations
@@ -94,12 +98,22 @@ def tutorial_epoch(model: nn.Module, opt, loader, device: torch.device) -> float
     return n / (time.perf_counter() - t)
 
 
-def reslab_epochs(source: dict, device: torch.device, fp32: bool, out: Path) -> float:
-    """reslab's trainer, 2 epochs (the first warms up); returns the second epoch's images/s."""
+#: reslab's arms: name -> train() options
+ARMS = {
+    "default": {},
+    "fp32": {"amp": None},
+    "fp32 NCHW": {"amp": None, "channels_last": False},
+}
+
+
+def reslab_epochs(source: dict, device: torch.device, options: dict, out: Path) -> tuple[float, str]:
+    """reslab's trainer, 2 epochs (the first warms up); returns the second epoch's images/s and the
+    precision the run trained with."""
+    import yaml
+
     from reslab.training import train
 
-    bundle = build(source, device, channels_last=not fp32)
-    options = {} if fp32 else {"amp": "bf16", "channels_last": True}
+    bundle = build(source, device, channels_last=False)
     result = train(
         model="resnet20",
         bundle=bundle,
@@ -115,7 +129,9 @@ def reslab_epochs(source: dict, device: torch.device, fp32: bool, out: Path) -> 
         progress="none",
         **options,
     )
-    return result.history[-1]["images_per_s"]
+    config = yaml.safe_load((Path(out) / "config.yaml").read_text())
+    chosen = f"{config['amp'] or 'fp32'}{', channels-last' if config['channels_last'] else ', NCHW'}"
+    return result.history[-1]["images_per_s"], chosen
 
 
 def main() -> int:
@@ -145,27 +161,30 @@ def main() -> int:
     model = create_model("resnet20", num_classes=10).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     tutorial_epoch(model, opt, loader, device)  # warm-up
-    tutorial, ours, ours_fp32 = [], [], []
+    arms = [a for a in ARMS if args.reslab_fp32 or a == "default"]
+    tutorial: list[float] = []
+    ours: dict[str, list[float]] = {a: [] for a in arms}
+    chosen: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             tutorial.append(tutorial_epoch(model, opt, loader, device))
-            ours.append(reslab_epochs(source, device, fp32=False, out=Path(tmp) / "run"))
-            if args.reslab_fp32:
-                ours_fp32.append(reslab_epochs(source, device, fp32=True, out=Path(tmp) / "run"))
+            for arm in arms:
+                speed, chosen[arm] = reslab_epochs(source, device, ARMS[arm], Path(tmp) / "run")
+                ours[arm].append(speed)
             print(
-                f"repeat {r + 1}: tutorial {tutorial[-1]:,.0f} img/s, reslab {ours[-1]:,.0f} img/s"
-                + (f", reslab fp32 {ours_fp32[-1]:,.0f} img/s" if ours_fp32 else ""),
+                f"repeat {r + 1}: tutorial {tutorial[-1]:,.0f} img/s, "
+                + ", ".join(f"reslab {a} {ours[a][-1]:,.0f} img/s" for a in arms),
                 flush=True,
             )
-    t, o = statistics.median(tutorial), statistics.median(ours)
+    t = statistics.median(tutorial)
     print(
         f"resnet20 on {what}, batch {BATCH}, {device.type}, torch threads {torch.get_num_threads()}, "
-        f"tutorial workers {args.workers}"
+        f"tutorial workers {args.workers}; median of {args.repeats}"
     )
-    if ours_fp32:
-        f = statistics.median(ours_fp32)
-        print(f"reslab fp32 NCHW: {f:,.0f} img/s = {f / t:.2f}x the tutorial pipeline")
-    print(f"tutorial {t:,.0f} img/s, reslab (bf16, channels-last) {o:,.0f} img/s: ratio {o / t:.2f}x")
+    print(f"tutorial pipeline (fp32, NCHW): {t:,.0f} img/s")
+    for arm in arms:
+        o = statistics.median(ours[arm])
+        print(f"reslab {arm} ({chosen[arm]}): {o:,.0f} img/s = {o / t:.2f}x the tutorial pipeline")
     return 0
 
 

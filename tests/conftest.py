@@ -7,11 +7,12 @@ import os
 import pytest
 import torch
 
-# ``amp: auto`` (the default) picks bf16 on CPUs with native bf16 instructions where a timing probe finds it
-# faster: the suite's figures would depend on the machine and on timing. Every run of the suite -- session
-# fixtures and subprocesses included -- sees a CPU without them (fp32, as before ``auto``);
-# tests/training/test_precision.py sets the flags it tests.
+# ``amp`` / ``channels_last: auto`` (the defaults) pick bf16 and channels-last on the CPU where a timing probe
+# finds them faster: the suite's figures would depend on the machine and on timing. Every run of the suite --
+# session fixtures and subprocesses included -- sees a CPU without native bf16 and does not probe (fp32
+# NCHW, as before ``auto``); tests/training/test_precision.py sets the flags and probe results it tests.
 os.environ["RESLAB_CPU_FLAGS"] = ""
+os.environ["RESLAB_PROBE"] = "0"
 
 
 @pytest.fixture(autouse=True, scope="session")

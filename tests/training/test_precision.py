@@ -47,23 +47,90 @@ def test_cpu_flags_come_from_the_variable_else_proc_cpuinfo(monkeypatch):
     assert isinstance(real, frozenset) and (not real or "fpu" in real or "sse2" in real)
 
 
-def test_cpu_without_native_bf16_runs_fp32_without_probing(monkeypatch):
-    monkeypatch.setattr(precision, "probe_bf16_speedup", lambda *a, **k: pytest.fail("probed"))
+def fake_probe(monkeypatch, **times):
+    """The probe measures ``times`` (arm -> seconds; fp32 NCHW 1.0 unless given); returns the arms asked for."""
+    asked = []
+    monkeypatch.delenv("RESLAB_PROBE", raising=False)
+
+    def probe(model, input_shape, batch, arms, *, train=True):
+        asked.append(arms)
+        return {a: times.get(a, 1.0) for a in arms}
+
+    monkeypatch.setattr(precision, "probe_times", probe)
+    return asked
+
+
+def test_cpu_without_native_bf16_never_times_bf16(monkeypatch):
+    asked = fake_probe(monkeypatch, fp32_cl=0.8)
     p = choose_precision("auto", "auto", CPU, model=tiny(), input_shape=(3, 8, 8))
-    assert (p.amp, p.channels_last) == (None, False)
-    assert "fp32 (no native bf16 instructions: neither avx512_bf16 nor amx_bf16" in p.reason
+    assert (p.amp, p.channels_last) == (None, True) and asked == [("fp32", "fp32_cl")]
+    assert p.reason == (
+        "auto on the CPU: fp32 + channels-last (no native bf16: neither avx512_bf16 nor amx_bf16 in the CPU "
+        "flags; probe of training steps: fp32 channels-last 1.25x NCHW (needs 1.1x))"
+    )
+    # nothing left to choose: no probe at all
+    asked.clear()
+    p = choose_precision("auto", False, CPU, model=tiny(), input_shape=(3, 8, 8))
+    assert (p.amp, p.channels_last, asked) == (None, False, [])
+    assert (
+        p.reason == "auto on the CPU: fp32 (no native bf16: neither avx512_bf16 nor amx_bf16 in the CPU flags; "
+        "channels-last False given)"
+    )
 
 
-@pytest.mark.parametrize("speedup, amp", [(2.1, "bf16"), (1.05, None)])
-def test_cpu_with_native_bf16_follows_the_probe(speedup, amp, monkeypatch):
+@pytest.mark.parametrize(
+    "fp32_cl, bf16_cl, amp, cl",
+    [
+        (0.8, 0.5, "bf16", True),  # bf16 1.6x the faster fp32 layout
+        (0.8, 0.7, None, True),  # bf16 only 1.14x fp32 channels-last (1.43x NCHW): not enough
+        (0.95, 0.9, None, False),  # channels-last 1.05x: not enough, and bf16 1.11x NCHW
+        (0.95, 0.6, "bf16", True),  # bf16 + channels-last against fp32 NCHW
+    ],
+)
+def test_cpu_with_native_bf16_follows_the_probe(fp32_cl, bf16_cl, amp, cl, monkeypatch):
     monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512f avx512_bf16")
-    monkeypatch.setattr(precision, "probe_bf16_speedup", lambda *a, **k: speedup)
+    asked = fake_probe(monkeypatch, fp32_cl=fp32_cl, bf16_cl=bf16_cl)
     p = choose_precision("auto", "auto", CPU, model=tiny(), input_shape=(3, 8, 8))
-    assert (p.amp, p.channels_last) == (amp, amp == "bf16")
-    assert f"{speedup:.2f}x fp32's training steps" in p.reason
-    # only channels_last auto: it follows the given precision
-    assert choose_precision("bf16", "auto", CPU).channels_last is True
-    assert choose_precision(None, "auto", CPU).channels_last is False
+    assert (p.amp, p.channels_last) == (amp, cl) and asked == [("fp32", "fp32_cl", "bf16_cl")]
+    assert f"fp32 channels-last {1 / fp32_cl:.2f}x NCHW (needs 1.1x)" in p.reason
+    fp32 = fp32_cl if fp32_cl <= 1 / 1.1 else 1.0
+    assert f"bf16 + channels-last {fp32 / bf16_cl:.2f}x fp32" in p.reason and "needs 1.2x; avx512_bf16" in p.reason
+
+
+def test_cpu_given_one_of_the_two(monkeypatch):
+    monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512_bf16")
+    asked = fake_probe(monkeypatch, bf16=0.5, fp32_cl=0.7, bf16_cl=0.6)
+    # --no-channels-last: bf16 NCHW against fp32 NCHW
+    p = choose_precision("auto", False, CPU, model=tiny(), input_shape=(3, 8, 8))
+    assert (p.amp, p.channels_last, asked[-1]) == ("bf16", False, ("fp32", "bf16"))
+    assert p.reason.startswith("auto on the CPU: bf16 (channels-last False given; probe of training steps: bf16 2.00x")
+    # --channels-last: both arms channels-last (bf16 1.17x: fp32 stays)
+    p = choose_precision("auto", True, CPU, model=tiny(), input_shape=(3, 8, 8))
+    assert (p.amp, p.channels_last, asked[-1]) == (None, True, ("fp32_cl", "bf16_cl"))
+    # --amp none: the layout alone
+    p = choose_precision(None, "auto", CPU, model=tiny(), input_shape=(3, 8, 8))
+    assert (p.amp, p.channels_last, asked[-1]) == (None, True, ("fp32", "fp32_cl"))
+    # --amp bf16: channels-last goes with it, unprobed
+    n = len(asked)
+    assert choose_precision("bf16", "auto", CPU).channels_last is True and len(asked) == n
+    # inference: forward passes
+    p = choose_precision("auto", "auto", CPU, model=tiny(), input_shape=(3, 8, 8), train=False)
+    assert "probe of forward passes" in p.reason
+    assert precision._probe_batch(128, (3, 32, 32)) == 32 and precision._probe_batch(128, (3, 224, 224)) == 16
+    assert precision._probe_batch(8, (3, 32, 32)) == 8
+    # not images: no layout to choose
+    p = choose_precision(None, "auto", CPU, model=tiny(), input_shape=(64,))
+    assert (p.amp, p.channels_last) == (None, False) and len(asked) == n + 1
+
+
+def test_no_probe_without_a_network_or_with_reslab_probe_0(monkeypatch):
+    monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512_bf16")
+    monkeypatch.setattr(precision, "probe_times", lambda *a, **k: pytest.fail("probed"))
+    p = choose_precision("auto", "auto", CPU)
+    assert (p.amp, p.channels_last) == (None, False) and p.reason == "auto on the CPU: fp32 (nothing to probe)"
+    monkeypatch.setenv("RESLAB_PROBE", "0")
+    p = choose_precision("auto", "auto", CPU, model=tiny(), input_shape=(3, 8, 8))
+    assert (p.amp, p.channels_last) == (None, False) and "RESLAB_PROBE=0: not probed" in p.reason
 
 
 def test_the_probe_leaves_the_network_and_the_random_generators_as_they_were():
@@ -73,16 +140,19 @@ def test_the_probe_leaves_the_network_and_the_random_generators_as_they_were():
     expected = torch.rand(3)
     torch.manual_seed(7)
     precision._probe_cache.clear()
-    speedup = precision.probe_bf16_speedup(net, (3, 8, 8), 4)
-    assert speedup > 0 and torch.equal(torch.rand(3), expected)
+    arms = ("fp32", "fp32_cl", "bf16_cl")
+    times = precision.probe_times(net, (3, 8, 8), 4, arms)
+    assert set(times) == set(arms) and all(t > 0 for t in times.values())
+    assert torch.equal(torch.rand(3), expected)
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())  # BN statistics too
-    assert precision.probe_bf16_speedup(net, (3, 8, 8), 4) == speedup  # measured once per shape
+    assert next(iter(net.parameters())).is_contiguous()  # the run's network keeps its layout
+    assert precision.probe_times(net, (3, 8, 8), 4, arms) == times  # measured once per network, batch and arms
 
 
 def bf16_run(tmp_path, monkeypatch):
     """A tiny run on a CPU faked to have native bf16, whose probe measures bf16 1.9x faster: its directory."""
     monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512_bf16")
-    monkeypatch.setattr(precision, "probe_bf16_speedup", lambda *a, **k: 1.9)
+    fake_probe(monkeypatch, fp32_cl=0.95, bf16_cl=1 / 1.9)
     out = tmp_path / "run"
     reslab.train(
         model="resnet20",
@@ -101,16 +171,23 @@ def test_a_run_records_the_choice_and_says_why(tmp_path, monkeypatch):
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["amp"], saved["channels_last"]) == ("bf16", True)
     log = (out / "train.log").read_text()
-    assert "precision: auto on the CPU: bf16 + channels-last (avx512_bf16; probe: 1.90x fp32's training steps)" in log
-    # eval of the checkpoint repeats its training precision (so its figures repeat); amp=None is fp32
+    assert (
+        "precision: auto on the CPU: bf16 + channels-last (probe of training steps: fp32 channels-last 1.05x NCHW "
+        "(needs 1.1x), bf16 + channels-last 1.90x fp32 (needs 1.2x; avx512_bf16))"
+    ) in log
+    # eval of the checkpoint repeats its training precision and layout (so its figures repeat); amp=None is
+    # fp32 (the layout then as the rule chooses: RESLAB_PROBE=0 here, NCHW)
     import reslab.training.evaluation as evaluation
 
     seen = []
     real = evaluation.evaluate_model
-    monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: seen.append(k["amp_dtype"]) or real(*a, **k))
+    monkeypatch.setattr(
+        evaluation, "evaluate_model", lambda *a, **k: seen.append((k["amp_dtype"], k["channels_last"])) or real(*a, **k)
+    )
     reslab.evaluate(str(out))
+    monkeypatch.setenv("RESLAB_PROBE", "0")
     reslab.evaluate(str(out), amp=None)
-    assert seen == [torch.bfloat16, None]
+    assert seen == [(torch.bfloat16, True), (None, False)]
 
 
 def test_the_cli_default_on_a_cpu_without_bf16_and_explicit_flags(tmp_path):
@@ -119,7 +196,8 @@ def test_the_cli_default_on_a_cpu_without_bf16_and_explicit_flags(tmp_path):
     base += ["--data", "synthetic", "--image-size", "8", "--epochs", "1", "--device", "cpu", "--threads", "1"]
     proc = subprocess.run([*base, "--out", str(out)], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    assert "precision: auto on the CPU: fp32 (no native bf16 instructions" in proc.stderr
+    assert "precision: auto on the CPU: fp32 (no native bf16: neither avx512_bf16 nor amx_bf16" in proc.stderr
+    assert "RESLAB_PROBE=0: not probed" in proc.stderr
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["amp"] is None and saved["channels_last"] is False
     proc = subprocess.run(
@@ -152,3 +230,26 @@ def test_predict_repeats_the_checkpoints_training_precision(tmp_path, monkeypatc
     assert (torch.bfloat16, True) in seen and len(seen) == 1  # fp32 opens no autocast
     assert [n for n, _ in bf16[0]] == [n for n, _ in fp32[0]]
     assert abs(bf16[0][0][1] - fp32[0][0][1]) < 0.05
+
+
+def test_the_cli_probes_the_fp32_layout_on_a_cpu_without_bf16(tmp_path):
+    """The real probe, as a user's run meets it: the log says what it measured, config.yaml what it chose."""
+    import os
+    import re
+
+    env = {k: v for k, v in os.environ.items() if k != "RESLAB_PROBE"}
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "reslab", "train", "--model", "resnet20", "--model-arg", "widths=[4,8,8]"]
+    cmd += ["--data", "synthetic", "--image-size", "16", "--epochs", "1", "--device", "cpu", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(
+        r"precision: auto on the CPU: (fp32(?: \+ channels-last)?) \(no native bf16: .*; probe of "
+        r"training steps: fp32 channels-last (\d+\.\d\d)x NCHW \(needs 1\.1x\)\)",
+        proc.stderr,
+    )
+    assert found, proc.stderr
+    chosen, ratio = found.group(1), float(found.group(2))
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["amp"] is None and saved["channels_last"] is (chosen == "fp32 + channels-last")
+    assert saved["channels_last"] is (ratio >= 1.1)

@@ -24,7 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="{auto,bf16,fp16,none}",
         help="autocast (default auto: as reslab train chooses for this machine; fp16: CUDA only)",
     )
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default="auto",
+        help="channels-last memory format (default auto: as reslab train chooses for this machine)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model (compile time is in --warmup)")
     p.add_argument("--fuse", action="store_true", help="fold conv-BN before measuring (inference only)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")

@@ -31,10 +31,10 @@ from .config import (
     unknown_key_error,
 )
 from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchrun, max_restarts, restart_count
-from .precision import inference_amp
+from .precision import inference_precision
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
 from .run_lock import check_not_in_use
-from .runtime import autocast, check_amp, check_compile, resolve_device
+from .runtime import autocast, check_amp, check_compile, prepare_model, resolve_device
 from .trainer import Trainer, TrainResult
 
 logger = logging.getLogger("reslab.training")
@@ -701,12 +701,15 @@ def predict(
     dev = resolve_device(device)
     loaded = load_model(checkpoint, model=model, pretrained=pretrained, ema=ema, device=dev)
     net, info, names = loaded.net, loaded.info, loaded.class_names
-    amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=net, input_shape=info["input_size"])
-    dtype = check_amp(amp, dev)
+    chosen = inference_precision(amp, dev, checkpoint=loaded.checkpoint, model=net, input_shape=info["input_size"])
+    dtype = check_amp(chosen.amp, dev)
+    net = prepare_model(net, dev, chosen.channels_last)
+    layout = torch.channels_last if chosen.channels_last else torch.contiguous_format
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(dev, dtype):
-            out = net(x.to(dev))
+            x = x.to(dev)
+            out = net(x.contiguous(memory_format=layout) if x.dim() == 4 else x)
             return getattr(out, "logits", out).float().cpu()
 
     return classify_images(

@@ -208,7 +208,7 @@ def bench(
     batch_size: int = 32,
     image_size: int | None = None,
     amp: str | None = None,
-    channels_last: bool = False,
+    channels_last: bool | str = False,
     compile: bool = False,
     fuse: bool = False,
     device: str = "auto",
@@ -223,7 +223,8 @@ def bench(
     Args:
         model: a registry name. batch_size, image_size: the input (default size: the model's own).
         amp: ``bf16`` / ``fp16`` autocast (None: fp32; ``auto``: as :mod:`reslab.training.precision` chooses for
-            training, or inference without ``train``). channels_last, compile: as in training.
+            training, or inference without ``train``). channels_last (True, False or ``auto``), compile: as in
+            training.
         fuse: fold conv-BN first (:func:`reslab.models.fuse`; inference only).
         train: also time a training step (SGD, cross-entropy) -- not with ``fuse``.
         steps, warmup: timed and untimed iterations per phase.
@@ -295,9 +296,9 @@ def _bench(
     net.check_input(torch.empty(1, in_chans, size, size, device="meta"))
     if fuse:
         net.eval().fuse()
-    if amp == "auto":  # chosen for this machine and network, as reslab train chooses (precision.py)
+    if "auto" in (amp, channels_last):  # chosen for this machine and network, as reslab train chooses
         chosen = choose_precision(
-            "auto",
+            amp,
             channels_last,
             dev,
             model=net,

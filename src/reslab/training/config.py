@@ -131,7 +131,7 @@ class TrainConfig:
     sync_bn: bool = False
 
     amp: str | None = "auto"  # auto: bf16 where the hardware runs it natively and faster (training/precision.py)
-    channels_last: bool | str = "auto"  # auto: on with CUDA, and with bf16 on the CPU
+    channels_last: bool | str = "auto"  # auto: on with CUDA; on the CPU where the probe measures it faster
     compile: bool = False
     device: str = "auto"
     seed: int = 0

@@ -16,8 +16,8 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
 from .metrics import ClassificationMeter, EvalMetrics
-from .precision import inference_amp
-from .runtime import autocast, check_amp, resolve_device
+from .precision import inference_precision
+from .runtime import autocast, check_amp, prepare_model, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def evaluate_model(
     meter = ClassificationMeter(num_classes, device, confusion=confusion)
     try:
         for images, labels in loader:
-            if channels_last:
+            if channels_last and images.dim() == 4:
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp_dtype):
                 out = model(images)
@@ -242,9 +242,14 @@ def evaluate(
         class_names = [str(n) for n in trained_names]
         whose = "checkpoint's" if loaded.checkpoint is not None else "weights'"
         logger.warning("%s lists the %s classes in another order; labels are mapped by class name", bundle.name, whose)
-    amp = inference_amp(amp, dev, checkpoint=loaded.checkpoint, model=loaded.net, input_shape=bundle.input_size)
-    amp_dtype = check_amp(amp, dev)
-    metrics = evaluate_model(loaded.net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype)
+    chosen = inference_precision(
+        amp, dev, checkpoint=loaded.checkpoint, model=loaded.net, input_shape=bundle.input_size
+    )
+    amp_dtype = check_amp(chosen.amp, dev)
+    net = prepare_model(loaded.net, dev, chosen.channels_last)
+    metrics = evaluate_model(
+        net, loader, bundle.num_classes, device=dev, amp_dtype=amp_dtype, channels_last=chosen.channels_last
+    )
     if not math.isfinite(metrics.loss):
         raise CheckpointError(
             f"{loaded.source}: the network's outputs on {bundle.name} {split} are not finite (loss {metrics.loss}): "
