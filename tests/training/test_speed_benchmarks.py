@@ -212,3 +212,24 @@ def test_gpu_check_reads_the_gpu_steps_figures_from_their_output():
     printed = "resnet20 32x32 batch 512: tutorial 9,876 img/s, reslab 54,321 img/s (epochs: 1, 2, 3): ratio 5.50x\n"
     figures = gpu_check.parse_throughput(gpu_check.Step("train-throughput", "", [], 1, 1), printed)
     assert figures["models"]["resnet20"]["reslab_images_per_s"] == 54321.0 and figures["from"] == "printed lines"
+
+
+def test_profile_train_accounts_for_the_profiled_epoch(tmp_path, capsys, monkeypatch):
+    """benchmarks/profile_train.py wraps the trainer's phases from outside: it must still find them all."""
+    module = _script("profile_train")
+    monkeypatch.setattr(module, "CIFAR10_MINI", tmp_path / "absent")  # synthetic images
+    assert module.main(["--limit", "256", "--amp", "none", "--channels-last", "off", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "amp fp32, channels-last False; epoch 2 profiled" in printed
+    wall = float(printed.split("profiled: ")[1].split(" s wall")[0])
+    rows = {}
+    for line in printed.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1].replace(".", "").isdigit():
+            rows[cells[0]] = float(cells[1])
+    for phase in ("data", "forward+backward", "optimizer", "evaluation", "checkpoint", "other"):
+        assert phase in rows
+    assert rows["forward+backward"] > 0 and rows["evaluation"] > 0
+    phases = sum(rows[p] for p in ("data", "forward+backward", "optimizer", "evaluation", "checkpoint"))
+    assert phases <= wall * 1.02  # the phases lie inside the profiled epoch (the final test pass not counted)
+    assert rows["convolution backward"] > 0 and rows["convolution forward"] > 0

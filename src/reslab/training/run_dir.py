@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: the marker file a run directory holds from its creation on
 MARKER = ".reslab-run"
+#: curves.png is redrawn at most this often during a run (seconds; always after its last epoch)
+PLOT_INTERVAL_S = 30.0
 #: the first line of a run report (``reslab report``): such a report.html belongs to the run
 REPORT_MARK = "<!-- reslab run report -->"
 #: how much of an existing report.html is read to look for the mark
@@ -214,6 +216,8 @@ class RunDir:
         self.columns = metric_columns(eval_split)
         self.rows: list[dict[str, Any]] = []
         self._tb = None
+        self._plotted_at: float | None = None  # time.monotonic() of the last curves.png
+        self._plot_pending = False  # epochs recorded since
         self._tb_checked = False
         self._replaced: Path | None = None
         self._lock: RunLock | None = None
@@ -406,13 +410,17 @@ class RunDir:
             out[key] = value
         return out
 
-    def add_epoch(self, row: dict[str, Any]) -> None:
-        """Record one epoch: metrics.csv, curves.png and TensorBoard scalars."""
+    def add_epoch(self, row: dict[str, Any], *, last: bool = False) -> None:
+        """Record one epoch: metrics.csv, TensorBoard scalars and curves.png. Drawing the picture takes a
+        few tenths of a second (a tenth of a short epoch), so it is redrawn at most every
+        :data:`PLOT_INTERVAL_S` seconds, and always for the ``last`` epoch and when the run closes."""
         self.rows.append({k: row.get(k) for k in self.columns})
         if not self.writer:
             return
         self._write_csv()
-        self.plot_curves()
+        self._plot_pending = True
+        if last or self._plotted_at is None or time.monotonic() - self._plotted_at >= PLOT_INTERVAL_S:
+            self._draw_pending()
         writer = self._tensorboard()
         if writer is not None:
             with self._tensorboard_write():
@@ -494,7 +502,20 @@ class RunDir:
         with _atomic(path) as tmp:
             tmp.write_text(text)
 
+    def _draw_pending(self) -> None:
+        if self._plot_pending and self.rows:
+            self.plot_curves()
+            self._plotted_at = time.monotonic()
+        self._plot_pending = False
+
     def close(self) -> None:
+        """Draw curves.png where epochs came since it was drawn; close TensorBoard's writer."""
+        if self._plot_pending and self.writer:
+            try:
+                self._draw_pending()
+            except OSError as e:  # the run is ending (perhaps on this very error): its files stay as they are
+                self._plot_pending = False
+                logger.warning("could not draw %s: %s", self.path / "curves.png", write_failure(e, self.path))
         if self._tb is not None:
             with self._tensorboard_write():
                 tb, self._tb = self._tb, None

@@ -745,7 +745,7 @@ class Trainer:
                 _copy_atomic(last, self.run_dir.best)
         elif is_best or val is None:
             self.dist.raise_if_any(None, "writing best.pt")
-        self.run_dir.add_epoch(row)
+        self.run_dir.add_epoch(row, last=finished)
         logger.info(epoch_line(row, self.config.epochs))
 
     def _finish(self) -> TrainResult:
