@@ -17,8 +17,8 @@ evaluations), the sum of the epochs' times from ``metrics.csv``, and the validat
 
 ``--quick``: 1 epoch on the first 512 training images (the whole validation split), which proves the
 pipeline on a CPU. ``--amp auto`` (the default) leaves the precision to ``reslab train``'s own ``auto`` (bf16
-and channels-last on CUDA; on the CPU bf16 only with native bf16 instructions where its probe finds it faster);
-``--compile auto``: on CUDA only.
+and channels-last on CUDA; on the CPU bf16 only with native bf16 instructions and channels-last, each where its
+probe finds it faster); ``--compile auto``: on CUDA only.
 """
 
 from __future__ import annotations
