@@ -48,6 +48,24 @@ def test_cli_inference_options(capsys):
     assert not any("train step" in line for line in out)
 
 
+def test_cli_channels_last_auto_follows_the_probe_and_a_flag_wins(capsys, monkeypatch):
+    from reslab.training import precision
+
+    asked = []
+    monkeypatch.delenv("RESLAB_PROBE", raising=False)
+
+    def probe(model, input_shape, batch, arms, *, train=True):
+        asked.append((arms, train))
+        return {"fp32": 1.0, "fp32_cl": 0.7}
+
+    monkeypatch.setattr(precision, "probe_times", probe)
+    assert main(["bench", "resnet20", *TINY, "--amp", "none"]) == 0  # the layout: auto, probed (forward passes)
+    assert "amp=fp32, channels_last=True" in capsys.readouterr().out.splitlines()[0]
+    assert asked == [(("fp32", "fp32_cl"), False)]
+    assert main(["bench", "resnet20", *TINY, "--amp", "none", "--no-channels-last"]) == 0
+    assert "amp=fp32, channels_last=False" in capsys.readouterr().out.splitlines()[0] and len(asked) == 1
+
+
 def test_torchvision_measured_in_the_same_run_with_the_ratio(monkeypatch):
     """Where torchvision imports, its model of the same name is measured too and the ratio printed (a stand-in
     torchvision here: the real one does not import on this machine)."""
