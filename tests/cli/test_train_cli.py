@@ -129,6 +129,19 @@ def test_show_data_writes_a_grid(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_show_data_val_split_holds_out_a_val_split_as_train_does(tmp_path, capsys):
+    """show-data had no --val-split, and --data-arg val_split=0.1 was refused with "use --val-split"."""
+    out = tmp_path / "grid.png"
+    argv = ["show-data", "--data", "digits", "--split", "val", "-n", "8", "--out", str(out)]
+    assert main([*argv, "--val-split", "0.1"]) == 0
+    captured = capsys.readouterr()
+    assert "8 digits val images" in captured.out and "no val split" not in captured.err
+    assert main([*argv, "--overwrite"]) == 0  # without it: digits has no val split, says so
+    assert "has no val split (its splits: train, test): showing its test split" in capsys.readouterr().err
+    assert main([*argv, "--overwrite", "--val-split", "1.5"]) == 2
+    assert capsys.readouterr().err.strip() == "reslab: error: val_split must be in [0, 1), got 1.5"
+
+
 def test_show_data_keeps_an_existing_file_and_never_writes_over_its_input(tmp_path, capsys):
     import zipfile
 

@@ -359,6 +359,10 @@ def test_tutorial_001_recipe_running_lines_and_the_batch_the_network_sees(tmp_pa
     assert "frozen-backbone feature cache: the backbone ran once over" in log
     running = [line for line in log.splitlines() if "running train loss" in line]
     assert len(running) == 2 * 2 and "epoch 1 batch 2/4: running train loss" in running[0]  # 30 images, batch 8
+    # without weights the notes about the weights' preprocessing and frozen statistics do not apply
+    assert main([*argv[:6], "none", *argv[7:], "--freeze", "none", "--out", str(tmp_path / "scratch")]) == 0
+    scratch = (tmp_path / "scratch" / "train.log").read_text()
+    assert "recipe transfer_cifar10: tutorial 001's settings" in scratch and "deliberate difference" not in scratch
     cfg = load_checkpoint(tmp_path / "run" / "last.pt")["config"]
     assert (cfg["optimizer"], cfg["lr"], cfg["freeze"], cfg["augment"], cfg["log_every"]) == (
         "adam",

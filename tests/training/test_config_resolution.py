@@ -123,6 +123,33 @@ def test_overrides_merge_into_the_recipes_model_and_data_args(tmp_path):
     assert merge_overrides({"model_args": {"a": 1}}, {"model_args": {"b": 2}}) == {"model_args": {"a": 1, "b": 2}}
 
 
+def test_recipe_notes_that_need_a_key_are_said_only_where_it_is_set(tmp_path):
+    from reslab.training.config import resolve_config
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "epochs: 2\nema: true\nnotes:\n  - always\n  - note: about the EMA\n    needs: [ema]\n"
+        "  - note: about the weights\n    needs: [pretrained, ema]\n"
+    )
+    notes: list[str] = []
+    resolve_config(str(path), notes=notes)
+    assert notes == ["recipe r: always", "recipe r: about the EMA"]
+    notes.clear()
+    resolve_config(str(path), notes=notes, ema=False)
+    assert notes == ["recipe r: always"]
+    for bad, match in (
+        (
+            "notes: [5]",
+            r"r.yaml: each of notes must be a line \(a string\) or \{note: LINE, needs: \[KEY, ...\]\}, got 5",
+        ),
+        ("notes: [{note: x, needs: [emma]}]", r"unknown configuration key 'emma'.*did you mean ema"),
+        ("notes: [{note: x, when: [ema]}]", r"each of notes must be a line"),
+    ):
+        path.write_text(bad + "\n")
+        with pytest.raises(ConfigError, match=match):
+            load_config_file(path)
+
+
 def test_a_non_utf8_config_file_is_named(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("# r\xe9glages\nepochs: 2\n".encode("latin-1"))

@@ -453,6 +453,12 @@ def _register_show_data(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument(
         "--split", choices=("train", "val", "test"), default="train", help="train shows augmented images (default)"
     )
+    p.add_argument(
+        "--val-split",
+        type=float,
+        metavar="FRACTION",
+        help="hold this fraction of train out as the val split, as reslab train --val-split does",
+    )
     p.add_argument("-n", "--num-images", type=positive_int, default=64)
     p.add_argument("--image-size", type=int)
     p.add_argument("--cutout", type=int, default=0)
@@ -503,6 +509,8 @@ def run_show_data(args: argparse.Namespace) -> int:
     check_data_args(extra)
     if args.image_size is not None:
         extra["image_size"] = args.image_size
+    if args.val_split is not None:
+        extra["val_split"] = args.val_split
     if args.pretrained is not None:
         extra.update(_weights_data_args(args, extra))
     bundle = build_data(

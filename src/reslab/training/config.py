@@ -579,9 +579,44 @@ def find_config(config: str | Path) -> Path:
 RECIPE_NOTES = "notes"
 
 
-def load_config_file(path: str | Path, notes: list[str] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RecipeNote:
+    """One line of a recipe's ``notes:``, for the run's log: ``text``, and the configuration keys it is
+    about (``needs``): it is said only where the run has each of them set (not off / none), so that
+    ``--pretrained none`` drops a note about the weights' preprocessing."""
+
+    text: str
+    needs: tuple[str, ...] = ()
+
+    def applies(self, config: TrainConfig) -> bool:
+        for key in self.needs:
+            value = getattr(config, key)
+            if normalize_pretrained(value) is None if key == "pretrained" else value in (None, False, 0, "", "none"):
+                return False
+        return True
+
+
+def _recipe_note(entry: Any, path: Path) -> RecipeNote:
+    """A ``notes:`` entry: a line, or ``{note: LINE, needs: [KEY, ...]}``."""
+    if isinstance(entry, str):
+        return RecipeNote(entry)
+    if isinstance(entry, dict) and isinstance(entry.get("note"), str) and set(entry) <= {"note", "needs"}:
+        needs = entry.get("needs", [])
+        if isinstance(needs, list) and all(isinstance(k, str) for k in needs):
+            for key in needs:
+                if key not in FIELDS:
+                    raise unknown_key_error(key, f"{path} ({RECIPE_NOTES}: needs)")
+            return RecipeNote(entry["note"], tuple(needs))
+    raise ConfigError(
+        f"{path}: each of {RECIPE_NOTES} must be a line (a string) or {{note: LINE, needs: [KEY, ...]}}, got {entry!r}"
+    )
+
+
+def load_config_file(path: str | Path, notes: list[RecipeNote] | None = None) -> dict[str, Any]:
     """Read a YAML recipe (a path, or the name of a shipped recipe) into a dict of known keys (not yet
-    merged with defaults). A recipe's ``notes:`` (a list of lines) go to ``notes`` (the run's log).
+    merged with defaults). A recipe's ``notes:`` (each a line, or ``{note: LINE, needs: [KEY, ...]}``: said
+    only where those keys are set) go to ``notes`` as :class:`RecipeNote` (:func:`resolve_config` keeps
+    those that apply, for the run's log).
 
     Raises:
         ConfigError: the file is missing, is not UTF-8 / valid YAML / a mapping, or has an unknown key
@@ -607,10 +642,11 @@ def load_config_file(path: str | Path, notes: list[str] | None = None) -> dict[s
         raise ConfigError(f"{path} must hold a mapping of configuration keys, not a {type(values).__name__}")
     lines = values.pop(RECIPE_NOTES, None)
     if lines is not None:
-        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-            raise ConfigError(f"{path}: {RECIPE_NOTES} must be a list of lines (strings), got {lines!r}")
+        if not isinstance(lines, list):
+            raise ConfigError(f"{path}: {RECIPE_NOTES} must be a list of lines, got {lines!r}")
+        parsed = [_recipe_note(entry, path) for entry in lines]
         if notes is not None:
-            notes.extend(f"recipe {path.stem}: {line}" for line in lines)
+            notes.extend(RecipeNote(f"recipe {path.stem}: {n.text}", n.needs) for n in parsed)
     for key in values:
         if key not in FIELDS:
             raise unknown_key_error(str(key), str(path))
@@ -657,10 +693,12 @@ def resolve_config(
     """
     values: dict[str, Any] = {}
     source = "the configuration"
+    recipe_notes: list[RecipeNote] = []
+    first = len(notes) if notes is not None else 0
     if isinstance(config, TrainConfig):
         values = config.to_dict()
     elif isinstance(config, (str, Path)):
-        values = load_config_file(config, notes=notes)
+        values = load_config_file(config, notes=recipe_notes)
         source = str(config)
     elif isinstance(config, Mapping):
         values = dict(config)
@@ -678,7 +716,10 @@ def resolve_config(
         given = {key: source for key in values}
         values = _finetune_layer(values, overrides, notes)
     given.update({key: GIVEN for key in overrides})
-    return config_from_dict(merge_overrides(values, overrides), given=given, notes=notes)
+    resolved = config_from_dict(merge_overrides(values, overrides), given=given, notes=notes)
+    if notes is not None:  # the recipe's own lines first, those that apply to the run
+        notes[first:first] = [n.text for n in recipe_notes if n.applies(resolved)]
+    return resolved
 
 
 def _finetune_layer(values: dict[str, Any], overrides: Mapping[str, Any], notes: list[str] | None) -> dict[str, Any]:
