@@ -34,7 +34,7 @@ from .distributed import DistContext, check_sync_bn, job_id, launched_by_torchru
 from .precision import inference_precision
 from .run_dir import MARKER, RunDir, check_out, check_writable, quoted, replaced_dirs
 from .run_lock import check_not_in_use
-from .runtime import autocast, check_amp, check_compile, prepare_model, resolve_device
+from .runtime import as_layout, autocast, check_amp, check_compile, prepare_model, resolve_device
 from .trainer import Trainer, TrainResult
 
 logger = logging.getLogger("reslab.training")
@@ -704,12 +704,10 @@ def predict(
     chosen = inference_precision(amp, dev, checkpoint=loaded.checkpoint, model=net, input_shape=info["input_size"])
     dtype = check_amp(chosen.amp, dev)
     net = prepare_model(net, dev, chosen.channels_last)
-    layout = torch.channels_last if chosen.channels_last else torch.contiguous_format
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(dev, dtype):
-            x = x.to(dev)
-            out = net(x.contiguous(memory_format=layout) if x.dim() == 4 else x)
+            out = net(as_layout(x.to(dev), chosen.channels_last))
             return getattr(out, "logits", out).float().cpu()
 
     return classify_images(

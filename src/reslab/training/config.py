@@ -589,11 +589,14 @@ class RecipeNote:
     needs: tuple[str, ...] = ()
 
     def applies(self, config: TrainConfig) -> bool:
-        for key in self.needs:
-            value = getattr(config, key)
-            if normalize_pretrained(value) is None if key == "pretrained" else value in (None, False, 0, "", "none"):
-                return False
-        return True
+        return all(_is_on(key, getattr(config, key)) for key in self.needs)
+
+
+def _is_on(key: str, value: Any) -> bool:
+    """Whether a configuration value turns its setting on (weights given; not None / off / 0 / "none")."""
+    if key == "pretrained":
+        return normalize_pretrained(value) is not None
+    return value not in (None, False, 0, "", "none")
 
 
 def _recipe_note(entry: Any, path: Path) -> RecipeNote:

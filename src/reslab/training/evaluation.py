@@ -17,7 +17,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models.base import AuxLogits
 from .metrics import ClassificationMeter, EvalMetrics
 from .precision import inference_precision
-from .runtime import autocast, check_amp, prepare_model, resolve_device
+from .runtime import as_layout, autocast, check_amp, prepare_model, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,8 @@ def evaluate_model(
     meter = ClassificationMeter(num_classes, device, confusion=confusion)
     try:
         for images, labels in loader:
-            if channels_last and images.dim() == 4:
-                images = images.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp_dtype):
-                out = model(images)
+                out = model(as_layout(images, channels_last))
             if isinstance(out, AuxLogits):
                 out = out.logits
             meter.update(out, labels)

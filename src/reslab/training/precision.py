@@ -144,14 +144,12 @@ def _cpu_choice(auto_amp: bool, channels_last, model, input_shape, batch: int, t
     if not auto_cl and images:
         why.append(f"channels-last {bool(channels_last)} given")
     layout = "_cl" if channels_last is True else ""
-    if not (flag or auto_cl):  # nothing left to choose
+    unprobed = model is None or input_shape is None or os.environ.get("RESLAB_PROBE") == "0"
+    if not (flag or auto_cl) or unprobed:  # nothing left to choose, or no probe: fp32 in the given layout
+        if flag or auto_cl:
+            why.append("nothing to probe" if model is None or input_shape is None else "RESLAB_PROBE=0: not probed")
         name = _ARM_NAMES["fp32" + layout]
         return Precision(None, channels_last is True, f"auto on the CPU: {name} ({'; '.join(why)})")
-    if model is None or input_shape is None or os.environ.get("RESLAB_PROBE") == "0":
-        why.append("nothing to probe" if model is None or input_shape is None else "RESLAB_PROBE=0: not probed")
-        return Precision(
-            None, channels_last is True, f"auto on the CPU: {_ARM_NAMES['fp32' + layout]} ({'; '.join(why)})"
-        )
     arms = ("fp32", "fp32_cl") if auto_cl else ("fp32" + layout,)
     if flag:
         arms += ("bf16_cl" if auto_cl else "bf16" + layout,)
@@ -190,10 +188,9 @@ def probe_times(
             steps = {}
             for arm in arms:
                 cl = arm.endswith("_cl")
-                if cl not in nets:
-                    fmt = torch.channels_last if cl else torch.contiguous_format
-                    nets[cl] = copy.deepcopy(model).cpu().train(train).to(memory_format=fmt)
                 fmt = torch.channels_last if cl else torch.contiguous_format
+                if cl not in nets:
+                    nets[cl] = copy.deepcopy(model).cpu().train(train).to(memory_format=fmt)
                 dtype = torch.bfloat16 if arm.startswith("bf16") else None
                 steps[arm] = _step(nets[cl], x.contiguous(memory_format=fmt), dtype, train)
                 steps[arm]()  # untimed: the first call's allocations and kernel choices
@@ -225,9 +222,9 @@ def _step(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, train: boo
 def inference_precision(
     amp: str | None, device: torch.device, *, checkpoint: dict | None, model: nn.Module, input_shape
 ) -> Precision:
-    """The precision of an evaluation or prediction: ``amp`` as given (channels-last with bf16 on the CPU,
-    always on CUDA), or for ``"auto"`` the precision and layout a checkpoint's run trained with (so that
-    its figures repeat), else (published weights) the rule above for forward passes."""
+    """The precision of an evaluation or prediction: ``amp`` as given, its layout by the rule above (forward
+    passes); for ``"auto"`` the precision and layout a checkpoint's run trained with (so that its figures
+    repeat), else (published weights) the rule above for forward passes."""
     if amp != "auto":
         return choose_precision(amp, "auto", device, model=model, input_shape=tuple(input_shape), train=False)
     if checkpoint is not None:

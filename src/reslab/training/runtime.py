@@ -117,6 +117,13 @@ def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -
     return model
 
 
+def as_layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A batch in channels-last memory format when asked and it is 4-D (N, C, H, W); else as it is."""
+    if channels_last and images.dim() == 4:
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
 def compile_model(model: nn.Module) -> nn.Module:
     """``torch.compile(model)``; the caller keeps the plain module for checkpoints and EMA."""
     return torch.compile(model)

@@ -55,7 +55,15 @@ from .optim import build_optimizer, build_scheduler, load_optimizer_state
 from .precision import choose_precision
 from .progress import EpochProgress, bar_safe_logging, epoch_line, use_bar
 from .run_dir import RunDir, RunLogHandler, quoted
-from .runtime import autocast, check_amp, compile_model, host_sync_interval, make_grad_scaler, prepare_model
+from .runtime import (
+    as_layout,
+    autocast,
+    check_amp,
+    compile_model,
+    host_sync_interval,
+    make_grad_scaler,
+    prepare_model,
+)
 
 logger = logging.getLogger("reslab.training")
 
@@ -649,8 +657,7 @@ class Trainer:
         """Forward and backward of one (micro-)batch; ``skip_sync``: no DDP gradient all-reduce (a
         non-final accumulation step). Returns the unweighted loss and the logits."""
         cfg = self.config
-        if cfg.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = as_layout(images, cfg.channels_last)
         weight = self._loss_weight(labels.shape[0])
         with no_sync(self.train_model, skip_sync and self.dist.active):
             with autocast(self.device, self.amp_dtype):
