@@ -11,6 +11,7 @@ from reslab.cli import main
 from reslab.data import build_data, preprocess_image
 from reslab.data.transforms import open_image
 from reslab.errors import DataError
+from tests.tiny_runs import train_tiny
 
 #: what a correct 8-bit conversion of :func:`gradient16` gives: 0, 1, ..., 255 row by row
 EXPECTED = np.arange(256, dtype=np.uint8).reshape(16, 16)
@@ -95,7 +96,7 @@ def test_folder_loader_and_show_data(tmp_path):
 
 
 def test_predict_sees_the_16_bit_image_as_its_8_bit_equivalent(tmp_path):
-    from reslab.training import predict, train
+    from reslab.training import predict
 
     for split, n in (("train", 3), ("val", 1)):
         for c, cls in enumerate(("dark", "light")):
@@ -103,19 +104,13 @@ def test_predict_sees_the_16_bit_image_as_its_8_bit_equivalent(tmp_path):
                 Image.fromarray(np.full((16, 16), 40 + 170 * c + i, dtype=np.uint8)).save(
                     _mk(tmp_path / "d" / split / cls / f"{i}.png")
                 )
-    run = tmp_path / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
+    run = train_tiny(
+        tmp_path / "run",
         data="folder",
         data_dir=str(tmp_path / "d"),
         data_args={"channels": 1},
         image_size=16,
-        epochs=1,
         batch_size=4,
-        device="cpu",
-        out=str(run),
-        progress="none",
     )
     write_png16(tmp_path / "g16.png")
     Image.fromarray(EXPECTED).save(tmp_path / "g8.png")

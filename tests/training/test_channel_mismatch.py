@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from reslab.errors import CheckpointError
-from reslab.training import evaluate, train
+from reslab.training import evaluate
+from tests.tiny_runs import train_tiny
 
 from .conftest import CIFAR10_MINI
 
@@ -17,17 +18,7 @@ GREY = dict(data="synthetic", image_size=8, data_args={"num_classes": 10, "num_s
 
 @pytest.fixture(scope="module")
 def grey_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("grey") / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        batch_size=32,
-        **GREY,
-    )
+    out = train_tiny(tmp_path_factory.mktemp("grey") / "run", batch_size=32, **GREY)
     return out
 
 

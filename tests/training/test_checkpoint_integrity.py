@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from reslab.errors import CheckpointError
-from reslab.training import evaluate, predict, train
+from reslab.training import evaluate, predict
 from reslab.training.checkpoint import load_checkpoint, save_checkpoint
+from tests.tiny_runs import train_tiny
 
 DATA = dict(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_samples": 64}, batch_size=32)
 NAN32 = np.array([np.nan], dtype=np.float32).tobytes()
@@ -36,18 +37,7 @@ def damage(path: Path, tensor: torch.Tensor, new: bytes | None = None) -> None:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("integrity") / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        ema=True,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        **DATA,
-    )
-    return out
+    return train_tiny(tmp_path_factory.mktemp("integrity") / "run", ema=True, **DATA)
 
 
 def test_zip_crc_failure_names_the_damaged_member(tmp_path):

@@ -10,10 +10,11 @@ import torch
 
 from reslab.errors import DataError
 from reslab.training import evaluate, train
+from tests.tiny_runs import tiny_options
 
 from ..data.fakes import make_image_folder
 
-TINY = dict(model="resnet20", model_args={"widths": [4, 8, 8]}, device="cpu", progress="none", epochs=1)
+TINY = tiny_options()
 
 
 def test_training_cwd_recorded_or_worked_out_from_a_relative_out(tmp_path):

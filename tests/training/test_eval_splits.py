@@ -7,10 +7,11 @@ import pytest
 from reslab.data import build_data
 from reslab.errors import ConfigError
 from reslab.training import evaluate, train
+from tests.tiny_runs import tiny_options
 
 from ..data.fakes import make_image_folder
 
-TINY = dict(model="resnet20", model_args={"widths": [4, 8, 8]}, device="cpu", progress="none", epochs=1)
+TINY = tiny_options()
 
 
 def test_a_folder_of_train_and_val_has_no_test_split(tmp_path):

@@ -7,25 +7,15 @@ import pytest
 from PIL import Image
 
 from reslab.errors import CheckpointError, ConfigError
-from reslab.training import evaluate, predict, train
+from reslab.training import evaluate, predict
+from tests.tiny_runs import train_tiny
 
 DATA = dict(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_samples": 128}, batch_size=32)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("api") / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        ema=True,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        **DATA,
-    )
-    return out
+    return train_tiny(tmp_path_factory.mktemp("api") / "run", ema=True, **DATA)
 
 
 def test_evaluate_from_checkpoint_alone(run, tmp_path):
@@ -44,17 +34,7 @@ def test_evaluate_from_checkpoint_alone(run, tmp_path):
 
 
 def test_evaluate_ema_needs_ema_weights(tmp_path):
-    out = tmp_path / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        device="cpu",
-        out=str(out),
-        ema=False,
-        progress="none",
-        **DATA,
-    )
+    out = train_tiny(tmp_path / "run", ema=False, **DATA)
     with pytest.raises(CheckpointError, match="no EMA weights"):
         evaluate(out / "last.pt", ema=True, out=tmp_path)
 
@@ -92,20 +72,7 @@ def _folder_run(tmp_path_factory):
     make_image_folder(root / "d", "val", per_class=3)
     bundle = build_data("folder", root / "d", image_size=8, batch_size=4, device="cpu")
     bundle.class_names = ["emu", "dog", "cat"]  # as a data set that orders its classes differently would
-    out = root / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        data="folder",
-        data_dir=str(root / "d"),
-        image_size=8,
-        epochs=1,
-        batch_size=4,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        bundle=bundle,
-    )
+    out = train_tiny(root / "run", data="folder", data_dir=str(root / "d"), image_size=8, batch_size=4, bundle=bundle)
     return root, out
 
 

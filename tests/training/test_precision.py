@@ -13,6 +13,7 @@ import yaml
 import reslab
 from reslab.training import precision
 from reslab.training.precision import choose_precision, cpu_flags, native_bf16_flag
+from tests.tiny_runs import train_tiny
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 DATA = dict(data="synthetic", data_args={"num_samples": 64, "num_classes": 2}, image_size=8)
@@ -153,17 +154,7 @@ def bf16_run(tmp_path, monkeypatch):
     """A tiny run on a CPU faked to have native bf16, whose probe measures bf16 1.9x faster: its directory."""
     monkeypatch.setenv("RESLAB_CPU_FLAGS", "avx512_bf16")
     fake_probe(monkeypatch, fp32_cl=0.95, bf16_cl=1 / 1.9)
-    out = tmp_path / "run"
-    reslab.train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        **DATA,
-    )
-    return out
+    return train_tiny(tmp_path / "run", **DATA)
 
 
 def test_a_run_records_the_choice_and_says_why(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reslab.training import train
+from tests.tiny_runs import train_tiny
 
 DATA = dict(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_samples": 64}, batch_size=32)
 
@@ -14,17 +14,7 @@ DATA = dict(data="synthetic", image_size=8, data_args={"num_classes": 4, "num_sa
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A one-epoch resnet20 (widths 4-8-8) on 8x8 synthetic images: 4 classes class_0..class_3."""
-    out = tmp_path_factory.mktemp("vis") / "run"
-    train(
-        model="resnet20",
-        model_args={"widths": [4, 8, 8]},
-        epochs=1,
-        device="cpu",
-        out=str(out),
-        progress="none",
-        **DATA,
-    )
-    return out
+    return train_tiny(tmp_path_factory.mktemp("vis") / "run", **DATA)
 
 
 @pytest.fixture
