@@ -70,10 +70,10 @@ def data_source() -> tuple[dict, str]:
     return {"name": "synthetic", "num_samples": 4096}, "4,096 synthetic 32x32 images"
 
 
-def build(source: dict, device: torch.device, channels_last: bool):
+def build(source: dict, device: torch.device):
     from reslab.data import build_data
 
-    return build_data(**source, batch_size=BATCH, device=device, channels_last=channels_last)
+    return build_data(**source, batch_size=BATCH, device=device)
 
 
 def tutorial_epoch(model: nn.Module, opt, loader, device: torch.device) -> float:
@@ -113,7 +113,7 @@ def reslab_epochs(source: dict, device: torch.device, options: dict, out: Path) 
 
     from reslab.training import train
 
-    bundle = build(source, device, channels_last=False)
+    bundle = build(source, device)  # the trainer converts each batch to the layout it chose
     result = train(
         model="resnet20",
         bundle=bundle,
@@ -146,7 +146,7 @@ def main() -> int:
 
     device = resolve_device(args.device)
     source, what = data_source()
-    bundle = build(source, torch.device("cpu"), channels_last=False)  # the same uint8 images for the tutorial
+    bundle = build(source, torch.device("cpu"))  # the same uint8 images for the tutorial
     x, y = bundle.train.images.numpy(), bundle.train.labels.numpy()
     mean, std = bundle.mean, bundle.std
     loader = torch.utils.data.DataLoader(
